@@ -1,0 +1,46 @@
+"""The HTTP API: ``create_app()`` is the WSGI application (``gunicorn 'api:create_app()'``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+
+from api import events, health, jobs
+from api.auth import is_authorized
+from api.errors import ApiError, register_error_handlers
+from orchestrator import credentials
+from orchestrator.registry import load_job_modules
+from orchestrator.settings import get_settings
+
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: defaults, then the environment, then ``config`` overrides."""
+    settings = get_settings()
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        API_KEY=credentials.api_key(settings)[0],
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SSE_KEEPALIVE=settings.sse_keepalive,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config or {})
+    load_job_modules()
+    register_error_handlers(app)
+
+    @app.before_request
+    def _require_api_key() -> None:
+        if request.endpoint in OPEN_ENDPOINTS:
+            return
+        webhook = bool(request.endpoint and request.endpoint.startswith("webhooks."))
+        if not is_authorized(allow_webhook_forms=webhook):
+            raise ApiError(
+                401,
+                "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer",
+            )
+
+    for blueprint in (health.bp, jobs.bp, events.bp):
+        app.register_blueprint(blueprint)
+    return app

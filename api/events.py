@@ -1,0 +1,123 @@
+"""Server-Sent Events: a job's (or a chain's) lifecycle, and every event (DESIGN 3.3).
+
+Stored events after ``Last-Event-ID`` are replayed first, then new ones follow
+live; a job stream ends after its terminal event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from api.requests import query_int
+from orchestrator.db import read_session
+from orchestrator.errors import JobNotFound
+from orchestrator.events import Doorbell, event_to_dict, events_after
+from orchestrator.lifecycle import TERMINAL, JobStatus
+from orchestrator.models import Job
+
+bp = Blueprint("events", __name__)
+
+BATCH = 500
+
+
+def _sse(row_id: int, name: str, data: dict[str, Any]) -> str:
+    return f"id: {row_id}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _last_event_id() -> int:
+    header = request.headers.get("Last-Event-ID")
+    if header is not None:
+        if not header.strip().isdigit() or len(header.strip()) > 18:
+            raise ApiError(400, "Last-Event-ID must be the integer id of an event")
+        return int(header.strip())
+    return query_int("last_event_id")
+
+
+def _stream(
+    filters: dict[str, Any],
+    after: int,
+    finished: Callable[[Session], bool] | None,
+) -> Iterator[str]:
+    keepalive = float(current_app.config["SSE_KEEPALIVE"])
+    bell = Doorbell()
+    last_write = time.monotonic()
+    try:
+        yield "retry: 2000\n\n"
+        while True:
+            with read_session() as session:
+                # Status first: events it implies are committed before this read.
+                done = finished(session) if finished else False
+                rows = events_after(session, after, limit=BATCH, **filters)
+            for row in rows:
+                after = row.id
+                yield _sse(row.id, row.name, event_to_dict(row))
+            if rows:
+                last_write = time.monotonic()
+            if done and len(rows) < BATCH:
+                return
+            if len(rows) == BATCH:
+                continue
+            bell.wait(max(0.05, keepalive - (time.monotonic() - last_write)))
+            if time.monotonic() - last_write >= keepalive:
+                yield ": keep-alive\n\n"
+                last_write = time.monotonic()
+    finally:
+        bell.close()
+
+
+def _event_stream(iterator: Iterator[str]) -> Response:
+    return Response(
+        iterator,
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@bp.get("/api/v1/jobs/<job_id>/stream")
+def job_stream(job_id: str) -> Response:
+    """Events of one job (``?chain=1``: of its whole chain), ending after the last one."""
+    chain = request.args.get("chain", "0").lower() in {"1", "true", "yes"}
+    after = _last_event_id()
+    with read_session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        root_id = job.root_id
+    terminal = [s.value for s in TERMINAL]
+
+    def job_finished(session: Session) -> bool:
+        return session.scalar(select(Job.status).where(Job.id == job_id)) in terminal
+
+    def chain_finished(session: Session) -> bool:
+        open_jobs = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.root_id == root_id, Job.status.not_in(terminal))
+        )
+        return open_jobs == 0
+
+    filters = {"root_id": root_id} if chain else {"job_id": job_id}
+    return _event_stream(_stream(filters, after, chain_finished if chain else job_finished))
+
+
+@bp.get("/api/v1/events")
+def all_events() -> Response:
+    """Every event, live, filtered by ``status``, ``type``, ``root_id``, ``parent_id``."""
+    status = request.args.get("status")
+    if status is not None and status not in {s.value for s in JobStatus}:
+        raise ApiError(400, f"status must be one of: {', '.join(s.value for s in JobStatus)}")
+    filters = {
+        "status": status,
+        "job_type": request.args.get("type"),
+        "root_id": request.args.get("root_id"),
+        "parent_id": request.args.get("parent_id"),
+    }
+    return _event_stream(_stream(filters, _last_event_id(), None))

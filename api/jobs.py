@@ -1,0 +1,127 @@
+"""Jobs: submit, list, get, retry, cancel (DESIGN 3.3)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from api.errors import ApiError
+from api.requests import json_body, query_limit
+from api.serialize import job_to_dict
+from orchestrator.db import read_session
+from orchestrator.dispatch import cancel_job, retry_job, submit
+from orchestrator.errors import JobNotFound
+from orchestrator.lifecycle import JobStatus
+from orchestrator.models import Job
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
+
+LIST_FILTERS = ("status", "type", "root_id", "parent_id")
+
+
+class SubmitBody(BaseModel):
+    """Body of ``POST /api/v1/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: int | str | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+    countdown: float | None = Field(default=None, ge=0, le=30 * 24 * 3600)
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+@bp.post("")
+def submit_job() -> tuple[Response, int, dict[str, str]]:
+    """Record and queue a job; 202 with the job (an existing one when deduplicated)."""
+    body = SubmitBody.model_validate(json_body())
+    submitted = submit(
+        body.type,
+        body.payload,
+        priority=body.priority,
+        max_retries=body.max_retries,
+        countdown=body.countdown,
+        dedupe_key=body.dedupe_key,
+    )
+    job = job_to_dict(submitted.job)
+    job["deduplicated"] = not submitted.created
+    return jsonify(job), 202, {"Location": job["links"]["self"]}
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(job_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "cursor is not valid: pass next_cursor from a previous page") from exc
+
+
+@bp.get("")
+def list_jobs() -> Response:
+    """Jobs, newest first, filtered by status, type, root_id and parent_id."""
+    limit = query_limit()
+    query = select(Job)
+    status = request.args.get("status")
+    if status is not None and status not in {s.value for s in JobStatus}:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise ApiError(400, f"status must be one of: {allowed}")
+    for name in LIST_FILTERS:
+        value = request.args.get(name)
+        if value is not None:
+            query = query.where(getattr(Job, name) == value)
+    if cursor := request.args.get("cursor"):
+        created, job_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
+        )
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    with read_session() as session:
+        jobs = list(session.scalars(query))
+    next_cursor = _encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
+    return jsonify({"items": [job_to_dict(j) for j in jobs[:limit]], "next_cursor": next_cursor})
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str) -> Response:
+    """One job with its children."""
+    with read_session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        children = list(
+            session.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.created_at))
+        )
+    return jsonify(job_to_dict(job, children=children))
+
+
+@bp.post("/<job_id>/retry")
+def retry(job_id: str) -> tuple[Response, int]:
+    """Queue a failed or cancelled job again."""
+    try:
+        job = retry_job(job_id)
+    except IntegrityError as exc:
+        raise ApiError(
+            409, "another pending job holds this job's dedupe_key; retry it once that one ran"
+        ) from exc
+    return jsonify(job_to_dict(job)), 202
+
+
+@bp.post("/<job_id>/cancel")
+def cancel(job_id: str) -> Response:
+    """Cancel a waiting job, or stop a running one."""
+    return jsonify(job_to_dict(cancel_job(job_id)))

@@ -1,0 +1,69 @@
+"""Celery settings, derived from the orchestrator's settings (DESIGN 4).
+
+Loaded by ``orchestrator.celery_app`` with ``config_from_object``; every
+process that speaks to the broker (worker, beat, Flower, API, CLI) reads it.
+"""
+
+from __future__ import annotations
+
+from orchestrator.priorities import DEFAULT_PRIORITY
+from orchestrator.routing import message_priority
+from orchestrator.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.effective_broker_url
+# Results also land in Redis so that `celery -A orchestrator result <job id>` works.
+result_backend = _settings.redis_url or (broker_url if broker_url.startswith("redis") else None)
+result_expires = 24 * 3600
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+# The database is the record, the message only a trigger: acknowledge after the
+# job ran, and give a message back when its worker dies (attempts are capped in SQL).
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+task_default_queue = "default"
+task_create_missing_queues = True
+# On Redis an unprioritised message would otherwise be the most urgent.
+task_default_priority = message_priority(DEFAULT_PRIORITY, broker_url)
+task_queue_max_priority = 10
+task_routes = ("orchestrator.routing.route_task",)
+
+broker_transport_options = {
+    "queue_order_strategy": "priority",
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "visibility_timeout": _settings.visibility_timeout,
+}
+result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout}
+broker_connection_retry_on_startup = True
+# Publishing happens inside API requests: fail fast and let the sweep re-publish.
+broker_connection_timeout = 2
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+
+imports = tuple(_settings.job_modules)
+
+beat_schedule = {
+    "orchestrator.redispatch": {
+        "task": "orchestrator.redispatch",
+        "schedule": _settings.sweep_interval,
+        "options": {"queue": "critical", "expires": _settings.sweep_interval},
+    },
+}

@@ -1,0 +1,73 @@
+"""``JobContext``: what a running job handler can use (DESIGN 3.2)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import update
+
+from orchestrator.db import read_session, write_session
+from orchestrator.dispatch import build_job, pending_duplicate
+from orchestrator.events import record_event
+from orchestrator.lifecycle import JobStatus
+from orchestrator.logs import JobLoggerAdapter, job_logger
+from orchestrator.models import Job, utcnow
+
+handler_log = logging.getLogger("orchestrator.job")
+
+
+class JobContext:
+    """The running job's id, attempt and logger, plus progress reports and follow-up jobs.
+
+    Jobs submitted with :meth:`submit` are written in the transaction that completes
+    this job and published after it commits: if this job fails, they never exist.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self.job_id: str = job.id
+        self.job_type: str = job.type
+        self.root_id: str = job.root_id
+        self.attempt: int = job.attempts
+        self.log: JobLoggerAdapter = job_logger(handler_log, job)
+        self.children: list[Job] = []
+
+    def progress(self, percent: float, message: str | None = None) -> None:
+        """Report progress (0-100) with an optional message; stored and streamed live."""
+        percent = max(0.0, min(100.0, float(percent)))
+        with write_session() as session:
+            updated = session.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.status == JobStatus.PROCESSING)
+                .values(progress_percent=percent, progress_message=message, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            if updated.rowcount == 1:  # type: ignore[attr-defined]
+                self._job.progress_percent = percent
+                self._job.progress_message = message
+                record_event(
+                    session, self._job, "job.progress", {"percent": percent, "message": message}
+                )
+
+    def submit(
+        self,
+        job_type: str,
+        payload: dict[str, Any] | None = None,
+        priority: int | str | None = None,
+        dedupe_key: str | None = None,
+    ) -> str:
+        """Queue a follow-up job (a child of this one) and return its id.
+
+        With a ``dedupe_key`` already held by a pending job, that job's id is returned.
+        """
+        if dedupe_key:
+            with read_session() as session:
+                existing = pending_duplicate(session, dedupe_key)
+            if existing is not None:
+                return existing.id
+        child = build_job(
+            job_type, payload, priority=priority, dedupe_key=dedupe_key, parent=self._job
+        )
+        self.children.append(child)
+        return child.id

@@ -1,0 +1,93 @@
+"""Database engine and sessions (SQLite by default, PostgreSQL in production).
+
+``read_session()`` is for queries; ``write_session()`` opens a transaction that
+commits on success. On SQLite a write transaction starts with ``BEGIN IMMEDIATE``
+so that concurrent writers queue on the busy timeout instead of failing with
+"database is locked" when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from orchestrator.settings import get_settings
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table, the platform's and the services'."""
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own
+        # transaction handling would defer it and break BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` (default: the configured database), created once."""
+    url = url or get_settings().effective_database_url
+    if url.startswith("sqlite"):
+        database = url.split("///", 1)[-1]
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@lru_cache(maxsize=4)
+def _sessionmakers(url: str) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    engine = get_engine(url)
+    writer = engine.execution_options(sqlite_immediate=True)
+    return (
+        sessionmaker(bind=engine, expire_on_commit=False),
+        sessionmaker(bind=writer, expire_on_commit=False),
+    )
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A session for queries; nothing it does is committed."""
+    reader, _ = _sessionmakers(get_settings().effective_database_url)
+    with reader() as session:
+        yield session
+
+
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """A session whose transaction commits when the block ends without error."""
+    _, writer = _sessionmakers(get_settings().effective_database_url)
+    with writer() as session, session.begin():
+        yield session
+
+
+def reset_engines() -> None:
+    """Dispose every cached engine (tests, and after a fork)."""
+    for maker in (get_engine, _sessionmakers):
+        maker.cache_clear()

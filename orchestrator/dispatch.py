@@ -1,0 +1,250 @@
+"""Submitting, publishing and re-publishing jobs (DESIGN 4).
+
+The row is committed first, then the message is published with ``task_id`` =
+job id and ``dispatched_at`` is stamped. A row whose publish failed keeps
+``dispatched_at`` empty and is re-published by :func:`redispatch_unpublished`,
+so an accepted job is never lost while the broker is away.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orchestrator import lifecycle
+from orchestrator.celery_app import app
+from orchestrator.db import read_session, write_session
+from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound
+from orchestrator.lifecycle import JobStatus
+from orchestrator.logs import job_logger
+from orchestrator.models import Job, utcnow
+from orchestrator.priorities import parse_priority, queue_for
+from orchestrator.registry import get_job_type
+from orchestrator.routing import message_priority
+from orchestrator.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES_LIMIT = 100
+
+
+@dataclass
+class Submitted:
+    """What a submit produced: the job, and whether it is new or an existing duplicate."""
+
+    job: Job
+    created: bool
+
+
+def new_job_id() -> str:
+    """A fresh job id (a UUID string, also the Celery task id)."""
+    return str(uuid.uuid4())
+
+
+def build_job(
+    job_type: str,
+    payload: Any = None,
+    *,
+    priority: int | str | None = None,
+    max_retries: int | None = None,
+    countdown: float | None = None,
+    dedupe_key: str | None = None,
+    parent: Job | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """Validate a submission and build its (unsaved) row; raises on bad input."""
+    kind = get_job_type(job_type)
+    payload = {} if payload is None else payload
+    if not isinstance(payload, dict):
+        raise InvalidPayload("payload must be a JSON object")
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(f"payload is not JSON-serializable: {exc}") from exc
+    if kind.payload_model is not None:
+        from pydantic import ValidationError
+
+        try:
+            kind.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(f"invalid payload for {job_type}: {exc}") from exc
+    level = parse_priority(priority, default=kind.priority)
+    retries = kind.max_retries if max_retries is None else max_retries
+    if isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES_LIMIT:
+        raise InvalidPayload(f"max_retries must be an integer from 0 to {MAX_RETRIES_LIMIT}")
+    now = utcnow()
+    if countdown is not None and countdown < 0:
+        raise InvalidPayload("countdown must be zero or more seconds")
+    new_id = job_id or new_job_id()
+    return Job(
+        id=new_id,
+        type=kind.name,
+        priority=level,
+        queue=queue_for(level),
+        payload=payload,
+        max_retries=retries,
+        attempts=0,
+        retry_count=0,
+        dedupe_key=dedupe_key,
+        parent_id=parent.id if parent else None,
+        root_id=parent.root_id if parent else new_id,
+        created_at=now,
+        updated_at=now,
+        run_at=now + timedelta(seconds=countdown) if countdown else None,
+    )
+
+
+def pending_duplicate(session: Session, dedupe_key: str | None) -> Job | None:
+    """The pending job holding ``dedupe_key``, if any."""
+    if not dedupe_key:
+        return None
+    return session.scalars(
+        select(Job).where(Job.dedupe_key == dedupe_key, Job.status == JobStatus.PENDING)
+    ).first()
+
+
+def insert_job(session: Session, job: Job) -> Submitted:
+    """Insert ``job``, or return the pending job that already holds its dedupe key."""
+    existing = pending_duplicate(session, job.dedupe_key)
+    if existing is not None:
+        return Submitted(existing, created=False)
+    try:
+        with session.begin_nested():
+            lifecycle.create(session, job)
+    except IntegrityError:
+        # Another process inserted the same dedupe key between our check and insert.
+        existing = pending_duplicate(session, job.dedupe_key)
+        if existing is None:
+            raise
+        return Submitted(existing, created=False)
+    return Submitted(job, created=True)
+
+
+def submit(job_type: str, payload: Any = None, **options: Any) -> Submitted:
+    """Record a job and publish it; see :func:`build_job` for the options."""
+    job = build_job(job_type, payload, **options)
+    with write_session() as session:
+        submitted = insert_job(session, job)
+    if submitted.created:
+        publish(submitted.job)
+    return submitted
+
+
+def _countdown(job: Job, now: datetime) -> float | None:
+    due = job.next_retry_at if job.status == JobStatus.RETRYING else job.run_at
+    if due is None:
+        return None
+    seconds = (due - now).total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def publish(job: Job) -> bool:
+    """Send the job's message and stamp ``dispatched_at``; False if the broker is away."""
+    now = utcnow()
+    try:
+        app.send_task(
+            job.type,
+            kwargs=job.payload,
+            task_id=job.id,
+            queue=job.queue,
+            priority=message_priority(job.priority, app.conf.broker_url),
+            countdown=_countdown(job, now),
+        )
+    except Exception as exc:  # kombu raises many kinds; every one means "not sent"
+        job_logger(log, job).warning(
+            "not published (%s: %s); the sweep will re-publish it", type(exc).__name__, exc
+        )
+        return False
+    with write_session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(dispatched_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+def redispatch_unpublished(limit: int = 500) -> int:
+    """Publish waiting jobs whose message was never sent; returns how many were sent."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().sweep_grace)
+    with read_session() as session:
+        jobs = list(
+            session.scalars(
+                select(Job)
+                .where(
+                    Job.status.in_([s.value for s in lifecycle.WAITING]),
+                    Job.dispatched_at.is_(None),
+                    Job.updated_at < cutoff,
+                )
+                .order_by(Job.priority, Job.created_at)
+                .limit(limit)
+            )
+        )
+    sent = sum(1 for job in jobs if publish(job))
+    if jobs:
+        log.info("re-published %d of %d unpublished jobs", sent, len(jobs))
+    return sent
+
+
+def retry_job(job_id: str) -> Job:
+    """Manually retry a failed or cancelled job: back to ``pending`` and published."""
+    with write_session() as session:
+        job = _get(session, job_id)
+        moved = lifecycle.transition(
+            session,
+            job_id,
+            JobStatus.PENDING,
+            expected=frozenset({JobStatus.FAILED, JobStatus.CANCELLED}),
+            event_data={"manual": True, "previous_status": job.status},
+            retry_count=0,
+            error=None,
+            result=None,
+            completed_at=None,
+            next_retry_at=None,
+            run_at=None,
+            dispatched_at=None,
+        )
+        if moved is None:
+            raise InvalidTransition(
+                f"job {job_id} is {job.status}: only failed or cancelled jobs can be retried"
+            )
+    publish(moved)
+    return moved
+
+
+def cancel_job(job_id: str) -> Job:
+    """Cancel a waiting job, or stop a running one (its worker process is terminated)."""
+    with write_session() as session:
+        job = _get(session, job_id)
+        was_running = job.status == JobStatus.PROCESSING
+        moved = lifecycle.transition(
+            session,
+            job_id,
+            JobStatus.CANCELLED,
+            event_data={"previous_status": job.status},
+            completed_at=utcnow(),
+        )
+        if moved is None:
+            raise InvalidTransition(
+                f"job {job_id} is {job.status}: only pending, retrying or processing jobs"
+                " can be cancelled"
+            )
+    if was_running:
+        app.control.revoke(job_id, terminate=True)
+    return moved
+
+
+def _get(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(f"no job with id {job_id}")
+    return job

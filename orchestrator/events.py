@@ -1,0 +1,141 @@
+"""Job events: stored in SQL (the record) and announced on Redis pub/sub (the doorbell).
+
+Streams read events from the database by increasing id, so a reconnecting client
+resumes exactly where it left off; the pub/sub message only wakes them early.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from orchestrator.models import Job, JobEvent, utcnow
+from orchestrator.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "orchestrator:events"
+_RING = "orchestrator.ring"
+
+
+def record_event(session: Session, job: Job, name: str, data: dict[str, Any]) -> JobEvent:
+    """Store an event of ``job``; it is announced once the transaction commits."""
+    row = JobEvent(
+        job_id=job.id,
+        root_id=job.root_id,
+        job_type=job.type,
+        name=name,
+        status=job.status,
+        attempt=job.attempts,
+        data=data,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.info[_RING] = True
+    return row
+
+
+@event.listens_for(Session, "after_commit")
+def _ring_after_commit(session: Session) -> None:
+    if session.info.pop(_RING, False):
+        ring()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_RING, None)
+
+
+def ring() -> None:
+    """Tell live streams that new events are stored; harmless when Redis is away."""
+    client = get_redis()
+    if client is None:
+        return
+    try:
+        client.publish(CHANNEL, "1")
+    except redis.RedisError as exc:
+        log.debug("event doorbell not rung: %s", exc)
+
+
+def event_to_dict(row: JobEvent) -> dict[str, Any]:
+    """The JSON form of an event, as streams and the API send it."""
+    return {
+        "id": row.id,
+        "event": row.name,
+        "job_id": row.job_id,
+        "root_id": row.root_id,
+        "type": row.job_type,
+        "status": row.status,
+        "attempt": row.attempt,
+        "data": row.data,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def events_after(
+    session: Session,
+    after_id: int,
+    *,
+    job_id: str | None = None,
+    root_id: str | None = None,
+    job_type: str | None = None,
+    status: str | None = None,
+    parent_id: str | None = None,
+    limit: int = 500,
+) -> list[JobEvent]:
+    """Stored events with id above ``after_id``, oldest first, filtered."""
+    query = select(JobEvent).where(JobEvent.id > after_id)
+    if job_id:
+        query = query.where(JobEvent.job_id == job_id)
+    if root_id:
+        query = query.where(JobEvent.root_id == root_id)
+    if job_type:
+        query = query.where(JobEvent.job_type == job_type)
+    if status:
+        query = query.where(JobEvent.status == status)
+    if parent_id:
+        query = query.where(JobEvent.job_id.in_(select(Job.id).where(Job.parent_id == parent_id)))
+    return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))
+
+
+class Doorbell:
+    """Waits for the event doorbell; falls back to a plain sleep without Redis."""
+
+    def __init__(self) -> None:
+        self._pubsub: Any = None
+        client = get_redis()
+        if client is not None:
+            try:
+                self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub.subscribe(CHANNEL)
+            except redis.RedisError:
+                self._pubsub = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True if the bell rang."""
+        if self._pubsub is None:
+            import time
+
+            time.sleep(min(timeout, 0.5))
+            return False
+        try:
+            rang = self._pubsub.get_message(timeout=timeout) is not None
+            # Drain the other rings that arrived meanwhile: one re-read covers them all.
+            while self._pubsub.get_message(timeout=0) is not None:
+                rang = True
+            return rang
+        except redis.RedisError:
+            self._pubsub = None
+            return False
+
+    def close(self) -> None:
+        """Unsubscribe and release the connection."""
+        if self._pubsub is not None:
+            try:
+                self._pubsub.close()
+            except redis.RedisError:
+                pass

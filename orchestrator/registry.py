@@ -1,0 +1,125 @@
+"""Job types: the ``@job`` decorator, the registry, and loading job modules by configuration."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from orchestrator.celery_app import app
+from orchestrator.errors import UnknownJobType
+from orchestrator.priorities import parse_priority
+from orchestrator.settings import get_settings
+
+if TYPE_CHECKING:
+    from orchestrator.context import JobContext
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, "JobContext"], Any]
+F = TypeVar("F", bound=Handler)
+
+
+@dataclass(frozen=True)
+class JobType:
+    """A registered kind of job: its handler and its defaults."""
+
+    name: str
+    handler: Handler
+    priority: int
+    max_retries: int
+    retry_base: float
+    retry_cap: float | None
+    payload_model: type[BaseModel] | None
+
+
+_registry: dict[str, JobType] = {}
+_loaded_modules: set[str] = set()
+
+
+def job(
+    name: str,
+    *,
+    priority: int | str = "normal",
+    max_retries: int = 3,
+    retry_base: float = 2.0,
+    retry_cap: float | None = None,
+    payload_model: type[BaseModel] | None = None,
+) -> Callable[[F], F]:
+    """Register the decorated function as the handler of job type ``name``.
+
+    The handler receives the payload (a dict, or a ``payload_model`` instance when
+    one is given) and a :class:`JobContext`; what it returns is the job's result.
+    ``retry_base`` is the first backoff in seconds; ``retry_cap`` bounds it
+    (default ``ORCH_RETRY_BACKOFF_CAP``).
+    """
+
+    def decorate(handler: F) -> F:
+        register(
+            JobType(
+                name=name,
+                handler=handler,
+                priority=parse_priority(priority),
+                max_retries=max_retries,
+                retry_base=retry_base,
+                retry_cap=retry_cap,
+                payload_model=payload_model,
+            )
+        )
+        return handler
+
+    return decorate
+
+
+def register(job_type: JobType) -> None:
+    """Add a job type and create its Celery task (named by the type)."""
+    existing = _registry.get(job_type.name)
+    if existing is not None and existing.handler is not job_type.handler:
+        raise ValueError(f"job type {job_type.name!r} is already registered")
+    _registry[job_type.name] = job_type
+    _make_celery_task(job_type)
+
+
+def _make_celery_task(job_type: JobType) -> None:
+    from orchestrator.runner import execute
+
+    def run(self: Any, **payload: Any) -> Any:
+        return execute(self.request, job_type, payload)
+
+    run.__name__ = run.__qualname__ = job_type.name.replace("-", "_")
+    run.__doc__ = job_type.handler.__doc__
+    # ``throws``: the runner has already logged the failure with its context;
+    # Celery records the task state without logging a second traceback.
+    app.task(name=job_type.name, bind=True, typing=False, throws=(Exception,))(run)
+
+
+def load_job_modules(modules: list[str] | None = None) -> None:
+    """Import the configured job modules (``tasks`` and ``ORCH_JOB_MODULES``) once."""
+    for module in modules if modules is not None else get_settings().job_modules:
+        if module not in _loaded_modules:
+            importlib.import_module(module)
+            _loaded_modules.add(module)
+
+
+def find_job_type(name: str) -> JobType | None:
+    """The job type called ``name``, or None; loads the configured modules first."""
+    load_job_modules()
+    return _registry.get(name)
+
+
+def get_job_type(name: str) -> JobType:
+    """The job type called ``name``; raises :class:`UnknownJobType` with the known names."""
+    job_type = find_job_type(name)
+    if job_type is None:
+        raise UnknownJobType(name, job_type_names())
+    return job_type
+
+
+def job_type_names() -> list[str]:
+    """Names of every registered job type, sorted."""
+    load_job_modules()
+    return sorted(_registry)

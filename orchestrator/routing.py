@@ -1,0 +1,36 @@
+"""Where a job's message goes: its queue and its per-message priority."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.priorities import amqp_priority, queue_for, redis_priority
+
+
+def message_priority(priority: int, broker_url: str) -> int:
+    """The broker's per-message priority for a job priority (1 = most urgent)."""
+    if broker_url.startswith(("amqp", "pyamqp")):
+        return amqp_priority(priority)
+    return redis_priority(priority)
+
+
+def route_task(
+    name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **kw: Any
+) -> dict[str, Any] | None:
+    """Celery router: a message sent without a queue goes to its job type's default queue.
+
+    This is what routes ``celery -A orchestrator call <type>``; the platform's own
+    publishing always names the queue and priority itself.
+    """
+    if options.get("queue"):
+        return None
+    from orchestrator.celery_app import app
+    from orchestrator.registry import find_job_type
+
+    job_type = find_job_type(name)
+    if job_type is None:
+        return None
+    return {
+        "queue": queue_for(job_type.priority),
+        "priority": message_priority(job_type.priority, app.conf.broker_url),
+    }

@@ -1,0 +1,200 @@
+"""Running one job inside a Celery task: claim, call the handler, record the outcome.
+
+The claim is a conditional update from ``pending``/``retrying`` to ``processing``:
+a second delivery of the same message finds the job elsewhere and is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from celery.exceptions import Ignore, Retry
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from orchestrator import lifecycle
+from orchestrator.context import JobContext
+from orchestrator.db import write_session
+from orchestrator.dispatch import insert_job, publish
+from orchestrator.errors import InvalidPayload, PermanentError, RetryableError
+from orchestrator.lifecycle import JobStatus
+from orchestrator.logs import job_logger
+from orchestrator.models import Job, utcnow
+from orchestrator.priorities import queue_for
+from orchestrator.registry import JobType
+from orchestrator.retry import backoff_delay, should_retry
+from orchestrator.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
+    """Run the job whose id is the Celery task id of ``request``; returns its result."""
+    job = claim(request.id, job_type, payload, request.hostname)
+    if job is None:
+        raise Ignore()
+    ctx = JobContext(job)
+    started = time.monotonic()
+    try:
+        result = _call_handler(job_type, job.payload, ctx)
+    except PermanentError as exc:
+        _fail(job, exc, started)
+        raise
+    except RetryableError as exc:
+        _retry_or_fail(job, job_type, exc, exc.delay, started)
+        raise
+    except Exception as exc:  # an unexpected error counts as retryable (DESIGN 3.2)
+        _retry_or_fail(job, job_type, exc, None, started)
+        raise
+    _complete(job, result, ctx, started)
+    return result
+
+
+def claim(job_id: str, job_type: JobType, payload: dict[str, Any], worker: str) -> Job | None:
+    """Move the job to ``processing`` for this worker, or None if it is not waiting.
+
+    A message without a row (``celery -A orchestrator call``) gets its row here first.
+    """
+    with write_session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            job = _record_external(session, job_id, job_type, payload)
+        if job.status not in lifecycle.WAITING:
+            job_logger(log, job).info("duplicate delivery skipped: job is %s", job.status)
+            return None
+        now = utcnow()
+        waited_since = job.run_at or job.next_retry_at or job.dispatched_at or job.created_at
+        return lifecycle.transition(
+            session,
+            job_id,
+            JobStatus.PROCESSING,
+            expected=lifecycle.WAITING,
+            increment_attempts=True,
+            event_data={"wait_s": round(max(0.0, (now - waited_since).total_seconds()), 3)},
+            started_at=now,
+            worker=worker,
+            progress_percent=None,
+            progress_message=None,
+        )
+
+
+def _record_external(
+    session: Session, job_id: str, job_type: JobType, payload: dict[str, Any]
+) -> Job:
+    now = utcnow()
+    job = Job(
+        id=job_id,
+        type=job_type.name,
+        priority=job_type.priority,
+        queue=queue_for(job_type.priority),
+        payload=payload,
+        max_retries=job_type.max_retries,
+        attempts=0,
+        retry_count=0,
+        root_id=job_id,
+        created_at=now,
+        updated_at=now,
+        dispatched_at=now,
+    )
+    return lifecycle.create(session, job)
+
+
+def _call_handler(job_type: JobType, payload: dict[str, Any], ctx: JobContext) -> Any:
+    argument: Any = payload
+    if job_type.payload_model is not None:
+        try:
+            argument = job_type.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(f"invalid payload for {job_type.name}: {exc}") from exc
+    result = job_type.handler(argument, ctx)
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(f"the handler returned a result that is not JSON: {exc}") from exc
+    return result
+
+
+def _elapsed(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
+    with write_session() as session:
+        done = lifecycle.transition(
+            session,
+            job.id,
+            JobStatus.COMPLETED,
+            expected=frozenset({JobStatus.PROCESSING}),
+            event_data={"duration_s": _elapsed(started), "children": len(ctx.children)},
+            result=result,
+            completed_at=utcnow(),
+            progress_percent=100.0,
+        )
+        if done is None:
+            job_logger(log, job).warning("no longer processing (cancelled?): result discarded")
+            return
+        children = [insert_job(session, child) for child in ctx.children]
+    for child in children:
+        if child.created:
+            publish(child.job)
+
+
+def _error_of(exc: BaseException) -> dict[str, Any]:
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _fail(job: Job, exc: BaseException, started: float) -> None:
+    error = _error_of(exc)
+    with write_session() as session:
+        lifecycle.transition(
+            session,
+            job.id,
+            JobStatus.FAILED,
+            expected=frozenset({JobStatus.PROCESSING}),
+            event_data={"error": error["message"], "duration_s": _elapsed(started)},
+            error=error,
+            completed_at=utcnow(),
+        )
+
+
+def _retry_or_fail(
+    job: Job, job_type: JobType, exc: BaseException, delay: float | None, started: float
+) -> None:
+    if not should_retry(job.retry_count, job.max_retries):
+        _fail(job, exc, started)
+        return
+    if delay is None:
+        cap = job_type.retry_cap or get_settings().retry_backoff_cap
+        delay = backoff_delay(job.retry_count, job_type.retry_base, cap)
+    error = _error_of(exc)
+    with write_session() as session:
+        retrying = lifecycle.transition(
+            session,
+            job.id,
+            JobStatus.RETRYING,
+            expected=frozenset({JobStatus.PROCESSING}),
+            event_data={
+                "error": error["message"],
+                "delay_s": round(delay, 3),
+                "retry": job.retry_count + 1,
+                "duration_s": _elapsed(started),
+            },
+            error=error,
+            retry_count=job.retry_count + 1,
+            next_retry_at=utcnow() + timedelta(seconds=delay),
+            dispatched_at=None,
+        )
+    if retrying is not None:
+        publish(retrying)
+        raise Retry(message=error["message"], exc=exc, when=delay)

@@ -1,0 +1,122 @@
+"""Settings: defaults, overridden by ``ORCH_*`` environment variables.
+
+Every process (API, worker, beat, CLI) builds its settings the same way, so a
+command run beside ``orchestrator up`` with the same ``ORCH_DATA_DIR`` finds the
+same embedded broker and database.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+EMBEDDED_REDIS_SOCKET = "redis.sock"
+SQLITE_FILE = "orchestrator.db"
+
+
+class Settings(BaseModel):
+    """The orchestrator's configuration (see ``.env.example`` for each variable)."""
+
+    data_dir: Path = Path("var")
+    broker_url: str | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    api_key: str | None = None
+    job_modules: list[str] = Field(default_factory=lambda: ["tasks"])
+    flower_user: str | None = None
+    flower_password: str | None = None
+    # Redis re-delivers an unacknowledged message after this many seconds, so it
+    # must exceed the longest job plus the longest retry delay (DESIGN 4).
+    visibility_timeout: int = 3600
+    retry_backoff_cap: float = 600.0
+    sweep_interval: float = 30.0
+    # A row left unpublished for this long is re-published by the sweep.
+    sweep_grace: float = 10.0
+    sse_keepalive: float = 15.0
+    max_request_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        """Where the embedded Redis listens when no broker is configured."""
+        return self.data_dir.resolve() / EMBEDDED_REDIS_SOCKET
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        """True when no broker URL is configured and the embedded Redis is used."""
+        return not self.broker_url
+
+    @property
+    def effective_broker_url(self) -> str:
+        """The Celery broker URL: the configured one or the embedded Redis socket."""
+        if self.broker_url:
+            return self.broker_url
+        return f"redis+socket://{self.embedded_redis_socket}"
+
+    @property
+    def effective_redis_url(self) -> str | None:
+        """A Redis URL (redis-py form) for live events and locks, if one is available."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.effective_broker_url
+        if broker.startswith("redis+socket://"):
+            return "unix://" + broker.removeprefix("redis+socket://")
+        if broker.startswith(("redis://", "rediss://")):
+            return broker
+        return None
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL: the configured one (psycopg for PostgreSQL) or SQLite."""
+        url = self.database_url or f"sqlite:///{self.data_dir.resolve() / SQLITE_FILE}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+_ENV_FIELDS = {
+    "ORCH_DATA_DIR": "data_dir",
+    "ORCH_BROKER_URL": "broker_url",
+    "ORCH_DATABASE_URL": "database_url",
+    "ORCH_REDIS_URL": "redis_url",
+    "ORCH_API_KEY": "api_key",
+    "ORCH_FLOWER_USER": "flower_user",
+    "ORCH_FLOWER_PASSWORD": "flower_password",
+    "ORCH_VISIBILITY_TIMEOUT": "visibility_timeout",
+    "ORCH_RETRY_BACKOFF_CAP": "retry_backoff_cap",
+    "ORCH_SWEEP_INTERVAL": "sweep_interval",
+    "ORCH_SWEEP_GRACE": "sweep_grace",
+    "ORCH_SSE_KEEPALIVE": "sse_keepalive",
+    "ORCH_MAX_REQUEST_BYTES": "max_request_bytes",
+    "ORCH_LOG_LEVEL": "log_level",
+}
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from an environment mapping (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {
+        field: env[name] for name, field in _ENV_FIELDS.items() if env.get(name)
+    }
+    # Built-in job types always load; ORCH_JOB_MODULES adds the user's own.
+    values["job_modules"] = ["tasks", *_split(env.get("ORCH_JOB_MODULES", ""))]
+    return Settings.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return settings_from_env()
+
+
+def reset_settings() -> None:
+    """Forget cached settings so the next call re-reads the environment (tests)."""
+    get_settings.cache_clear()
