@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import click
+from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import select
 
 from orchestrator import credentials, embedded, stack
@@ -59,11 +60,15 @@ def up(host: str, port: int, flower_port: int) -> None:
     for name, command, env in commands:
         process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
         children.append((name, process))
+    if redis_child is not None:
+        broker = f"embedded Redis at {settings.embedded_redis_socket}"
+    else:
+        broker = maybe_sanitize_url(settings.effective_broker_url)
     click.echo(
         f"\norchestrator is up\n"
         f"  API      http://{host}:{port}/api/v1/jobs   (API key: {key})\n"
         f"  Flower   http://{host}:{flower_port}/        (user {user}, password {password})\n"
-        f"  broker   {'embedded Redis at ' + str(settings.embedded_redis_socket) if redis_child else settings.effective_broker_url.split('@')[-1]}\n"
+        f"  broker   {broker}\n"
         f"  data     {settings.data_dir.resolve()}\n"
         f"Press Ctrl-C to stop.\n"
     )

@@ -6,7 +6,9 @@ resumes exactly where it left off; the pub/sub message only wakes them early.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from typing import Any
 
 import redis
@@ -118,8 +120,6 @@ class Doorbell:
     def wait(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds; True if the bell rang."""
         if self._pubsub is None:
-            import time
-
             time.sleep(min(timeout, 0.5))
             return False
         try:
@@ -135,7 +135,5 @@ class Doorbell:
     def close(self) -> None:
         """Unsubscribe and release the connection."""
         if self._pubsub is not None:
-            try:
+            with contextlib.suppress(redis.RedisError):
                 self._pubsub.close()
-            except redis.RedisError:
-                pass

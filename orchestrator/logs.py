@@ -18,7 +18,7 @@ class JobLike(Protocol):
     attempts: int
 
 
-class JobLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class JobLoggerAdapter(logging.LoggerAdapter[logging.Logger]):
     """Prefixes each message with the job's context and adds it as record attributes."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:

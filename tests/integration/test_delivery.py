@@ -1,0 +1,140 @@
+"""Delivery guarantees: celery call, duplicates, the re-dispatch sweep, dedupe, cancel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from sqlalchemy import select
+
+from orchestrator import submit
+from orchestrator.celery_app import app
+from orchestrator.db import read_session
+from orchestrator.dispatch import cancel_job
+from orchestrator.models import Job, JobEvent
+from tests.conftest import REPO_ROOT, WorkerProcess, wait_for_job
+
+
+def _event_names(job_id: str) -> list[str]:
+    with read_session() as session:
+        rows = session.scalars(
+            select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        )
+        return [row.name for row in rows]
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _wait_for_log(worker: WorkerProcess, text: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in worker.log():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in the worker log:\n{worker.log()[-3000:]}")
+
+
+def test_celery_call_creates_a_tracked_job(worker: WorkerProcess) -> None:
+    called = _run(
+        [sys.executable, "-m", "celery", "-A", "orchestrator", "call", "test-echo",
+         "--kwargs", json.dumps({"via": "celery call"})]
+    )  # fmt: skip
+    assert called.returncode == 0, called.stderr
+    job_id = called.stdout.strip().splitlines()[-1]
+
+    done = wait_for_job(job_id)
+
+    assert done.status == "completed"
+    assert done.type == "test-echo"
+    assert done.payload == {"via": "celery call"}
+    assert done.root_id == job_id
+    assert _event_names(job_id) == ["job.created", "job.started", "job.completed"]
+
+
+def test_duplicate_delivery_of_a_finished_job_is_skipped(worker: WorkerProcess) -> None:
+    job = submit("test-echo", {"n": 1}).job
+    wait_for_job(job.id)
+
+    app.send_task("test-echo", kwargs={"n": 1}, task_id=job.id, queue="default")
+
+    _wait_for_log(worker, f"{job.id} attempt=1 root={job.id}] duplicate delivery skipped")
+    done = wait_for_job(job.id)
+    assert done.attempts == 1
+    assert _event_names(job.id) == ["job.created", "job.started", "job.completed"]
+
+
+def test_simultaneous_duplicates_run_once(worker: WorkerProcess) -> None:
+    job = submit("test-sleep", {"seconds": 0.5}, priority="normal").job
+    app.send_task("test-sleep", kwargs={"seconds": 0.5}, task_id=job.id, queue="default")
+
+    _wait_for_log(worker, f"{job.id} attempt=1 root={job.id}] duplicate delivery skipped")
+    done = wait_for_job(job.id)
+    assert done.status == "completed"
+    assert done.attempts == 1
+    assert _event_names(job.id).count("job.started") == 1
+
+
+def test_sweep_publishes_a_job_committed_while_the_broker_was_down(
+    worker: WorkerProcess,
+) -> None:
+    submitted = _run(
+        [sys.executable, "-m", "orchestrator", "submit", "test-echo",
+         "--payload", '{"while": "broker down"}'],
+        ORCH_BROKER_URL="redis://127.0.0.1:9/0",
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert "not published" in submitted.stderr
+    job_id = submitted.stdout.split()[3]
+    with read_session() as session:
+        row = session.get(Job, job_id)
+    assert row is not None and row.status == "pending" and row.dispatched_at is None
+
+    # What beat does every ORCH_SWEEP_INTERVAL seconds.
+    app.send_task("orchestrator.redispatch", queue="critical")
+
+    done = wait_for_job(job_id)
+    assert done.status == "completed"
+    assert done.dispatched_at is not None
+    assert done.result == {"echo": {"while": "broker down"}, "attempt": 1}
+
+
+def test_dedupe_key_returns_the_pending_job(worker: WorkerProcess) -> None:
+    first = submit("test-echo", {"n": 1}, dedupe_key="same-scan", countdown=60)
+    second = submit("test-echo", {"n": 2}, dedupe_key="same-scan")
+
+    assert first.created and not second.created
+    assert second.job.id == first.job.id
+
+    cancelled = cancel_job(first.job.id)
+    assert cancelled.status == "cancelled"
+    third = submit("test-echo", {"n": 3}, dedupe_key="same-scan")
+    assert third.created and third.job.id != first.job.id
+    assert wait_for_job(third.job.id).status == "completed"
+
+
+def test_cancel_stops_a_running_job(worker: WorkerProcess) -> None:
+    job = submit("test-sleep", {"seconds": 30}, priority="normal").job
+    wait_for_job(job.id, statuses=("processing",))
+
+    cancel_job(job.id)
+
+    _wait_for_log(worker, "Terminating")
+    time.sleep(0.5)
+    with read_session() as session:
+        row = session.get(Job, job.id)
+    assert row is not None and row.status == "cancelled"
+    assert _event_names(job.id)[-1] == "job.cancelled"
+    # The worker goes on serving other jobs.
+    assert wait_for_job(submit("test-echo").job.id).status == "completed"
