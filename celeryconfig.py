@@ -16,6 +16,10 @@ broker_url = _settings.effective_broker_url
 # Results also land in Redis so that `celery -A orchestrator result <job id>` works.
 result_backend = _settings.redis_url or (broker_url if broker_url.startswith("redis") else None)
 result_expires = 24 * 3600
+override_backends = {
+    "redis": "orchestrator.results:RedisResults",
+    "rediss": "orchestrator.results:RedisResults",
+}
 
 task_serializer = "json"
 result_serializer = "json"

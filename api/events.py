@@ -45,8 +45,8 @@ def _stream(
     filters: dict[str, Any],
     after: int,
     finished: Callable[[Session], bool] | None,
+    keepalive: float,
 ) -> Iterator[str]:
-    keepalive = float(current_app.config["SSE_KEEPALIVE"])
     bell = Doorbell()
     last_write = time.monotonic()
     try:
@@ -73,9 +73,13 @@ def _stream(
         bell.close()
 
 
-def _event_stream(iterator: Iterator[str]) -> Response:
+def _event_stream(
+    filters: dict[str, Any], after: int, finished: Callable[[Session], bool] | None = None
+) -> Response:
+    # The generator outlives the request context: read the app's config now.
+    keepalive = float(current_app.config["SSE_KEEPALIVE"])
     return Response(
-        iterator,
+        _stream(filters, after, finished, keepalive),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -105,7 +109,7 @@ def job_stream(job_id: str) -> Response:
         return open_jobs == 0
 
     filters = {"root_id": root_id} if chain else {"job_id": job_id}
-    return _event_stream(_stream(filters, after, chain_finished if chain else job_finished))
+    return _event_stream(filters, after, chain_finished if chain else job_finished)
 
 
 @bp.get("/api/v1/events")
@@ -120,4 +124,4 @@ def all_events() -> Response:
         "root_id": request.args.get("root_id"),
         "parent_id": request.args.get("parent_id"),
     }
-    return _event_stream(_stream(filters, _last_event_id(), None))
+    return _event_stream(filters, _last_event_id())

@@ -214,3 +214,31 @@ def wait_for_job(
 def python() -> str:
     """The interpreter running the tests (and the orchestrator)."""
     return sys.executable
+
+
+class ApiServer:
+    """The API app served over real HTTP on 127.0.0.1 from a thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        from api import create_app
+
+        self._server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def api_server(database: str) -> Iterator[ApiServer]:
+    """A live API server over the test database and broker."""
+    server = ApiServer()
+    yield server
+    server.stop()
