@@ -1,0 +1,176 @@
+"""The jobs API: auth, submit validation, listing, retry/cancel, error shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from tests.conftest import API_KEY
+
+AUTH = {"X-Api-Key": API_KEY}
+
+
+@pytest.fixture(scope="module")
+def app(database: str) -> Flask:
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as client:
+        yield client
+
+
+def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert set(body) >= {"type", "title", "status", "detail"}
+    assert body["status"] == status
+    for word in words:
+        assert word in body["detail"], body
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def test_every_route_but_health_requires_the_key(app: Flask, client: FlaskClient) -> None:
+    open_routes = {"/healthz", "/readyz"}
+    for rule in app.url_map.iter_rules():
+        path = rule.rule.replace("<job_id>", "00000000-0000-0000-0000-000000000000")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method)
+            if rule.rule in open_routes:
+                assert response.status_code == 200, path
+            else:
+                assert_problem(response, 401, "API key")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Api-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic Og=="}],
+)
+def test_wrong_keys_are_rejected(client: FlaskClient, headers: dict[str, str]) -> None:
+    assert_problem(client.get("/api/v1/jobs", headers=headers), 401)
+
+
+def test_bearer_and_header_keys_are_accepted(client: FlaskClient) -> None:
+    assert client.get("/api/v1/jobs", headers=AUTH).status_code == 200
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    assert client.get("/api/v1/jobs", headers=bearer).status_code == 200
+    # Query-string keys are for webhooks only (they end up in access logs).
+    assert_problem(client.get(f"/api/v1/jobs?apikey={API_KEY}"), 401)
+
+
+def test_submit_answers_202_with_links(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/v1/jobs",
+        json={"type": "test-echo", "payload": {"a": 1}, "priority": "high", "countdown": 3600},
+        headers=AUTH,
+    )
+
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "pending" and body["type"] == "test-echo"
+    assert (body["priority"], body["queue"]) == (3, "high")
+    assert body["links"] == {
+        "self": f"/api/v1/jobs/{body['id']}",
+        "stream": f"/api/v1/jobs/{body['id']}/stream",
+    }
+    assert response.headers["Location"] == body["links"]["self"]
+    assert body["deduplicated"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"type": "no-such-type"}, 400, ["unknown job type", "test-echo"]),
+        ({"type": "test-echo", "payload": [1, 2]}, 422, ["payload"]),
+        ({"type": "test-echo", "surprise": 1}, 422, ["surprise"]),
+        ({"type": "test-echo", "priority": "urgent"}, 422, ["priority"]),
+        ({"type": "test-echo", "priority": 11}, 422, ["out of range"]),
+        ({"type": "test-echo", "max_retries": -1}, 422, ["max_retries"]),
+        ({"type": "test-echo", "countdown": -5}, 422, ["countdown"]),
+        ({"type": "test-typed", "payload": {"times": 2}}, 422, ["name"]),
+        ({"payload": {}}, 422, ["type"]),
+    ],
+)
+def test_submit_rejects_bad_bodies(
+    client: FlaskClient, body: dict[str, Any], status: int, words: list[str]
+) -> None:
+    assert_problem(client.post("/api/v1/jobs", json=body, headers=AUTH), status, *words)
+
+
+def test_submit_rejects_malformed_json_and_oversized_bodies(client: FlaskClient) -> None:
+    bad = client.post("/api/v1/jobs", data="{not json", headers=AUTH)
+    assert_problem(bad, 400, "not valid JSON")
+    assert_problem(client.post("/api/v1/jobs", data="[1]", headers=AUTH), 400, "JSON object")
+    assert_problem(client.post("/api/v1/jobs", data="", headers=AUTH), 400, "empty")
+    huge = '{"type": "test-echo", "payload": {"x": "' + "a" * 2_000_000 + '"}}'
+    assert_problem(client.post("/api/v1/jobs", data=huge, headers=AUTH), 413, "limit")
+
+
+def test_list_filters_and_paginates_with_a_cursor(client: FlaskClient) -> None:
+    ids = [
+        client.post(
+            "/api/v1/jobs",
+            json={"type": "test-typed", "payload": {"name": str(n)}, "countdown": 3600},
+            headers=AUTH,
+        ).get_json()["id"]
+        for n in range(5)
+    ]
+    seen: list[str] = []
+    url = "/api/v1/jobs?type=test-typed&status=pending&limit=2"
+    while url:
+        page = client.get(url, headers=AUTH).get_json()
+        assert len(page["items"]) <= 2
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        url = f"/api/v1/jobs?type=test-typed&status=pending&limit=2&cursor={cursor}" if cursor else ""
+    assert seen[:5] == list(reversed(ids))
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [("status=done", ["status"]), ("limit=0", ["limit"]), ("limit=x", ["limit"]),
+     ("cursor=%%%", ["cursor"])],
+)  # fmt: skip
+def test_list_rejects_bad_queries(client: FlaskClient, query: str, words: list[str]) -> None:
+    assert_problem(client.get(f"/api/v1/jobs?{query}", headers=AUTH), 400, *words)
+
+
+def test_get_unknown_job_is_404(client: FlaskClient) -> None:
+    assert_problem(client.get("/api/v1/jobs/nope", headers=AUTH), 404, "nope")
+
+
+def test_cancel_and_retry_follow_the_lifecycle(client: FlaskClient) -> None:
+    job = client.post(
+        "/api/v1/jobs", json={"type": "test-echo", "countdown": 3600}, headers=AUTH
+    ).get_json()
+    url = f"/api/v1/jobs/{job['id']}"
+
+    assert_problem(client.post(f"{url}/retry", headers=AUTH), 409, "only failed or cancelled")
+    cancelled = client.post(f"{url}/cancel", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert_problem(client.post(f"{url}/cancel", headers=AUTH), 409, "cancelled")
+    retried = client.post(f"{url}/retry", headers=AUTH)
+    assert retried.status_code == 202 and retried.get_json()["status"] == "pending"
+    detail = client.get(url, headers=AUTH).get_json()
+    assert detail["children"] == [] and detail["status"] == "pending"
+
+
+def test_health_and_readiness_are_open(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"] == {"database": True, "broker": True}
+
+
+def test_unknown_route_and_method_are_problems(client: FlaskClient) -> None:
+    assert_problem(client.get("/api/v1/nothing", headers=AUTH), 404)
+    assert_problem(client.delete("/api/v1/jobs", headers=AUTH), 405)

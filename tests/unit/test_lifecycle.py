@@ -1,0 +1,89 @@
+"""The lifecycle table and the transition function, on an in-memory database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from orchestrator import lifecycle
+from orchestrator.db import Base
+from orchestrator.errors import InvalidTransition
+from orchestrator.lifecycle import JobStatus as S
+from orchestrator.models import Job, JobEvent, utcnow
+
+ALLOWED = {
+    (S.PENDING, S.PROCESSING),
+    (S.PENDING, S.CANCELLED),
+    (S.PROCESSING, S.COMPLETED),
+    (S.PROCESSING, S.FAILED),
+    (S.PROCESSING, S.RETRYING),
+    (S.PROCESSING, S.CANCELLED),
+    (S.RETRYING, S.PROCESSING),
+    (S.RETRYING, S.CANCELLED),
+    (S.FAILED, S.PENDING),
+    (S.CANCELLED, S.PENDING),
+}
+
+
+@pytest.mark.parametrize("source", list(S))
+@pytest.mark.parametrize("target", list(S))
+def test_transition_table(source: S, target: S) -> None:
+    assert lifecycle.can_transition(source, target) == ((source, target) in ALLOWED)
+
+
+def test_terminal_statuses_lead_only_to_a_manual_retry() -> None:
+    assert lifecycle.TERMINAL == {S.COMPLETED, S.FAILED, S.CANCELLED}
+    for status in lifecycle.TERMINAL:
+        assert lifecycle.TRANSITIONS[status] <= {S.PENDING}
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        yield session
+
+
+def _new_job(session: Session) -> Job:
+    now = utcnow()
+    job = Job(
+        id="job-1", type="demo", priority=5, queue="default", payload={}, max_retries=3,
+        attempts=0, retry_count=0, root_id="job-1", created_at=now, updated_at=now,
+    )  # fmt: skip
+    return lifecycle.create(session, job)
+
+
+def test_transition_updates_records_an_event_and_counts_attempts(session: Session) -> None:
+    _new_job(session)
+
+    job = lifecycle.transition(
+        session, "job-1", S.PROCESSING, increment_attempts=True, worker="w1"
+    )
+
+    assert job is not None
+    assert (job.status, job.attempts, job.worker) == ("processing", 1, "w1")
+    events = session.scalars(select(JobEvent).order_by(JobEvent.id)).all()
+    assert [(e.name, e.status, e.attempt) for e in events] == [
+        ("job.created", "pending", 0),
+        ("job.started", "processing", 1),
+    ]
+
+
+def test_transition_from_an_unexpected_status_changes_nothing(session: Session) -> None:
+    _new_job(session)
+
+    assert lifecycle.transition(session, "job-1", S.COMPLETED) is None
+    assert lifecycle.transition(session, "missing", S.PROCESSING) is None
+    assert session.get(Job, "job-1").status == "pending"  # type: ignore[union-attr]
+    assert len(session.scalars(select(JobEvent)).all()) == 1
+
+
+def test_a_disallowed_expected_source_is_a_programming_error(session: Session) -> None:
+    _new_job(session)
+
+    with pytest.raises(InvalidTransition):
+        lifecycle.transition(session, "job-1", S.COMPLETED, expected=frozenset({S.PENDING}))

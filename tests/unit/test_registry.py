@@ -1,0 +1,36 @@
+"""Job type registration and lookup."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator import job
+from orchestrator.celery_app import app
+from orchestrator.errors import UnknownJobType
+from orchestrator.registry import get_job_type, job_type_names
+
+
+def test_unknown_job_type_names_the_known_ones() -> None:
+    with pytest.raises(UnknownJobType) as caught:
+        get_job_type("nope")
+    assert "test-echo" in str(caught.value)
+    assert "ORCH_JOB_MODULES" in str(caught.value)
+
+
+def test_decorator_registers_a_celery_task_named_by_the_type() -> None:
+    @job("unit-demo", priority="low", max_retries=7)
+    def demo(payload: dict, ctx: object) -> None:
+        """Demo."""
+
+    kind = get_job_type("unit-demo")
+    assert (kind.priority, kind.max_retries, kind.handler) == (8, 7, demo)
+    assert "unit-demo" in job_type_names()
+    assert app.tasks["unit-demo"].name == "unit-demo"
+
+
+def test_a_name_cannot_be_taken_twice() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+
+        @job("test-echo")
+        def other(payload: dict, ctx: object) -> None:
+            """Clash."""
