@@ -130,7 +130,9 @@ def test_list_filters_and_paginates_with_a_cursor(client: FlaskClient) -> None:
         assert len(page["items"]) <= 2
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
-        url = f"/api/v1/jobs?type=test-typed&status=pending&limit=2&cursor={cursor}" if cursor else ""
+        url = (
+            f"/api/v1/jobs?type=test-typed&status=pending&limit=2&cursor={cursor}" if cursor else ""
+        )
     assert seen[:5] == list(reversed(ids))
     assert len(seen) == len(set(seen))
 

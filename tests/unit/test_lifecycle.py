@@ -35,7 +35,7 @@ def test_transition_table(source: S, target: S) -> None:
 
 
 def test_terminal_statuses_lead_only_to_a_manual_retry() -> None:
-    assert lifecycle.TERMINAL == {S.COMPLETED, S.FAILED, S.CANCELLED}
+    assert {S.COMPLETED, S.FAILED, S.CANCELLED} == lifecycle.TERMINAL
     for status in lifecycle.TERMINAL:
         assert lifecycle.TRANSITIONS[status] <= {S.PENDING}
 
@@ -60,9 +60,7 @@ def _new_job(session: Session) -> Job:
 def test_transition_updates_records_an_event_and_counts_attempts(session: Session) -> None:
     _new_job(session)
 
-    job = lifecycle.transition(
-        session, "job-1", S.PROCESSING, increment_attempts=True, worker="w1"
-    )
+    job = lifecycle.transition(session, "job-1", S.PROCESSING, increment_attempts=True, worker="w1")
 
     assert job is not None
     assert (job.status, job.attempts, job.worker) == ("processing", 1, "w1")

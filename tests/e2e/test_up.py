@@ -1,0 +1,148 @@
+"""`orchestrator up` on embedded defaults: the whole stack, as a new user starts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """A running `orchestrator up` in its own data dir."""
+
+    def __init__(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="orch-up-"))
+        self.port, self.flower_port = _free_port(), _free_port()
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("ORCH_")}
+        self.env.update(
+            ORCH_DATA_DIR=str(self.data_dir),
+            ORCH_JOB_MODULES="tests.jobs",
+            PYTHONPATH=str(REPO_ROOT),
+        )
+        self.log = open(self.data_dir / "up.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "up",
+             "--port", str(self.port), "--flower-port", str(self.flower_port)],
+            cwd=REPO_ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.api = f"http://127.0.0.1:{self.port}"
+        self.flower = f"http://127.0.0.1:{self.flower_port}"
+
+    def output(self) -> str:
+        return (self.data_dir / "up.log").read_text(errors="replace")
+
+    def secret(self, name: str) -> str:
+        return (self.data_dir / name).read_text().strip()
+
+    def wait_until_serving(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                api_ready = httpx.get(f"{self.api}/readyz", timeout=1).status_code == 200
+                flower_up = httpx.get(f"{self.flower}/healthcheck", timeout=1).status_code
+                if api_ready and flower_up == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"stack not serving after {timeout}s:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(40)
+        self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    running = Stack()
+    try:
+        running.wait_until_serving()
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(running.data_dir, ignore_errors=True)
+
+
+def _wait_done(stack: Stack, job_id: str, key: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{stack.api}/api/v1/jobs/{job_id}", headers={"X-Api-Key": key}).json()
+        if job["status"] in {"completed", "failed", "cancelled"}:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not finished:\n{stack.output()}")
+
+
+def test_up_serves_jobs_from_http_and_celery_call_and_flower_sees_them(stack: Stack) -> None:
+    key = stack.secret("api_key")
+    assert key in stack.output()  # printed for the user
+    headers = {"X-Api-Key": key}
+
+    submitted = httpx.post(
+        f"{stack.api}/api/v1/jobs",
+        json={"type": "test-flaky", "payload": {"fail_times": 1}},
+        headers=headers,
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = _wait_done(stack, submitted.json()["id"], key)
+    assert (job["status"], job["retry_count"], job["attempts"]) == ("completed", 1, 2)
+
+    with httpx.stream(
+        "GET", f"{stack.api}/api/v1/jobs/{job['id']}/stream", headers=headers, timeout=10
+    ) as response:
+        names = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+    assert names == [
+        "job.created", "job.started", "job.retrying", "job.started", "job.completed",
+    ]  # fmt: skip
+
+    called = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "orchestrator", "call", "test-echo",
+         "--kwargs", json.dumps({"from": "celery call"})],
+        cwd=REPO_ROOT, env=stack.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert called.returncode == 0, called.stderr
+    echoed = _wait_done(stack, called.stdout.split()[-1], key)
+    assert echoed["status"] == "completed" and echoed["payload"] == {"from": "celery call"}
+
+    password = stack.secret("flower_password")
+    assert httpx.get(f"{stack.flower}/api/tasks").status_code == 401
+    deadline = time.monotonic() + 20
+    names_seen: set[str] = set()
+    while time.monotonic() < deadline and not {"test-flaky", "test-echo"} <= names_seen:
+        tasks = httpx.get(f"{stack.flower}/api/tasks", auth=("admin", password)).json()
+        names_seen = {task["name"] for task in tasks.values()}
+        time.sleep(0.5)
+    assert {"test-flaky", "test-echo"} <= names_seen
+    assert job["id"] in tasks
+
+
+def test_sigterm_stops_every_child(stack: Stack) -> None:
+    assert stack.stop() == 0
+    assert "stopped" in stack.output()
+    for port in (stack.port, stack.flower_port):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    assert not (stack.data_dir / "redis.sock").exists()
