@@ -9,10 +9,12 @@ from sqlalchemy import update
 
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, pending_duplicate
+from orchestrator.errors import PermanentError, UnknownJobType
 from orchestrator.events import record_event
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import JobLoggerAdapter, job_logger
 from orchestrator.models import Job, utcnow
+from orchestrator.priorities import InvalidPriority
 
 handler_log = logging.getLogger("orchestrator.job")
 
@@ -66,8 +68,12 @@ class JobContext:
                 existing = pending_duplicate(session, dedupe_key)
             if existing is not None:
                 return existing.id
-        child = build_job(
-            job_type, payload, priority=priority, dedupe_key=dedupe_key, parent=self._job
-        )
+        try:
+            child = build_job(
+                job_type, payload, priority=priority, dedupe_key=dedupe_key, parent=self._job
+            )
+        except (UnknownJobType, InvalidPriority) as exc:
+            # A handler asking for a job that cannot exist is a bug no retry fixes.
+            raise PermanentError(str(exc)) from exc
         self.children.append(child)
         return child.id
