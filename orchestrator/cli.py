@@ -51,7 +51,7 @@ def up(host: str, port: int, flower_port: int) -> None:
     flower, flower_env = stack.flower_command(settings, host, flower_port)
     user, password, _ = credentials.flower_credentials(settings)
     commands: list[tuple[str, list[str], dict[str, str]]] = [
-        ("api", stack.api_command(host, port), {}),
+        ("api", stack.api_command(settings, host, port), {}),
         ("worker", stack.worker_command(), {}),
         ("beat", stack.beat_command(settings), {}),
         ("flower", flower, flower_env),
@@ -114,8 +114,9 @@ def _stop_children(children: list[tuple[str, subprocess.Popen]], timeout: float 
 @click.option("--threads", default=16, show_default=True, help="Threads per process.")
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API under gunicorn."""
-    stack.prepare(get_settings())
-    _exec(stack.api_command(host, port, workers, threads))
+    settings = get_settings()
+    stack.prepare(settings)
+    _exec(stack.api_command(settings, host, port, workers, threads))
 
 
 @main.command()

@@ -33,7 +33,9 @@ def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen 
     return child
 
 
-def api_command(host: str, port: int, workers: int = 2, threads: int = 16) -> list[str]:
+def api_command(
+    settings: Settings, host: str, port: int, workers: int = 2, threads: int = 16
+) -> list[str]:
     """Gunicorn serving ``api:create_app()`` with threads (each SSE stream holds one)."""
     return [
         sys.executable, "-m", "gunicorn",
@@ -43,6 +45,8 @@ def api_command(host: str, port: int, workers: int = 2, threads: int = 16) -> li
         "--threads", str(threads),
         "--graceful-timeout", "5",
         "--access-logfile", "-",
+        # Gunicorn's control socket defaults to one per user: keep ours per data dir.
+        "--control-socket", str(settings.data_dir.resolve() / "gunicorn.ctl"),
         "api:create_app()",
     ]  # fmt: skip
 
