@@ -32,7 +32,6 @@ enable_utc = True
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-worker_cancel_long_running_tasks_on_connection_loss = True
 
 task_default_queue = "default"
 task_create_missing_queues = True

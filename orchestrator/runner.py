@@ -32,6 +32,8 @@ from orchestrator.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+RUNNING = frozenset({JobStatus.PROCESSING})
+
 
 def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
     """Run the job whose id is the Celery task id of ``request``; returns its result."""
@@ -65,7 +67,7 @@ def claim(job_id: str, job_type: JobType, payload: dict[str, Any], worker: str) 
         if job is None:
             job = _record_external(session, job_id, job_type, payload)
         if job.status not in lifecycle.WAITING:
-            job_logger(log, job).info("duplicate delivery skipped: job is %s", job.status)
+            job_logger(log, job).info("message skipped: job is already %s", job.status)
             return None
         now = utcnow()
         waited_since = job.run_at or job.next_retry_at or job.dispatched_at or job.created_at
@@ -131,7 +133,7 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
             session,
             job.id,
             JobStatus.COMPLETED,
-            expected=frozenset({JobStatus.PROCESSING}),
+            expected=RUNNING,
             event_data={"duration_s": _elapsed(started), "children": len(ctx.children)},
             result=result,
             completed_at=utcnow(),
@@ -161,7 +163,7 @@ def _fail(job: Job, exc: BaseException, started: float) -> None:
             session,
             job.id,
             JobStatus.FAILED,
-            expected=frozenset({JobStatus.PROCESSING}),
+            expected=RUNNING,
             event_data={"error": error["message"], "duration_s": _elapsed(started)},
             error=error,
             completed_at=utcnow(),
@@ -183,7 +185,7 @@ def _retry_or_fail(
             session,
             job.id,
             JobStatus.RETRYING,
-            expected=frozenset({JobStatus.PROCESSING}),
+            expected=RUNNING,
             event_data={
                 "error": error["message"],
                 "delay_s": round(delay, 3),

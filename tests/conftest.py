@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -210,10 +209,16 @@ def wait_for_job(
     raise AssertionError(f"job {job_id} is {state}, not {statuses}, after {timeout}s")
 
 
-@pytest.fixture
-def python() -> str:
-    """The interpreter running the tests (and the orchestrator)."""
-    return sys.executable
+def event_names(job_id: str) -> list[str]:
+    """Names of the stored events of a job, oldest first."""
+    from sqlalchemy import select
+
+    from orchestrator.db import read_session
+    from orchestrator.models import JobEvent
+
+    with read_session() as session:
+        query = select(JobEvent.name).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        return list(session.scalars(query))
 
 
 class ApiServer:

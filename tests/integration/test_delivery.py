@@ -8,22 +8,12 @@ import subprocess
 import sys
 import time
 
-from sqlalchemy import select
-
 from orchestrator import submit
 from orchestrator.celery_app import app
 from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job
-from orchestrator.models import Job, JobEvent
-from tests.conftest import REPO_ROOT, WorkerProcess, wait_for_job
-
-
-def _event_names(job_id: str) -> list[str]:
-    with read_session() as session:
-        rows = session.scalars(
-            select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
-        )
-        return [row.name for row in rows]
+from orchestrator.models import Job
+from tests.conftest import REPO_ROOT, WorkerProcess, event_names, wait_for_job
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -60,7 +50,7 @@ def test_celery_call_creates_a_tracked_job(worker: WorkerProcess) -> None:
     assert done.type == "test-echo"
     assert done.payload == {"via": "celery call"}
     assert done.root_id == job_id
-    assert _event_names(job_id) == ["job.created", "job.started", "job.completed"]
+    assert event_names(job_id) == ["job.created", "job.started", "job.completed"]
 
 
 def test_duplicate_delivery_of_a_finished_job_is_skipped(worker: WorkerProcess) -> None:
@@ -69,21 +59,21 @@ def test_duplicate_delivery_of_a_finished_job_is_skipped(worker: WorkerProcess) 
 
     app.send_task("test-echo", kwargs={"n": 1}, task_id=job.id, queue="default")
 
-    _wait_for_log(worker, f"{job.id} attempt=1 root={job.id}] duplicate delivery skipped")
+    _wait_for_log(worker, f"{job.id} attempt=1 root={job.id}] message skipped: job is already")
     done = wait_for_job(job.id)
     assert done.attempts == 1
-    assert _event_names(job.id) == ["job.created", "job.started", "job.completed"]
+    assert event_names(job.id) == ["job.created", "job.started", "job.completed"]
 
 
 def test_simultaneous_duplicates_run_once(worker: WorkerProcess) -> None:
     job = submit("test-sleep", {"seconds": 0.5}, priority="normal").job
     app.send_task("test-sleep", kwargs={"seconds": 0.5}, task_id=job.id, queue="default")
 
-    _wait_for_log(worker, f"{job.id} attempt=1 root={job.id}] duplicate delivery skipped")
+    _wait_for_log(worker, f"{job.id} attempt=1 root={job.id}] message skipped: job is already")
     done = wait_for_job(job.id)
     assert done.status == "completed"
     assert done.attempts == 1
-    assert _event_names(job.id).count("job.started") == 1
+    assert event_names(job.id).count("job.started") == 1
 
 
 def test_sweep_publishes_a_job_committed_while_the_broker_was_down(
@@ -135,6 +125,6 @@ def test_cancel_stops_a_running_job(worker: WorkerProcess) -> None:
     with read_session() as session:
         row = session.get(Job, job.id)
     assert row is not None and row.status == "cancelled"
-    assert _event_names(job.id)[-1] == "job.cancelled"
+    assert event_names(job.id)[-1] == "job.cancelled"
     # The worker goes on serving other jobs.
     assert wait_for_job(submit("test-echo").job.id).status == "completed"

@@ -6,16 +6,8 @@ from sqlalchemy import select
 
 from orchestrator import submit
 from orchestrator.db import read_session
-from orchestrator.models import Job, JobEvent
-from tests.conftest import WorkerProcess, wait_for_job
-
-
-def _events(job_id: str) -> list[str]:
-    with read_session() as session:
-        rows = session.scalars(
-            select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
-        )
-        return [row.name for row in rows]
+from orchestrator.models import Job
+from tests.conftest import WorkerProcess, event_names, wait_for_job
 
 
 def test_success_records_result_and_lifecycle(worker: WorkerProcess) -> None:
@@ -29,7 +21,7 @@ def test_success_records_result_and_lifecycle(worker: WorkerProcess) -> None:
     assert done.dispatched_at is not None
     assert done.started_at is not None and done.completed_at is not None
     assert done.worker == worker.hostname
-    assert _events(job.id) == ["job.created", "job.started", "job.completed"]
+    assert event_names(job.id) == ["job.created", "job.started", "job.completed"]
 
 
 def test_retry_then_success_counts_retries(worker: WorkerProcess) -> None:
@@ -40,7 +32,7 @@ def test_retry_then_success_counts_retries(worker: WorkerProcess) -> None:
     assert done.status == "completed"
     assert done.result == {"succeeded_on_attempt": 3}
     assert (done.attempts, done.retry_count) == (3, 2)
-    assert _events(job.id) == [
+    assert event_names(job.id) == [
         "job.created",
         "job.started",
         "job.retrying",
@@ -72,7 +64,7 @@ def test_retries_exhausted_then_failed(worker: WorkerProcess) -> None:
     assert (done.attempts, done.retry_count, done.max_retries) == (3, 2, 2)
     assert done.error["type"] == "RuntimeError"
     assert done.error["message"] == "boom on attempt 3"
-    assert _events(job.id).count("job.retrying") == 2
+    assert event_names(job.id).count("job.retrying") == 2
 
 
 def test_max_retries_override_per_job(worker: WorkerProcess) -> None:
@@ -113,7 +105,7 @@ def test_progress_is_stored_and_evented(worker: WorkerProcess) -> None:
 
     assert done.status == "completed"
     assert done.progress_percent == 100.0
-    assert _events(job.id) == [
+    assert event_names(job.id) == [
         "job.created",
         "job.started",
         "job.progress",
