@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import events, health, jobs
+from api import actions, events, health, jobs, resources, webhooks
 from api.auth import is_authorized
 from api.errors import ApiError, register_error_handlers
 from orchestrator import credentials
@@ -41,6 +41,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer",
             )
 
-    for blueprint in (health.bp, jobs.bp, events.bp):
+    for blueprint in (health.bp, jobs.bp, events.bp, resources.bp, actions.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     return app

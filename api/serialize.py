@@ -25,6 +25,7 @@ def job_to_dict(job: Job, *, children: list[Job] | None = None) -> dict[str, Any
         "payload": job.payload,
         "result": job.result,
         "error": job.error,
+        "checkpoint": job.checkpoint,
         "attempts": job.attempts,
         "retry_count": job.retry_count,
         "max_retries": job.max_retries,

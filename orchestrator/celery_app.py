@@ -21,6 +21,24 @@ def _reset_connections_after_fork(**_: Any) -> None:
     reset_redis()
 
 
+@app.on_after_finalize.connect
+def _schedule_periodic_jobs(sender: Celery, **_: Any) -> None:
+    # Beat sends a bare message; the worker gives it its job row on first run.
+    from orchestrator.priorities import queue_for
+    from orchestrator.registry import scheduled_job_types
+    from orchestrator.routing import message_priority
+
+    for kind in scheduled_job_types():
+        options = {
+            "queue": queue_for(kind.priority),
+            "priority": message_priority(kind.priority, sender.conf.broker_url),
+        }
+        assert kind.schedule is not None
+        sender.add_periodic_task(
+            kind.schedule, sender.signature(kind.name, options=options), name=kind.name
+        )
+
+
 @app.task(name="orchestrator.redispatch", ignore_result=True)
 def redispatch() -> int:
     """Re-publish jobs committed but never published (the broker was away)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ from orchestrator.models import Job
 from orchestrator.priorities import QUEUES
 from orchestrator.registry import load_job_modules
 from orchestrator.settings import get_settings
+
+PLUGIN_GROUP = "orchestrator.commands"
 
 
 @click.group()
@@ -303,6 +306,20 @@ def jobs_retry(job_id: str) -> None:
     click.echo(f"job {job.id} is {job.status} again")
 
 
+def _add_plugin_commands(group: click.Group) -> None:
+    """Add the commands other packages declare under the ``orchestrator.commands`` entry point."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            commands = entry.load()
+        except Exception as exc:  # a broken plugin must not break the platform's CLI
+            logging.getLogger(__name__).warning("commands %s not loaded: %s", entry.value, exc)
+            continue
+        for command in commands if isinstance(commands, list | tuple) else [commands]:
+            group.add_command(command)
+
+
 @jobs.command("cancel")
 @click.argument("job_id")
 def jobs_cancel(job_id: str) -> None:
@@ -312,3 +329,6 @@ def jobs_cancel(job_id: str) -> None:
     except OrchestratorError as exc:
         _fail(str(exc))
     click.echo(f"job {job.id} is {job.status}")
+
+
+_add_plugin_commands(main)

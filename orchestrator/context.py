@@ -34,6 +34,7 @@ class JobContext:
         self.attempt: int = job.attempts
         self.log: JobLoggerAdapter = job_logger(handler_log, job)
         self.children: list[Job] = []
+        self.checkpoint: dict[str, Any] = dict(job.checkpoint or {})
 
     def progress(self, percent: float, message: str | None = None) -> None:
         """Report progress (0-100) with an optional message; stored and streamed live."""
@@ -51,6 +52,17 @@ class JobContext:
                 record_event(
                     session, self._job, "job.progress", {"percent": percent, "message": message}
                 )
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store what this job has done so far; a retry finds it in ``ctx.checkpoint``."""
+        with write_session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.status == JobStatus.PROCESSING)
+                .values(checkpoint=checkpoint, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        self.checkpoint = dict(checkpoint)
 
     def submit(
         self,

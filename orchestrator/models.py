@@ -50,6 +50,8 @@ class Job(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     result: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # What the handler recorded as done, so that a retry does not do it again.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer)

@@ -35,6 +35,7 @@ class JobType:
     retry_base: float
     retry_cap: float | None
     payload_model: type[BaseModel] | None
+    schedule: float | None = None
 
 
 _registry: dict[str, JobType] = {}
@@ -49,13 +50,15 @@ def job(
     retry_base: float = 2.0,
     retry_cap: float | None = None,
     payload_model: type[BaseModel] | None = None,
+    schedule: float | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of job type ``name``.
 
     The handler receives the payload (a dict, or a ``payload_model`` instance when
     one is given) and a :class:`JobContext`; what it returns is the job's result.
     ``retry_base`` is the first backoff in seconds; ``retry_cap`` bounds it
-    (default ``ORCH_RETRY_BACKOFF_CAP``).
+    (default ``ORCH_RETRY_BACKOFF_CAP``). With ``schedule`` (seconds), beat submits the
+    job with an empty payload at that interval.
     """
 
     def decorate(handler: F) -> F:
@@ -68,6 +71,7 @@ def job(
                 retry_base=retry_base,
                 retry_cap=retry_cap,
                 payload_model=payload_model,
+                schedule=schedule,
             )
         )
         return handler
@@ -117,6 +121,12 @@ def get_job_type(name: str) -> JobType:
     if job_type is None:
         raise UnknownJobType(name, job_type_names())
     return job_type
+
+
+def scheduled_job_types() -> list[JobType]:
+    """Job types that beat submits periodically."""
+    load_job_modules()
+    return [kind for _, kind in sorted(_registry.items()) if kind.schedule]
 
 
 def job_type_names() -> list[str]:

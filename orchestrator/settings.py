@@ -26,6 +26,8 @@ class Settings(BaseModel):
     redis_url: str | None = None
     api_key: str | None = None
     job_modules: list[str] = Field(default_factory=lambda: ["tasks"])
+    # Packages whose ``migrations/versions`` folder holds their own Alembic branch.
+    migration_packages: list[str] = Field(default_factory=lambda: ["services"])
     flower_user: str | None = None
     flower_password: str | None = None
     # Redis re-delivers an unacknowledged message after this many seconds, so it

@@ -62,6 +62,15 @@ def sleep(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     return {"started": started, "ended": time.time(), "label": payload.get("label")}
 
 
+@job("test-checkpoint", max_retries=2, retry_base=0.1)
+def checkpointed(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Record a step, fail once, then report what the retry found."""
+    if ctx.attempt == 1:
+        ctx.save_checkpoint({"done": ["first step"]})
+        raise RetryableError("second step failed")
+    return {"found": ctx.checkpoint}
+
+
 class Greeting(BaseModel):
     """Payload of test-typed."""
 

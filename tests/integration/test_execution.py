@@ -126,3 +126,13 @@ def test_invalid_payload_fails_permanently(worker: WorkerProcess) -> None:
     assert done.status == "failed"
     assert done.error["type"] == "InvalidPayload"
     assert "name" in done.error["message"]
+
+
+def test_checkpoint_survives_a_retry(worker: WorkerProcess) -> None:
+    job = submit("test-checkpoint").job
+
+    done = wait_for_job(job.id)
+
+    assert done.status == "completed"
+    assert done.result == {"found": {"done": ["first step"]}}
+    assert done.checkpoint == {"done": ["first step"]}

@@ -28,6 +28,31 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _service_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {name for name in names if name.startswith("services.")}
+
+
+def test_services_never_import_each_other_but_the_catalog_models() -> None:
+    offenders = {}
+    for path in (ROOT / "services").rglob("*.py"):
+        own = ".".join(path.relative_to(ROOT).parts[:2])
+        foreign = {
+            name
+            for name in _service_imports(path)
+            if not name.startswith(own.removesuffix(".py")) and name != "services.catalog.models"
+        }
+        if foreign:
+            offenders[str(path.relative_to(ROOT))] = sorted(foreign)
+    assert offenders == {}
+
+
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_follow_the_layering(package: str) -> None:
     offenders = {

@@ -1,0 +1,46 @@
+"""Actions on configuration resources: test a player, scan a library."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from api.errors import ApiError
+from orchestrator.db import read_session
+from orchestrator.dispatch import submit
+from services.catalog.models import Library, Player
+from services.players import PlayerError, PlayerSettings, PlayerUnavailable, client_for
+
+bp = Blueprint("actions", __name__, url_prefix="/api/v1")
+
+
+@bp.post("/players/<int:player_id>/test")
+def test_player(player_id: int) -> Response:
+    """Check that the player answers and accepts its credentials."""
+    with read_session() as session:
+        player = session.get(Player, player_id)
+        if player is None:
+            raise ApiError(404, f"no player with id {player_id}")
+        settings = PlayerSettings(
+            type=player.type, url=player.url, username=player.username,
+            password=player.password, token=player.token,
+        )  # fmt: skip
+    try:
+        details = client_for(settings).ping()
+    except PlayerError as exc:
+        kind = "unreachable" if isinstance(exc, PlayerUnavailable) else "refused"
+        return jsonify({"ok": False, "status": kind, "error": str(exc)})
+    return jsonify({"ok": True, "status": "reachable", "details": details})
+
+
+@bp.post("/libraries/<int:library_id>/scan")
+def scan_library(library_id: int) -> tuple[Response, int]:
+    """Queue a ``library-scan`` of the library."""
+    with read_session() as session:
+        if session.get(Library, library_id) is None:
+            raise ApiError(404, f"no library with id {library_id}")
+    job = submit("library-scan", {"library_id": library_id}).job
+    body = {"status": "queued", "job_id": job.id, "links": {
+        "self": url_for("jobs.get_job", job_id=job.id),
+        "stream": url_for("events.job_stream", job_id=job.id),
+    }}  # fmt: skip
+    return jsonify(body), 202

@@ -1,0 +1,118 @@
+"""Configuration resources (libraries, path mappings, player groups, players) and movies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.errors import ApiError
+from api.requests import json_body, query_int, query_limit
+from orchestrator.db import read_session, write_session
+from services.catalog.config import RESOURCES, Resource, UnknownReference
+from services.catalog.models import Movie
+from services.catalog.queries import movie_to_dict
+
+bp = Blueprint("resources", __name__, url_prefix="/api/v1")
+
+
+def _page(rows: list[Any], limit: int, to_dict: Any) -> dict[str, Any]:
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return {"items": [to_dict(row) for row in rows[:limit]], "next_cursor": next_cursor}
+
+
+def _conflict(resource: Resource, exc: IntegrityError) -> ApiError:
+    return ApiError(409, f"a {resource.name} resource with the same unique field already exists")
+
+
+def _missing(resource: Resource, row_id: int) -> ApiError:
+    return ApiError(404, f"no {resource.name} resource with id {row_id}")
+
+
+def _register(resource: Resource) -> None:
+    base = f"/{resource.name}"
+    endpoint = resource.name.replace("-", "_")
+
+    def create() -> tuple[Response, int]:
+        try:
+            with write_session() as session:
+                row = resource.create(session, json_body())
+                body = resource.to_dict(row)
+        except UnknownReference as exc:
+            raise ApiError(422, str(exc), field=exc.field) from exc
+        except IntegrityError as exc:
+            raise _conflict(resource, exc) from exc
+        return jsonify(body), 201
+
+    def list_rows() -> Response:
+        limit, after = query_limit(), query_int("cursor")
+        query = select(resource.model).where(resource.model.id > after)
+        with read_session() as session:
+            rows = list(session.scalars(query.order_by(resource.model.id).limit(limit + 1)))
+            return jsonify(_page(rows, limit, resource.to_dict))
+
+    def get(row_id: int) -> Response:
+        with read_session() as session:
+            row = session.get(resource.model, row_id)
+            if row is None:
+                raise _missing(resource, row_id)
+            return jsonify(resource.to_dict(row))
+
+    def patch(row_id: int) -> Response:
+        try:
+            with write_session() as session:
+                row = session.get(resource.model, row_id)
+                if row is None:
+                    raise _missing(resource, row_id)
+                body = resource.to_dict(resource.update(session, row, json_body()))
+        except UnknownReference as exc:
+            raise ApiError(422, str(exc), field=exc.field) from exc
+        except IntegrityError as exc:
+            raise _conflict(resource, exc) from exc
+        return jsonify(body)
+
+    def delete(row_id: int) -> tuple[str, int]:
+        with write_session() as session:
+            row = session.get(resource.model, row_id)
+            if row is None:
+                raise _missing(resource, row_id)
+            session.delete(row)
+        return "", 204
+
+    bp.add_url_rule(base, f"create_{endpoint}", create, methods=["POST"])
+    bp.add_url_rule(base, f"list_{endpoint}", list_rows, methods=["GET"])
+    bp.add_url_rule(f"{base}/<int:row_id>", f"get_{endpoint}", get, methods=["GET"])
+    bp.add_url_rule(f"{base}/<int:row_id>", f"patch_{endpoint}", patch, methods=["PATCH"])
+    bp.add_url_rule(f"{base}/<int:row_id>", f"delete_{endpoint}", delete, methods=["DELETE"])
+
+
+for _resource in RESOURCES.values():
+    _register(_resource)
+
+
+@bp.get("/movies")
+def list_movies() -> Response:
+    """Movies, filtered by ``library_id``, ``tmdb_id`` and ``title`` (substring)."""
+    limit, after = query_limit(), query_int("cursor")
+    query = select(Movie).where(Movie.id > after)
+    if "library_id" in request.args:
+        query = query.where(Movie.library_id == query_int("library_id"))
+    if "tmdb_id" in request.args:
+        query = query.where(Movie.tmdb_id == query_int("tmdb_id"))
+    if title := request.args.get("title"):
+        query = query.where(Movie.title.ilike(f"%{title}%"))
+    with read_session() as session:
+        rows = list(session.scalars(query.order_by(Movie.id).limit(limit + 1)))
+        return jsonify(_page(rows, limit, lambda m: movie_to_dict(m, with_files=False)))
+
+
+@bp.get("/movies/<int:movie_id>")
+def get_movie(movie_id: int) -> Response:
+    """A movie with its files and assets."""
+    with read_session() as session:
+        movie = session.get(Movie, movie_id)
+        if movie is None:
+            raise ApiError(404, f"no movie with id {movie_id}")
+        return jsonify(movie_to_dict(movie))

@@ -1,0 +1,30 @@
+"""Radarr and Sonarr webhooks: validate, record a ``webhook`` job, answer 202 at once.
+
+Nothing here touches the disk, the players or the catalog: Radarr waits on this
+request (and blocks the connection after a failure), so all work is a job.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from api.errors import ApiError
+from api.requests import json_body
+from orchestrator.dispatch import submit
+from services.webhooks import SOURCES, WebhookError, parse_webhook
+
+bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
+
+
+@bp.route("/<source>", methods=["POST", "PUT"])
+def receive(source: str) -> tuple[Response, int]:
+    """Accept any event type and any fields; only a body without ``eventType`` is refused."""
+    if source not in SOURCES:
+        raise ApiError(404, f"no webhook for {source!r}: use one of {', '.join(SOURCES)}")
+    body = json_body()
+    try:
+        event = parse_webhook(source, body)
+    except WebhookError as exc:
+        raise ApiError(400, str(exc)) from exc
+    job = submit("webhook", {"source": source, "body": body}).job
+    return jsonify({"status": "queued", "job_id": job.id, "event_type": event.event_type}), 202

@@ -1,0 +1,1 @@
+"""The media catalog: libraries, path mappings, player groups, players, movies, episodes."""

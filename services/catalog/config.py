@@ -1,0 +1,261 @@
+"""The configuration resources: validation, create, update and JSON forms (DESIGN 3.5).
+
+Each resource is a :class:`Resource`: its model, its create and patch schemas
+(pydantic, so errors name the field), how a row is written from validated data
+and how it is shown. Secrets (player password and token) are write-only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.catalog.models import (
+    GroupPathMapping,
+    Library,
+    ManagerPathMapping,
+    Player,
+    PlayerGroup,
+)
+
+PlayerType = Literal["kodi", "jellyfin", "emby", "plex"]
+
+
+class UnknownReference(ValueError):
+    """A field names a row that does not exist (e.g. an unknown library id)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _prefix(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _local_path(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path as the orchestrator sees it, e.g. /data/movies")
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError("must not contain '..'")
+    return value.rstrip("/") or "/"
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo should not be silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LibraryCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    path: str = Field(min_length=1, max_length=1000)
+    kind: Literal["movies", "tv"] = "movies"
+
+    _path = field_validator("path")(_local_path)
+
+
+class LibraryPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    path: str | None = Field(default=None, min_length=1, max_length=1000)
+    kind: Literal["movies", "tv"] | None = None
+
+    _path = field_validator("path")(lambda v: None if v is None else _local_path(v))
+
+
+class MappingCreate(Strict):
+    source: str = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$")
+    from_path: str = Field(alias="from", min_length=1, max_length=1000)
+    to_path: str = Field(alias="to", min_length=1, max_length=1000)
+
+    _paths = field_validator("from_path", "to_path")(_prefix)
+
+
+class MappingPatch(Strict):
+    source: str | None = Field(
+        default=None, min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$"
+    )
+    from_path: str | None = Field(default=None, alias="from", min_length=1, max_length=1000)
+    to_path: str | None = Field(default=None, alias="to", min_length=1, max_length=1000)
+
+    _paths = field_validator("from_path", "to_path")(lambda v: None if v is None else _prefix(v))
+
+
+class GroupMappingIn(Strict):
+    from_path: str = Field(alias="from", min_length=1, max_length=1000)
+    to_path: str = Field(alias="to", min_length=1, max_length=1000)
+
+    _paths = field_validator("from_path", "to_path")(_prefix)
+
+
+class GroupCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    library_ids: list[int] = Field(default_factory=list, max_length=1000)
+    path_mappings: list[GroupMappingIn] = Field(default_factory=list, max_length=100)
+
+
+class GroupPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    library_ids: list[int] | None = Field(default=None, max_length=1000)
+    path_mappings: list[GroupMappingIn] | None = Field(default=None, max_length=100)
+
+
+_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
+
+
+def _url(value: str | None) -> str | None:
+    if value is not None and not _URL.match(value.strip()):
+        raise ValueError("must be an http:// or https:// URL, e.g. http://kodi.local:8080")
+    return None if value is None else value.strip().rstrip("/")
+
+
+class PlayerCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    type: PlayerType
+    url: str = Field(min_length=1, max_length=1000)
+    group_id: int
+    enabled: bool = True
+    position: int = Field(default=0, ge=0, le=10_000)
+    username: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, max_length=500)
+    token: str | None = Field(default=None, max_length=500)
+
+    _url = field_validator("url")(_url)
+
+
+class PlayerPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    type: PlayerType | None = None
+    url: str | None = Field(default=None, min_length=1, max_length=1000)
+    group_id: int | None = None
+    enabled: bool | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    username: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, max_length=500)
+    token: str | None = Field(default=None, max_length=500)
+
+    _url = field_validator("url")(_url)
+
+
+def _libraries(session: Session, ids: list[int]) -> list[Library]:
+    found = list(session.scalars(select(Library).where(Library.id.in_(ids))))
+    missing = sorted(set(ids) - {library.id for library in found})
+    if missing:
+        raise UnknownReference("library_ids", f"no library with id {', '.join(map(str, missing))}")
+    return found
+
+
+def _write_group(session: Session, group: PlayerGroup, data: dict[str, Any]) -> None:
+    if "name" in data:
+        group.name = data["name"]
+    if "library_ids" in data:
+        group.libraries = _libraries(session, data["library_ids"])
+    if "path_mappings" in data:
+        group.path_mappings = [
+            GroupPathMapping(from_path=m["from_path"], to_path=m["to_path"])
+            for m in data["path_mappings"]
+        ]
+
+
+def _write_player(session: Session, player: Player, data: dict[str, Any]) -> None:
+    if "group_id" in data and session.get(PlayerGroup, data["group_id"]) is None:
+        raise UnknownReference("group_id", f"no player group with id {data['group_id']}")
+    for name, value in data.items():
+        setattr(player, name, value)
+
+
+def _write_plain(session: Session, row: Any, data: dict[str, Any]) -> None:
+    for name, value in data.items():
+        setattr(row, name, value)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How one configuration resource is validated, written and shown."""
+
+    name: str
+    model: type[Any]
+    create_schema: type[Strict]
+    patch_schema: type[Strict]
+    write: Callable[[Session, Any, dict[str, Any]], None]
+    to_dict: Callable[[Any], dict[str, Any]]
+
+    def create(self, session: Session, body: dict[str, Any]) -> Any:
+        """Validate ``body`` and add a new row."""
+        data = self.create_schema.model_validate(body).model_dump()
+        row = self.model()
+        self.write(session, row, data)
+        session.add(row)
+        session.flush()
+        return row
+
+    def update(self, session: Session, row: Any, body: dict[str, Any]) -> Any:
+        """Validate ``body`` and change only the fields it names."""
+        data = self.patch_schema.model_validate(body).model_dump(exclude_unset=True)
+        self.write(session, row, data)
+        session.flush()
+        return row
+
+
+def library_to_dict(row: Library) -> dict[str, Any]:
+    """JSON form of a library."""
+    return {"id": row.id, "name": row.name, "path": row.path, "kind": row.kind}
+
+
+def mapping_to_dict(row: ManagerPathMapping) -> dict[str, Any]:
+    """JSON form of a manager path mapping."""
+    return {"id": row.id, "source": row.source, "from": row.from_path, "to": row.to_path}
+
+
+def group_to_dict(row: PlayerGroup) -> dict[str, Any]:
+    """JSON form of a player group, with its players' ids."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "library_ids": sorted(library.id for library in row.libraries),
+        "path_mappings": [{"from": m.from_path, "to": m.to_path} for m in row.path_mappings],
+        "player_ids": [player.id for player in row.players],
+    }
+
+
+def player_to_dict(row: Player) -> dict[str, Any]:
+    """JSON form of a player: the password and token only say whether they are set."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "type": row.type,
+        "url": row.url,
+        "group_id": row.group_id,
+        "enabled": row.enabled,
+        "position": row.position,
+        "username": row.username,
+        "has_password": bool(row.password),
+        "has_token": bool(row.token),
+    }
+
+
+RESOURCES: dict[str, Resource] = {
+    "libraries": Resource(
+        "libraries", Library, LibraryCreate, LibraryPatch, _write_plain, library_to_dict
+    ),
+    "path-mappings": Resource(
+        "path-mappings", ManagerPathMapping, MappingCreate, MappingPatch, _write_plain,
+        mapping_to_dict,
+    ),
+    "player-groups": Resource(
+        "player-groups", PlayerGroup, GroupCreate, GroupPatch, _write_group, group_to_dict
+    ),
+    "players": Resource(
+        "players", Player, PlayerCreate, PlayerPatch, _write_player, player_to_dict
+    ),
+}  # fmt: skip

@@ -1,0 +1,157 @@
+"""Catalog tables: libraries, path mappings, player groups, players, movies, episode files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from orchestrator.db import Base
+from orchestrator.models import UTCDateTime, utcnow
+
+group_libraries = Table(
+    "player_group_libraries",
+    Base.metadata,
+    Column("group_id", ForeignKey("player_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("library_id", ForeignKey("libraries.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Library(Base):
+    """A folder of movies or TV shows, as the orchestrator sees it on disk."""
+
+    __tablename__ = "libraries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ManagerPathMapping(Base):
+    """A prefix as a manager (Radarr, Sonarr) sees it, and the same place as we see it."""
+
+    __tablename__ = "manager_path_mappings"
+    __table_args__ = (UniqueConstraint("source", "from_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(50))
+    from_path: Mapped[str] = mapped_column(String(1000))
+    to_path: Mapped[str] = mapped_column(String(1000))
+
+
+class PlayerGroup(Base):
+    """Players sharing one library database: notifying one member is enough."""
+
+    __tablename__ = "player_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    libraries: Mapped[list[Library]] = relationship(secondary=group_libraries, lazy="selectin")
+    path_mappings: Mapped[list[GroupPathMapping]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="GroupPathMapping.id"
+    )
+    players: Mapped[list[Player]] = relationship(
+        back_populates="group", lazy="selectin", order_by="(Player.position, Player.id)"
+    )
+
+
+class GroupPathMapping(Base):
+    """Our path prefix and the same place as the group's players see it."""
+
+    __tablename__ = "player_group_mappings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("player_groups.id", ondelete="CASCADE"))
+    from_path: Mapped[str] = mapped_column(String(1000))
+    to_path: Mapped[str] = mapped_column(String(1000))
+
+
+class Player(Base):
+    """A media player or server; ``password`` and ``token`` are never returned by the API."""
+
+    __tablename__ = "players"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(String(1000))
+    group_id: Mapped[int] = mapped_column(ForeignKey("player_groups.id", ondelete="CASCADE"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    username: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    password: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    token: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    group: Mapped[PlayerGroup] = relationship(back_populates="players")
+
+
+class Movie(Base):
+    """A movie folder found in a library."""
+
+    __tablename__ = "movies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_id: Mapped[int] = mapped_column(
+        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    title: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    imdb_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default="present")
+    disc: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    files: Mapped[list[MediaFileRow]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="MediaFileRow.id"
+    )
+
+
+class MediaFileRow(Base):
+    """A file of a movie: main video(s), NFO, artwork, subtitle, trailer."""
+
+    __tablename__ = "movie_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    kind: Mapped[str] = mapped_column(String(20))
+    art_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    part: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)
+
+
+class EpisodeFileRow(Base):
+    """A TV episode file found in a season folder."""
+
+    __tablename__ = "episode_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_id: Mapped[int] = mapped_column(
+        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
+    )
+    season_path: Mapped[str] = mapped_column(String(1000), index=True)
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    season: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    episodes: Mapped[list[int]] = mapped_column(JSON, default=list)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(10), default="present")

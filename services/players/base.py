@@ -1,0 +1,127 @@
+"""What every player client shares: settings, the error tree and one HTTP call."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+
+class PlayerError(Exception):
+    """A player refused or failed a request; permanent unless a subclass says otherwise."""
+
+
+class PlayerAuthError(PlayerError):
+    """The player rejected our credentials or token: permanent for that player."""
+
+
+class PlayerUnavailable(PlayerError):
+    """The player cannot be reached or answered nonsense: retry later."""
+
+
+class PlayerBusy(PlayerUnavailable):
+    """The player is busy (Kodi is scanning): retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 30.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PlayerSettings:
+    """How to reach one player; ``type`` is one of ``PLAYER_TYPES``."""
+
+    type: str
+    url: str
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    timeout: float = 5.0
+
+    def describe(self) -> str:
+        """``type at scheme://host:port/path`` with no credentials, for messages."""
+        parts = urlsplit(self.url)
+        host = parts.netloc.rpartition("@")[2]
+        return f"{self.type} at {parts.scheme}://{host}{parts.path}"
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of these settings replaced by ``***``."""
+        for secret in (self.password, self.token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+class PlayerClient(Protocol):
+    """What a job handler may ask of any player."""
+
+    def ping(self) -> dict[str, Any]:
+        """Check reachability and credentials; return details such as the version."""
+        ...
+
+    def is_scanning(self) -> bool:
+        """Whether the player is scanning its library now."""
+        ...
+
+    def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
+        """Ask the player to rescan exactly ``directory`` (in its namespace); return details."""
+        ...
+
+
+def require_directory(directory: str) -> None:
+    """Refuse an empty directory: players read it as "scan the whole library"."""
+    if not directory.strip():
+        raise ValueError("a directory to scan is required")
+
+
+def request(
+    settings: PlayerSettings,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+    auth: tuple[str, str] | None = None,
+    unavailable: Collection[int] = (),
+) -> httpx.Response:
+    """Send one request and map failures onto the player error tree.
+
+    Transport errors, timeouts and 5xx (plus any status in ``unavailable``) raise
+    ``PlayerUnavailable``; 401/403 ``PlayerAuthError``; any other non-2xx ``PlayerError``.
+    """
+    where = settings.describe()
+    try:
+        # Players live on the LAN: a host-wide proxy or .netrc must not get involved.
+        response = httpx.request(
+            method,
+            url,
+            headers=headers,
+            json=json,
+            auth=auth,
+            timeout=settings.timeout,
+            trust_env=False,
+        )
+    except httpx.TimeoutException as exc:
+        raise PlayerUnavailable(f"{where}: no answer within {settings.timeout:g} s") from exc
+    except httpx.HTTPError as exc:
+        detail = settings.redact(f"{type(exc).__name__}: {exc}")
+        raise PlayerUnavailable(f"{where}: cannot reach it ({detail})") from exc
+    status = response.status_code
+    if status in (401, 403):
+        raise PlayerAuthError(f"{where}: credentials refused (HTTP {status})")
+    if status >= 500 or status in unavailable:
+        raise PlayerUnavailable(f"{where}: HTTP {status} {response.reason_phrase}")
+    if not 200 <= status < 300:
+        raise PlayerError(f"{where}: HTTP {status} {response.reason_phrase}")
+    return response
+
+
+def json_body(settings: PlayerSettings, response: httpx.Response) -> Any:
+    """The decoded JSON of ``response``; anything else means a confused player (retry)."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise PlayerUnavailable(f"{settings.describe()}: answer is not JSON") from exc

@@ -1,0 +1,64 @@
+"""Jellyfin and Emby: the "media updated" notification (``POST /Library/Media/Updated``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.players.base import (
+    PlayerSettings,
+    PlayerUnavailable,
+    json_body,
+    request,
+    require_directory,
+)
+
+UPDATE_TYPES = ("Created", "Modified", "Deleted")
+
+
+class JellyfinClient:
+    """A Jellyfin or Emby server; the flavour (and so the auth header) is ``settings.type``."""
+
+    def __init__(self, settings: PlayerSettings) -> None:
+        if settings.type not in ("jellyfin", "emby"):
+            raise ValueError(f"JellyfinClient serves jellyfin or emby, not {settings.type!r}")
+        self.settings = settings
+        self.base = settings.url.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        token = self.settings.token
+        if not token:
+            return {}
+        if self.settings.type == "emby":
+            return {"X-Emby-Token": token}
+        # Jellyfin 12 turns the legacy X-Emby-Token / api_key forms off by default.
+        return {"Authorization": f'MediaBrowser Token="{token}"'}
+
+    def ping(self) -> dict[str, Any]:
+        """``GET /System/Info`` (needs a valid token); returns version and server name."""
+        response = request(
+            self.settings, "GET", f"{self.base}/System/Info", headers=self._headers()
+        )
+        info = json_body(self.settings, response)
+        if not isinstance(info, dict):
+            raise PlayerUnavailable(f"{self.settings.describe()}: unexpected System/Info answer")
+        return {"version": info.get("Version"), "server_name": info.get("ServerName")}
+
+    def is_scanning(self) -> bool:
+        """Always false: the server queues path updates itself."""
+        return False
+
+    def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
+        """Report ``directory`` (sent without a trailing separator) as Created/Modified/Deleted."""
+        require_directory(directory)
+        if update_type not in UPDATE_TYPES:
+            raise ValueError(f"update_type must be one of {', '.join(UPDATE_TYPES)}")
+        path = directory.rstrip("/\\") or directory
+        body = {"Updates": [{"Path": path, "UpdateType": update_type}]}
+        response = request(
+            self.settings,
+            "POST",
+            f"{self.base}/Library/Media/Updated",
+            headers=self._headers(),
+            json=body,
+        )
+        return {"path": path, "update_type": update_type, "status": response.status_code}

@@ -1,0 +1,96 @@
+"""Kodi over HTTP JSON-RPC 2.0 (``POST <url>/jsonrpc``)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from services.players.base import (
+    PlayerBusy,
+    PlayerError,
+    PlayerSettings,
+    PlayerUnavailable,
+    json_body,
+    request,
+    require_directory,
+)
+
+
+def kodi_directory(directory: str) -> str:
+    """``directory`` with exactly one trailing separator of its own style (``/`` or ``\\``).
+
+    Kodi wants a folder with a trailing separator; the path form (smb://, nfs://, a local or
+    a Windows path) is the player's and is otherwise kept as given.
+    """
+    require_directory(directory)
+    separator = "\\" if "\\" in directory and "/" not in directory else "/"
+    return directory.rstrip("/\\") + separator
+
+
+class KodiClient:
+    """A Kodi instance; Basic auth only when a username is set."""
+
+    def __init__(self, settings: PlayerSettings) -> None:
+        self.settings = settings
+        base = settings.url.rstrip("/")
+        self.endpoint = base if base.endswith("/jsonrpc") else f"{base}/jsonrpc"
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Run one JSON-RPC method and return its ``result``."""
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._ids), "method": method}
+        if params is not None:
+            body["params"] = params
+        auth = None
+        if self.settings.username:
+            auth = (self.settings.username, self.settings.password or "")
+        response = request(self.settings, "POST", self.endpoint, json=body, auth=auth)
+        answer = json_body(self.settings, response)
+        where = self.settings.describe()
+        if not isinstance(answer, dict):
+            raise PlayerUnavailable(f"{where}: {method} answer is not a JSON-RPC object")
+        error = answer.get("error")
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else error
+            raise PlayerError(self.settings.redact(f"{where}: {method} error {code}: {message}"))
+        if "result" not in answer:
+            raise PlayerUnavailable(f"{where}: {method} answer has no result")
+        return answer["result"]
+
+    def ping(self) -> dict[str, Any]:
+        """``JSONRPC.Ping`` then ``JSONRPC.Version``; returns ``{"version": "13.5.0"}``."""
+        pong = self.call("JSONRPC.Ping")
+        if pong != "pong":
+            raise PlayerUnavailable(f"{self.settings.describe()}: Ping answered {pong!r}")
+        version = self.call("JSONRPC.Version")
+        try:
+            number = version["version"]
+            text = f"{number['major']}.{number['minor']}.{number['patch']}"
+        except (KeyError, TypeError) as exc:
+            where = self.settings.describe()
+            raise PlayerUnavailable(f"{where}: unexpected JSONRPC.Version answer") from exc
+        return {"version": text}
+
+    def is_scanning(self) -> bool:
+        """Whether a library scan runs now (``Library.IsScanning``)."""
+        result = self.call("XBMC.GetInfoBooleans", {"booleans": ["Library.IsScanning"]})
+        value = result.get("Library.IsScanning") if isinstance(result, dict) else None
+        if not isinstance(value, bool):
+            raise PlayerUnavailable(f"{self.settings.describe()}: unexpected IsScanning answer")
+        return value
+
+    def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
+        """Scan ``directory`` unless a scan already runs (``PlayerBusy``).
+
+        ``update_type`` is ignored: Kodi only knows "scan this folder".
+        """
+        folder = kodi_directory(directory)
+        # A second VideoLibrary.Scan does not queue: it cancels the running scan.
+        if self.is_scanning():
+            raise PlayerBusy(f"{self.settings.describe()}: a library scan is already running")
+        result = self.call("VideoLibrary.Scan", {"directory": folder, "showdialogs": False})
+        if result != "OK":
+            where = self.settings.describe()
+            raise PlayerError(f"{where}: VideoLibrary.Scan answered {result!r}")
+        return {"directory": folder, "result": result}

@@ -1,0 +1,97 @@
+"""Plex Media Server: partial scan of every library section holding a folder."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from services.players.base import (
+    PlayerError,
+    PlayerSettings,
+    PlayerUnavailable,
+    json_body,
+    request,
+    require_directory,
+)
+
+
+def _with_separator(path: str) -> str:
+    separator = "\\" if "\\" in path and "/" not in path else "/"
+    return path.rstrip("/\\") + separator
+
+
+def contains(location: str, directory: str) -> bool:
+    """Whether ``directory`` is ``location`` or inside it (``/a/b2`` is not in ``/a/b``)."""
+    return _with_separator(directory).startswith(_with_separator(location))
+
+
+class PlexClient:
+    """A Plex Media Server, authenticated by ``X-Plex-Token``."""
+
+    def __init__(self, settings: PlayerSettings) -> None:
+        self.settings = settings
+        self.base = settings.url.rstrip("/")
+        self.headers = {"Accept": "application/json"}
+        if settings.token:
+            self.headers["X-Plex-Token"] = settings.token
+
+    def _get(self, path: str) -> Any:
+        # Plex answers 404 while it starts up or when a section has just gone: retry later.
+        return request(
+            self.settings, "GET", f"{self.base}{path}", headers=self.headers, unavailable={404}
+        )
+
+    def _container(self, path: str) -> dict[str, Any]:
+        answer = json_body(self.settings, self._get(path))
+        container = answer.get("MediaContainer") if isinstance(answer, dict) else None
+        if not isinstance(container, dict):
+            raise PlayerUnavailable(f"{self.settings.describe()}: {path} has no MediaContainer")
+        return container
+
+    def sections(self) -> list[tuple[str, list[str]]]:
+        """Every library section as ``(key, [location paths])``."""
+        container = self._container("/library/sections")
+        try:
+            return [
+                (str(section["key"]), [str(loc["path"]) for loc in section.get("Location", [])])
+                for section in container.get("Directory", [])
+            ]
+        except (KeyError, TypeError, AttributeError) as exc:
+            where = self.settings.describe()
+            raise PlayerUnavailable(f"{where}: unexpected /library/sections answer") from exc
+
+    def ping(self) -> dict[str, Any]:
+        """``GET /identity`` then ``GET /library/sections``.
+
+        Plex answers ``/identity`` without a token, so the sections call is the auth check.
+        """
+        identity = self._container("/identity")
+        sections = self.sections()
+        return {
+            "version": identity.get("version"),
+            "machine_identifier": identity.get("machineIdentifier"),
+            "sections": len(sections),
+        }
+
+    def is_scanning(self) -> bool:
+        """Always false: Plex queues refresh requests itself."""
+        return False
+
+    def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
+        """Refresh ``directory`` in every section whose location holds it.
+
+        ``update_type`` is ignored: a Plex partial scan also notices deletions.
+        """
+        require_directory(directory)
+        sections = self.sections()
+        keys = [key for key, paths in sections if any(contains(p, directory) for p in paths)]
+        if not keys:
+            known = sorted({path for _, paths in sections for path in paths})
+            raise PlayerError(
+                f"{self.settings.describe()}: no library section holds {directory!r};"
+                f" section locations: {', '.join(known) or 'none'}"
+            )
+        path = quote(directory, safe="")
+        for key in keys:
+            self._get(f"/library/sections/{quote(key, safe='')}/refresh?path={path}")
+        return {"sections": keys}

@@ -1,0 +1,77 @@
+"""``scan-movie``: scan one movie folder, update the catalog, then notify the players."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from orchestrator import JobContext, PermanentError, RetryableError, job
+from orchestrator.db import read_session, write_session
+from services.catalog.models import Library
+from services.catalog.queries import apply_movie_scan
+from services.pathmap import is_within
+from services.scanner import scan_movie_folder
+
+
+class ScanRequest(BaseModel):
+    """Payload of ``scan-movie`` and ``scan-season``."""
+
+    library_id: int
+    path: str
+    update_type: Literal["Created", "Modified", "Deleted"] = "Modified"
+
+
+def library_in(session: Session, library_id: int) -> Library:
+    """The library in this session; it may have been deleted since the job was queued."""
+    library = session.get(Library, library_id)
+    if library is None:
+        raise PermanentError(f"library {library_id} no longer exists")
+    return library
+
+
+def library_holding(request: ScanRequest) -> Library:
+    """The request's library, checking that the folder lies inside it."""
+    with read_session() as session:
+        library = session.get(Library, request.library_id)
+    if library is None:
+        raise PermanentError(f"library {request.library_id} no longer exists")
+    if not is_within(request.path, library.path):
+        raise PermanentError(
+            f"{request.path} is not inside library {library.name} ({library.path})"
+        )
+    return library
+
+
+@job("scan-movie", priority="high", max_retries=3, retry_base=5.0, payload_model=ScanRequest)
+def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
+    """Scan the folder, upsert the movie (or mark it removed) and submit ``notify-players``."""
+    library = library_holding(request)
+    scan = scan_movie_folder(request.path, progress=lambda p, m: ctx.progress(p * 0.9, m))
+    if not scan.exists and request.update_type != "Deleted":
+        # Radarr calls right after the import; a network share may lag behind it.
+        raise RetryableError(
+            f"movie folder {request.path} does not exist (yet); if it never appears, check"
+            " the manager path mapping"
+        )
+    with write_session() as session:
+        change = apply_movie_scan(session, library_in(session, library.id), scan)
+    update_type = request.update_type
+    if change.removed or not scan.exists:
+        update_type = "Deleted"
+    elif change.is_new:
+        update_type = "Created"
+    notify_id = ctx.submit(
+        "notify-players",
+        {"library_id": library.id, "path": request.path, "update_type": update_type},
+        dedupe_key=f"notify-players:{request.path}",
+    )
+    return {
+        **change.to_dict(),
+        "path": request.path,
+        "title": scan.info.title,
+        "tmdb_id": scan.info.tmdb_id,
+        "videos": [video.path for video in scan.videos],
+        "notify_job_id": notify_id,
+    }

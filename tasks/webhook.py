@@ -1,0 +1,53 @@
+"""``webhook``: turn a Radarr/Sonarr event into scans of the right local folders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator import JobContext, PermanentError, job
+from orchestrator.db import read_session
+from services.catalog.queries import libraries, manager_mappings
+from services.pathmap import PathEscape, best_root, map_path, normalise
+from services.webhooks import WebhookError, parse_webhook
+
+SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
+
+
+@job("webhook", priority="critical", max_retries=3)
+def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Map each folder of the event to ours, find its library and submit its scan."""
+    source = payload.get("source", "")
+    try:
+        event = parse_webhook(source, payload.get("body"))
+    except WebhookError as exc:
+        raise PermanentError(str(exc)) from exc
+    summary: dict[str, Any] = {"action": event.action, "event": event.to_dict()}
+    if event.action == "ignored":
+        return summary
+    with read_session() as session:
+        mappings = manager_mappings(session, source)
+        roots = {normalise(lib.path): lib.id for lib in libraries(session)}
+    scans, unmatched = [], []
+    for target in event.targets:
+        try:
+            local = map_path(target.path, mappings) or normalise(target.path)
+        except PathEscape as exc:
+            raise PermanentError(f"{source} path {target.path!r} is not allowed: {exc}") from exc
+        root = best_root(local, roots)
+        if root is None:
+            unmatched.append(
+                f"{target.path} (as we see it: {local}) is in no library: add a library"
+                f" that contains it (POST /api/v1/libraries) or a {source} path mapping"
+                f" from {source}'s folder to ours (POST /api/v1/path-mappings)"
+            )
+            continue
+        kind = SCAN_JOB_FOR_KIND[target.kind]
+        job_id = ctx.submit(
+            kind,
+            {"library_id": roots[root], "path": local, "update_type": target.update_type},
+            dedupe_key=f"{kind}:{local}",
+        )
+        scans.append({"job_id": job_id, "type": kind, "path": local, "library_id": roots[root]})
+    if not scans:
+        raise PermanentError("; ".join(unmatched))
+    return {**summary, "scans": scans, "unmatched": unmatched}

@@ -1,0 +1,236 @@
+"""Fake Kodi, Jellyfin/Emby and Plex speaking just enough of their protocols.
+
+See ``tests.fakes`` for what every fake shares (recording, ``stop()``, context manager).
+Unknown paths answer 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from typing import Any
+
+from tests.fakes import FakeServer, Incoming, Reply, json_reply
+
+
+class FakeKodi(FakeServer):
+    """Kodi's ``POST /jsonrpc``; Basic auth is required when a username is given.
+
+    ``mode``: "ok", "error500", "garbage" (200, not JSON), "slow" (sleep ``delay`` first) or
+    "rpc-error" (every call answers JSON-RPC error -32602). ``scanning_checks = N`` makes the
+    next N ``Library.IsScanning`` checks answer true.
+    """
+
+    def __init__(self, username: str | None = None, password: str | None = None) -> None:
+        self.mode = "ok"
+        self.delay = 1.0
+        self.scanning_checks = 0
+        self._credentials = None
+        if username is not None:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._credentials = f"Basic {token}"
+        super().__init__()
+
+    def methods(self) -> list[str]:
+        """The JSON-RPC method names received, in order."""
+        with self._lock:
+            return [str(body.get("method")) for body in self.requests]
+
+    def scans(self) -> list[dict[str, Any]]:
+        """The params of each ``VideoLibrary.Scan`` received."""
+        with self._lock:
+            return [
+                body.get("params", {})
+                for body in self.requests
+                if body.get("method") == "VideoLibrary.Scan"
+            ]
+
+    def handle(self, incoming: Incoming) -> Reply:
+        """Answer one JSON-RPC call according to ``mode``."""
+        if (incoming.method, incoming.path) != ("POST", "/jsonrpc"):
+            return Reply(404)
+        if self._credentials and incoming.headers.get("authorization") != self._credentials:
+            return self._reject()
+        try:
+            body = json.loads(incoming.body)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._record({"invalid": incoming.body.decode(errors="replace")})
+            return json_reply(200, {"jsonrpc": "2.0", "id": None, "error": _error(-32700)})
+        self._record(body)
+        if self.mode == "error500":
+            return Reply(500, b"Internal Server Error", "text/plain")
+        if self.mode == "garbage":
+            return Reply(200, b"<html>this is not JSON</html>", "text/html")
+        if self.mode == "slow":
+            time.sleep(self.delay)
+        answer: dict[str, Any] = {"jsonrpc": "2.0", "id": body.get("id")}
+        if self.mode == "rpc-error":
+            answer["error"] = _error(-32602)
+        else:
+            answer.update(self._run(str(body.get("method")), body.get("params") or {}))
+        return json_reply(200, answer)
+
+    def _run(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "JSONRPC.Ping":
+            return {"result": "pong"}
+        if method == "JSONRPC.Version":
+            return {"result": {"version": {"major": 13, "minor": 5, "patch": 0}}}
+        if method == "XBMC.GetInfoBooleans":
+            return {"result": {name: self._info(name) for name in params.get("booleans", [])}}
+        if method == "VideoLibrary.Scan":
+            return {"result": "OK"}
+        return {"error": _error(-32601)}
+
+    def _info(self, name: str) -> bool:
+        if name != "Library.IsScanning":
+            return False
+        with self._lock:
+            if self.scanning_checks > 0:
+                self.scanning_checks -= 1
+                return True
+        return False
+
+
+_RPC_ERRORS = {-32700: "Parse error.", -32602: "Invalid params.", -32601: "Method not found."}
+
+
+def _error(code: int) -> dict[str, Any]:
+    return {"code": code, "message": _RPC_ERRORS[code]}
+
+
+class FakeJellyfin(FakeServer):
+    """Jellyfin (``Authorization: MediaBrowser Token="..."``) or Emby (``X-Emby-Token``).
+
+    Serves ``GET /System/Info`` and ``POST /Library/Media/Updated`` (answering ``status``,
+    default 204); Emby also under ``/emby``.
+    """
+
+    def __init__(self, token: str = "jf-token", flavor: str = "jellyfin") -> None:
+        if flavor not in ("jellyfin", "emby"):
+            raise ValueError("flavor must be jellyfin or emby")
+        self.token = token
+        self.flavor = flavor
+        self.status = 204
+        super().__init__()
+
+    def updates(self) -> list[dict[str, Any]]:
+        """Every ``Updates`` entry received, in order."""
+        with self._lock:
+            return [
+                update
+                for entry in self.requests
+                if entry["path"] == "/Library/Media/Updated" and isinstance(entry["json"], dict)
+                for update in entry["json"].get("Updates", [])
+            ]
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        if self.flavor == "emby":
+            return headers.get("x-emby-token") == self.token
+        match = re.fullmatch(r"MediaBrowser\s+(.*)", headers.get("authorization", ""))
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1))) if match else {}
+        return fields.get("Token") == self.token
+
+    def handle(self, incoming: Incoming) -> Reply:
+        """Answer System/Info or a media-updated notification."""
+        path = incoming.path
+        if self.flavor == "emby" and path.startswith("/emby/"):
+            path = path.removeprefix("/emby")
+        route = (incoming.method, path)
+        if route not in {("GET", "/System/Info"), ("POST", "/Library/Media/Updated")}:
+            return Reply(404)
+        if not self._authorized(incoming.headers):
+            return self._reject()
+        try:
+            body = json.loads(incoming.body) if incoming.body else None
+        except ValueError:
+            body = None
+        self._record(
+            {"method": incoming.method, "path": path, "headers": incoming.headers, "json": body}
+        )
+        if path == "/System/Info":
+            name = "Emby Server" if self.flavor == "emby" else "Jellyfin Server"
+            version = "4.8.10.0" if self.flavor == "emby" else "10.10.3"
+            return json_reply(
+                200,
+                {
+                    "ServerName": f"fake-{self.flavor}",
+                    "Version": version,
+                    "ProductName": name,
+                    "Id": "fake-server-id",
+                },
+            )
+        return Reply(self.status)
+
+
+class FakePlex(FakeServer):
+    """Plex Media Server: ``/identity`` (no token, as in Plex), ``/library/sections`` and
+    ``GET /library/sections/<key>/refresh?path=...`` (answering ``status``, default 200).
+
+    ``sections`` default to Movies (key 1, /data/movies) and TV Shows (key 2, /data/tv).
+    """
+
+    def __init__(self, token: str = "plex-token", sections: list[dict] | None = None) -> None:
+        self.token = token
+        self.status = 200
+        self.sections = sections or [
+            {"key": "1", "title": "Movies", "type": "movie", "locations": ["/data/movies"]},
+            {"key": "2", "title": "TV Shows", "type": "show", "locations": ["/data/tv"]},
+        ]
+        super().__init__()
+
+    def refreshes(self) -> list[tuple[str, str]]:
+        """``(section key, path)`` of every refresh received, whatever it was answered."""
+        with self._lock:
+            return [
+                (match.group(1), entry["query"].get("path", ""))
+                for entry in self.requests
+                if (match := re.fullmatch(r"/library/sections/([^/]+)/refresh", entry["path"]))
+            ]
+
+    def handle(self, incoming: Incoming) -> Reply:
+        """Answer identity, the section list or a partial-scan request."""
+        refresh = re.fullmatch(r"/library/sections/([^/]+)/refresh", incoming.path)
+        known = incoming.path in ("/identity", "/library/sections") or refresh
+        if incoming.method != "GET" or not known:
+            return Reply(404)
+        token = incoming.headers.get("x-plex-token") or incoming.query.get("X-Plex-Token")
+        if incoming.path != "/identity" and token != self.token:
+            return self._reject()
+        self._record(
+            {
+                "method": incoming.method,
+                "path": incoming.path,
+                "query": incoming.query,
+                "target": incoming.target,
+                "headers": incoming.headers,
+            }
+        )
+        if incoming.path == "/identity":
+            identity = {"size": 0, "machineIdentifier": "fake-plex-id", "version": "1.41.3.9314"}
+            return json_reply(200, {"MediaContainer": identity})
+        if refresh is None:
+            return json_reply(
+                200,
+                {"MediaContainer": {"size": len(self.sections), "Directory": self._directories()}},
+            )
+        if refresh.group(1) not in {str(section["key"]) for section in self.sections}:
+            return Reply(404)
+        return Reply(self.status)
+
+    def _directories(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "key": str(section["key"]),
+                "title": section.get("title", ""),
+                "type": section.get("type", "movie"),
+                "Location": [
+                    {"id": number, "path": path}
+                    for number, path in enumerate(section.get("locations", []), start=1)
+                ],
+            }
+            for section in self.sections
+        ]
