@@ -68,7 +68,9 @@ def library_list() -> None:
 @click.argument("library_id", type=int)
 def library_scan(library_id: int) -> None:
     """Queue a scan of every folder of a library."""
-    click.echo(f"queued library-scan job {submit('library-scan', {'library_id': library_id}).job.id}")
+    click.echo(
+        f"queued library-scan job {submit('library-scan', {'library_id': library_id}).job.id}"
+    )
 
 
 @click.group()
@@ -127,8 +129,9 @@ def player() -> None:
 
 @player.command("add")
 @click.argument("name")
-@click.option("--type", "player_type", required=True,
-              type=click.Choice(["kodi", "jellyfin", "emby", "plex"]))
+@click.option(
+    "--type", "player_type", required=True, type=click.Choice(["kodi", "jellyfin", "emby", "plex"])
+)
 @click.option("--url", required=True, help="e.g. http://kodi.local:8080")
 @click.option("--group", "group_id", type=int, required=True)
 @click.option("--position", type=int, default=0, show_default=True, help="Lower is tried first.")

@@ -1,0 +1,494 @@
+"""One-pass scan of a movie or season folder: main video, NFO, artwork, subtitles, trailers.
+
+The rules are those of docs "media_layout.md" (Radarr's disk scan, Kodi's naming). Only
+BDMV/, VIDEO_TS/ and Subs/ sub-folders are ever listed, so extras, sample, junk and
+dot-folders are skipped by construction and a folder costs one scandir (plus one per
+such sub-folder).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+__all__ = [
+    "EpisodeFile",
+    "MediaFile",
+    "MovieScan",
+    "NfoInfo",
+    "SeasonScan",
+    "parse_folder_name",
+    "parse_nfo",
+    "scan_movie_folder",
+    "scan_season_folder",
+]
+
+VIDEO_EXTS = frozenset({
+    "mkv", "mp4", "m4v", "avi", "mov", "wmv", "mpg", "mpeg", "ts", "m2ts", "mts", "webm", "flv",
+    "ogv", "vob", "iso", "img", "strm", "divx", "xvid", "3gp", "mk3d",
+})  # fmt: skip
+SUBTITLE_EXTS = frozenset({
+    "aqt", "ass", "idx", "jss", "psb", "rt", "smi", "srt", "ssa", "sub", "sup", "txt", "utf",
+    "utf8", "utf-8", "vtt",
+})  # fmt: skip
+IMAGE_EXTS = frozenset({"jpg", "jpeg", "png"})
+SUBTITLE_FLAGS = frozenset({"forced", "sdh", "cc", "hi"})
+JUNK_FILES = frozenset({".ds_store", "thumbs.db"})
+
+# Folder scan
+_ART = (
+    r"(?P<type>poster|banner|fanart|clearart|discart|keyart|landscape|logo|backdrop|clearlogo"
+    r"|thumb)"
+)
+_FOLDER_ART_RE = re.compile(rf"^{_ART}\.(?:png|jpe?g)$")
+_FILE_ART_RE = re.compile(rf"^(?P<base>.+)-{_ART}\.(?:png|jpe?g)$")
+_FOLDER_JPG_RE = re.compile(r"^folder\.(?:png|jpe?g)$")
+_SAMPLE_RE = re.compile(r"(?:^|[-._ ])sample[-._ ]")
+_EXTRA_SUFFIX_RE = re.compile(
+    r"-(?:other|behindthescenes|deleted|featurette|interview|scene|short)\.[^.]+$"
+)
+_STACK_RE = re.compile(
+    r"^(?P<title>.*)[ _.-]+(?:cd|dvd|part|pt|disc|disk)[ _.-]*(?P<part>\d+)(?P<rest>.*)$"
+)
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,4})?$", re.I)
+_SXXEYY_RE = re.compile(r"(?<![a-z0-9])s(\d{1,4})[ ._-]?e(\d{1,4})((?:[ ._-]?-?e\d{1,4})*)", re.I)
+_NXNN_RE = re.compile(r"(?<![a-z0-9])(\d{1,2})x(\d{2,3})((?:[x-]\d{2,3})*)(?!\d)", re.I)
+_SEASON_DIR_RE = re.compile(r"\b(?:season|series|s)[ ._-]*(\d{1,4})\b", re.I)
+
+# NFO parsing
+MAX_NFO_BYTES = 1024 * 1024
+# Everything up to the last closing root tag is the XML; Radarr may append URL lines after it.
+_XML_PART_RE = re.compile(rb"^.*</(?:movie|episodedetails|tvshow)\s*>", re.S)
+_TAG_RE = re.compile(
+    r"<(title|year|premiered|uniqueid|tmdbid|imdbid|id)\b([^>]*)>([^<]*)</\1\s*>", re.I
+)
+_TYPE_ATTR_RE = re.compile(r"""\btype\s*=\s*["']([^"']*)["']""", re.I)
+_ID_TAGS = {"title", "year", "premiered", "uniqueid", "tmdbid", "imdbid", "id"}
+_TMDB_URL_RE = re.compile(r"themoviedb\.org/movie/(\d+)", re.I)
+_IMDB_URL_RE = re.compile(r"imdb\.com/title/(tt\d+)", re.I)
+_IMDB_ID_RE = re.compile(r"tt\d{5,}")
+_YEAR_RE = re.compile(r"\s*(\d{4})(?!\d)")
+
+# Folder names: "Title (Year)" or scene style "Title.Year.tags"
+_YEAR = r"(?P<year>(?:18|19|20)\d{2})"
+_PAREN_YEAR_RE = re.compile(rf"^(?P<title>.*?)\s*[(\[]{_YEAR}[)\]]")
+_BARE_YEAR_RE = re.compile(rf"^(?P<title>.+)[ ._-]{_YEAR}(?P<rest>[ ._-].*)?$")
+_ID_TAG_RE = re.compile(r"\s*[\[{](?:tmdb|imdb|tvdb)(?:id)?[-=][^\]}]*[\]}]", re.I)
+
+
+# (disc kind, folder holding it, index file, its NFO), names lower-cased
+_DISC_LAYOUTS = (
+    ("bdmv", "bdmv", "index.bdmv", "index.nfo"),
+    ("video_ts", "video_ts", "video_ts.ifo", "video_ts.nfo"),
+)
+
+
+@dataclass(frozen=True)
+class NfoInfo:
+    """Identity of a movie as far as an NFO (or its folder name) tells it."""
+
+    title: str | None = None
+    year: int | None = None
+    tmdb_id: int | None = None
+    imdb_id: str | None = None  # "tt0133093"
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A file of a movie or season folder, classified."""
+
+    path: str
+    kind: str  # "video" | "nfo" | "artwork" | "subtitle" | "trailer"
+    size: int
+    mtime: float
+    art_type: str | None = None
+    language: str | None = None  # as written in the name: "en", "eng", "pt-BR"
+    flags: tuple[str, ...] = ()  # subtitle flags: "forced", "sdh", "cc", "hi"
+    part: int | None = None  # stacked part number, None when not stacked
+
+
+@dataclass
+class MovieScan:
+    """What a movie folder holds; ``exists`` is False (and all else empty) when it is missing."""
+
+    folder: str
+    exists: bool
+    videos: list[MediaFile] = field(default_factory=list)
+    disc: str | None = None  # "bdmv" | "video_ts" | None
+    nfo: MediaFile | None = None
+    info: NfoInfo = field(default_factory=NfoInfo)
+    artwork: list[MediaFile] = field(default_factory=list)
+    subtitles: list[MediaFile] = field(default_factory=list)
+    trailers: list[MediaFile] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[MediaFile]:
+        """Every classified file: videos, NFO, artwork, subtitles, trailers."""
+        nfo = [self.nfo] if self.nfo else []
+        return [*self.videos, *nfo, *self.artwork, *self.subtitles, *self.trailers]
+
+
+@dataclass(frozen=True)
+class EpisodeFile:
+    """An episode video with the season and episode numbers read from its name."""
+
+    file: MediaFile
+    season: int | None
+    episodes: tuple[int, ...]  # S01E01E02 -> (1, 2)
+
+
+@dataclass
+class SeasonScan:
+    """What a season folder holds; ``exists`` is False (and all else empty) when it is missing."""
+
+    folder: str
+    exists: bool
+    episodes: list[EpisodeFile] = field(default_factory=list)
+    subtitles: list[MediaFile] = field(default_factory=list)
+    nfos: list[MediaFile] = field(default_factory=list)
+
+
+Entry = os.DirEntry[str]
+
+
+def scan_movie_folder(
+    folder: str | os.PathLike[str], progress: Callable[[float, str], None] | None = None
+) -> MovieScan:
+    """Classify the files of one movie folder (see the module docstring for the rules)."""
+    report = progress or (lambda percent, message: None)
+    path = os.path.abspath(os.fspath(folder))
+    name = os.path.basename(path)
+    if name.lower() in ("bdmv", "video_ts"):
+        name = os.path.basename(os.path.dirname(path))
+    title, year = parse_folder_name(name)
+    name_info = NfoInfo(title=title, year=year)
+    try:
+        files, dirs = _list_dir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        report(100, "folder missing")
+        return MovieScan(folder=path, exists=False, info=name_info)
+    report(30, "files listed")
+
+    disc, videos, nfo = _find_disc(files, dirs)
+    if disc is None:
+        videos = _main_videos(entry for entry in files if _is_movie_video(entry.name))
+    bases = _video_bases(videos)
+    nfo = _find_nfo(files, bases) or nfo
+    info = parse_nfo(nfo.path) if nfo else NfoInfo()
+    report(70, "nfo parsed")
+
+    artwork, subtitles, trailers = [], [], []
+    for entry in files:
+        lower = entry.name.lower()
+        stem, ext = _split_ext(lower)
+        if ext in VIDEO_EXTS and stem.endswith("-trailer"):
+            trailers.append(_media(entry, "trailer"))
+        elif ext in IMAGE_EXTS and (art_type := _art_type(lower, bases)):
+            artwork.append(_media(entry, "artwork", art_type=art_type))
+        elif ext in SUBTITLE_EXTS and (sub := _subtitle(entry, bases, require_base=True)):
+            subtitles.append(sub)
+    for entry in _list_dir_quietly(dirs.get("subs")):
+        if _split_ext(entry.name.lower())[1] in SUBTITLE_EXTS:
+            sub = _subtitle(entry, bases, require_base=False)
+            subtitles.extend([sub] if sub else [])
+    report(100, "done")
+    return MovieScan(
+        folder=path,
+        exists=True,
+        videos=videos,
+        disc=disc,
+        nfo=nfo,
+        info=NfoInfo(
+            title=info.title or name_info.title,
+            year=info.year or name_info.year,
+            tmdb_id=info.tmdb_id,
+            imdb_id=info.imdb_id,
+        ),
+        artwork=_by_path(artwork),
+        subtitles=_by_path(subtitles),
+        trailers=_by_path(trailers),
+    )
+
+
+def scan_season_folder(folder: str | os.PathLike[str]) -> SeasonScan:
+    """List the episode videos (with their numbers), subtitles and NFOs of a season folder."""
+    path = os.path.abspath(os.fspath(folder))
+    try:
+        files, dirs = _list_dir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return SeasonScan(folder=path, exists=False)
+    folder_season = _season_of_folder(os.path.basename(path))
+    videos = [entry for entry in files if _is_movie_video(entry.name)]
+    bases = [_split_ext(entry.name.lower())[0] for entry in videos]
+    episodes, subtitles = [], []
+    for entry in videos:
+        season, numbers = _episode_numbers(entry.name)
+        season = folder_season if season is None else season
+        episodes.append(EpisodeFile(_media(entry, "video"), season, numbers))
+    for entry in [*files, *_list_dir_quietly(dirs.get("subs"))]:
+        ext = _split_ext(entry.name.lower())[1]
+        if ext in SUBTITLE_EXTS and (sub := _subtitle(entry, bases, require_base=False)):
+            subtitles.append(sub)
+    nfos = [_media(entry, "nfo") for entry in files if entry.name.lower().endswith(".nfo")]
+    episodes.sort(key=lambda e: (e.season or 0, e.episodes, e.file.path))
+    return SeasonScan(path, True, episodes, _by_path(subtitles), _by_path(nfos))
+
+
+def parse_nfo(path: str | os.PathLike[str]) -> NfoInfo:
+    """Title, year and ids from a Kodi NFO; never raises (unreadable or garbage -> empty)."""
+    try:
+        with open(path, "rb") as nfo:
+            data = nfo.read(MAX_NFO_BYTES)
+    except OSError:
+        return NfoInfo()
+    xml_part = _XML_PART_RE.match(data)
+    trailing = data[xml_part.end() :] if xml_part else data
+    tags = _tags_from_xml(xml_part.group()) if xml_part else None
+    if tags is None:
+        tags = _tags_from_regex(data.decode("utf-8", "replace"))
+    info = _info_from_tags(tags)
+    urls = trailing.decode("latin-1")
+    tmdb_url, imdb_url = _TMDB_URL_RE.search(urls), _IMDB_URL_RE.search(urls)
+    return NfoInfo(
+        title=info.title,
+        year=info.year,
+        tmdb_id=info.tmdb_id or (int(tmdb_url.group(1)) if tmdb_url else None),
+        imdb_id=info.imdb_id or (imdb_url.group(1).lower() if imdb_url else None),
+    )
+
+
+def parse_folder_name(name: str) -> tuple[str | None, int | None]:
+    """Title and year of a folder name: "The Matrix (1999)" or scene style "The.Matrix.1999.1080p".
+
+    A bare year counts only in a dotted name or when more tags follow it, so that
+    "Blade Runner 2049" keeps its number in the title.
+    """
+    name = _ID_TAG_RE.sub("", name).strip()
+    match = _PAREN_YEAR_RE.search(name)
+    if match:
+        return _clean_title(match["title"]), int(match["year"])
+    match = _BARE_YEAR_RE.match(name)
+    if match and (match["rest"] or " " not in name):
+        return _clean_title(match["title"]), int(match["year"])
+    return _clean_title(name), None
+
+
+def _clean_title(raw: str) -> str | None:
+    if " " not in raw:
+        raw = raw.replace(".", " ").replace("_", " ")
+    title = " ".join(raw.split()).strip(" -_.([")
+    return title or None
+
+
+def _tags_from_xml(xml: bytes) -> list[tuple[str, str, str]] | None:
+    try:
+        root = ET.fromstring(xml.strip())
+    except (ET.ParseError, ValueError):
+        return None
+    return [
+        (child.tag, child.get("type", ""), child.text or "")
+        for child in root
+        if child.tag in _ID_TAGS
+    ]
+
+
+def _tags_from_regex(text: str) -> list[tuple[str, str, str]]:
+    tags = []
+    for tag, attrs, value in _TAG_RE.findall(text):
+        type_attr = _TYPE_ATTR_RE.search(attrs)
+        tags.append((tag.lower(), type_attr.group(1) if type_attr else "", html.unescape(value)))
+    return tags
+
+
+def _info_from_tags(tags: list[tuple[str, str, str]]) -> NfoInfo:
+    first: dict[str, str] = {}
+    for tag, id_type, text in tags:
+        key = f"uniqueid:{id_type.lower()}" if tag == "uniqueid" else tag
+        if text.strip():
+            first.setdefault(key, text.strip())
+    return NfoInfo(
+        title=first.get("title"),
+        year=_year(first.get("year")) or _year(first.get("premiered")),
+        tmdb_id=_tmdb_id(first.get("uniqueid:tmdb")) or _tmdb_id(first.get("tmdbid")),
+        # Legacy <id> held the IMDb id for movies; a number there is ambiguous (tvdb for TV).
+        imdb_id=_imdb_id(first.get("uniqueid:imdb"))
+        or _imdb_id(first.get("imdbid"))
+        or _imdb_id(first.get("id")),
+    )
+
+
+def _year(text: str | None) -> int | None:
+    match = _YEAR_RE.match(text or "")
+    year = int(match.group(1)) if match else 0
+    return year or None
+
+
+def _tmdb_id(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() and int(text) > 0 else None
+
+
+def _imdb_id(text: str | None) -> str | None:
+    return text.lower() if text and _IMDB_ID_RE.fullmatch(text.lower()) else None
+
+
+def _list_dir(path: str) -> tuple[list[Entry], dict[str, str]]:
+    """Files (junk left out) and {lower-cased name: path} of sub-folders, in one scandir pass."""
+    files, dirs = [], {}
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                dirs[entry.name.lower()] = entry.path
+            elif entry.is_file() and not _is_junk_file(entry.name.lower()):
+                files.append(entry)
+    return files, dirs
+
+
+def _list_dir_quietly(path: str | None) -> list[Entry]:
+    # A sub-folder we cannot read only loses its own files, never the whole scan.
+    if path is None:
+        return []
+    try:
+        return _list_dir(path)[0]
+    except OSError:
+        return []
+
+
+def _is_junk_file(lower: str) -> bool:
+    return lower in JUNK_FILES or lower.startswith(("._", ".unmanic"))
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    stem, ext = os.path.splitext(name)
+    return stem, ext[1:]
+
+
+def _is_movie_video(name: str) -> bool:
+    """A video that may be the movie (or an episode): not a sample, trailer or other extra."""
+    lower = name.lower()
+    stem, ext = _split_ext(lower)
+    return (
+        ext in VIDEO_EXTS
+        and not stem.endswith("-trailer")
+        and not _EXTRA_SUFFIX_RE.search(lower)
+        and not _SAMPLE_RE.search(lower)
+    )
+
+
+def _media(
+    entry: Entry,
+    kind: str,
+    art_type: str | None = None,
+    language: str | None = None,
+    flags: tuple[str, ...] = (),
+) -> MediaFile:
+    stat = entry.stat()  # cached on the DirEntry
+    return MediaFile(entry.path, kind, stat.st_size, stat.st_mtime, art_type, language, flags)
+
+
+def _by_path(files: list[MediaFile]) -> list[MediaFile]:
+    return sorted(files, key=lambda f: f.path)
+
+
+def _find_disc(
+    files: list[Entry], dirs: dict[str, str]
+) -> tuple[str | None, list[MediaFile], MediaFile | None]:
+    """Disc kind, index file and disc NFO, for BDMV/VIDEO_TS either below or at the folder."""
+    for kind, dir_name, index_name, nfo_name in _DISC_LAYOUTS:
+        for candidates in (_list_dir_quietly(dirs.get(dir_name)), files):
+            by_name = {entry.name.lower(): entry for entry in candidates}
+            if index_name in by_name:
+                nfo = by_name.get(nfo_name)
+                disc_nfo = _media(nfo, "nfo") if nfo else None
+                return kind, [_media(by_name[index_name], "video")], disc_nfo
+    return None, [], None
+
+
+def _main_videos(candidates: Iterable[Entry]) -> list[MediaFile]:
+    """The largest candidate, or all parts of its stack (ordered) when it is stacked."""
+    videos = [_media(entry, "video") for entry in candidates]
+    if not videos:
+        return []
+    largest = max(videos, key=lambda v: v.size)
+    largest_key = _stack_key(largest.path)
+    if largest_key is None:
+        return [largest]
+    parts = []
+    for video in videos:
+        key = _stack_key(video.path)
+        if key is not None and key[0] == largest_key[0]:
+            parts.append(replace(video, part=key[1]))
+    return sorted(parts, key=lambda v: v.part or 0) if len(parts) > 1 else [largest]
+
+
+def _stack_key(path: str) -> tuple[tuple[str, str, str], int] | None:
+    """((title, rest, ext), part) for a Kodi stack name such as "Movie-cd1.avi"."""
+    stem, ext = _split_ext(os.path.basename(path).lower())
+    match = _STACK_RE.match(stem)
+    return ((match["title"], match["rest"], ext), int(match["part"])) if match else None
+
+
+def _video_bases(videos: list[MediaFile]) -> list[str]:
+    """Lower-cased names other files may be named after: each video's, plus the stack title."""
+    bases = [_split_ext(os.path.basename(v.path).lower())[0] for v in videos]
+    stacked = [v for v in videos if v.part is not None]
+    if stacked and (key := _stack_key(stacked[0].path)):
+        bases.append(key[0][0].rstrip(" _.-"))
+    return sorted(bases, key=len, reverse=True)
+
+
+def _find_nfo(files: list[Entry], bases: list[str]) -> MediaFile | None:
+    # movie.nfo wins over <video>.nfo: in a folder-per-movie layout Kodi reads movie.nfo first.
+    nfos = {_split_ext(e.name.lower())[0]: e for e in files if e.name.lower().endswith(".nfo")}
+    for stem in ["movie", *bases]:
+        if stem in nfos:
+            return _media(nfos[stem], "nfo")
+    return None
+
+
+def _art_type(lower_name: str, bases: list[str]) -> str | None:
+    if match := _FOLDER_ART_RE.match(lower_name):
+        return match["type"]
+    if _FOLDER_JPG_RE.match(lower_name):
+        return "poster"
+    match = _FILE_ART_RE.match(lower_name)
+    return match["type"] if match and match["base"] in bases else None
+
+
+def _subtitle(entry: Entry, bases: list[str], require_base: bool) -> MediaFile | None:
+    """A subtitle named <video base>[.<lang>][.<flag>...].<ext>, else None.
+
+    With ``require_base`` False (Subs/ folders, season folders) a name that matches no
+    video is still a subtitle, only without language and flags; ``.txt`` always needs the base.
+    """
+    stem, ext = _split_ext(entry.name)
+    lower = stem.lower()
+    base = next((b for b in bases if lower == b or lower.startswith(b + ".")), None)
+    if base is None:
+        return None if require_base or ext.lower() == "txt" else _media(entry, "subtitle")
+    language, flags = None, []
+    for token in stem[len(base) + 1 :].split(".") if len(stem) > len(base) else []:
+        if token.lower() in SUBTITLE_FLAGS:
+            flags.append(token.lower())
+        elif language is None and _LANGUAGE_RE.match(token):
+            language = token
+    return _media(entry, "subtitle", language=language, flags=tuple(flags))
+
+
+def _episode_numbers(name: str) -> tuple[int | None, tuple[int, ...]]:
+    """(season, episodes) from "S02E02E03", "s02e02" or "2x04"; (None, ()) when absent."""
+    match = _SXXEYY_RE.search(name) or _NXNN_RE.search(name)
+    if not match:
+        return None, ()
+    extra = re.findall(r"\d+", match.group(3))
+    return int(match.group(1)), tuple(int(n) for n in [match.group(2), *extra])
+
+
+def _season_of_folder(name: str) -> int | None:
+    if name.lower() == "specials":
+        return 0
+    match = _SEASON_DIR_RE.search(name)
+    return int(match.group(1)) if match else None

@@ -1,0 +1,324 @@
+"""Webhook in, players out: real HTTP, a real worker, real folders, fake players speaking
+their protocols on 127.0.0.1 (DESIGN 5, the seed's end-to-end flow)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete
+
+from orchestrator.db import write_session
+from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
+from tests.conftest import API_KEY, ApiServer, WorkerProcess
+from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HEADERS = {"X-Api-Key": API_KEY}
+FINAL = {"completed", "failed", "cancelled"}
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def empty_catalog(database: str) -> None:
+    """Each test configures its own libraries, mappings and players."""
+    with write_session() as session:
+        for model in (PlayerGroup, ManagerPathMapping, Library):
+            session.execute(delete(model))
+
+
+class Api:
+    """A small client of the live API."""
+
+    def __init__(self, server: ApiServer) -> None:
+        self.url = server.url
+
+    def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        kwargs.setdefault("headers", HEADERS)
+        return httpx.post(f"{self.url}{path}", json=body, timeout=10, **kwargs)
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.post(path, body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(f"{self.url}{path}", headers=HEADERS, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def chain(self, root_id: str, timeout: float = 40) -> list[dict[str, Any]]:
+        """Every job of a chain once all are final, oldest first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = self.get(f"/api/v1/jobs?root_id={root_id}&limit=100")["items"]
+            if jobs and all(j["status"] in FINAL for j in jobs):
+                return sorted(jobs, key=lambda j: j["created_at"])
+            time.sleep(0.1)
+        raise AssertionError(f"chain {root_id} not finished: {jobs}")
+
+    def webhook(self, source: str, body: dict[str, Any]) -> str:
+        response = self.post(f"/api/webhooks/{source}", body)
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "queued"
+        return str(response.json()["job_id"])
+
+
+@pytest.fixture
+def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
+    return Api(api_server)
+
+
+@pytest.fixture
+def kodi() -> Iterator[FakeKodi]:
+    with FakeKodi(username="kodi", password="kodi-pass") as server:
+        yield server
+
+
+def make_movie(library: Path, folder: str, tmdb_id: int) -> Path:
+    movie = library / folder
+    movie.mkdir(parents=True)
+    (movie / f"{folder}.mkv").write_bytes(b"\0" * 4096)
+    (movie / f"{folder}.nfo").write_text(
+        f"<movie><title>{folder.split(' (')[0]}</title><year>1999</year>"
+        f'<uniqueid type="tmdb" default="true">{tmdb_id}</uniqueid></movie>'
+    )
+    (movie / "poster.jpg").write_bytes(b"jpg")
+    return movie
+
+
+def kodi_player(api: Api, group_id: int, server: FakeKodi | str, position: int = 0) -> None:
+    url = server if isinstance(server, str) else server.url
+    api.create(
+        "/api/v1/players",
+        {"name": f"kodi-{position}", "type": "kodi", "url": url, "group_id": group_id,
+         "position": position, "username": "kodi", "password": "kodi-pass"},
+    )  # fmt: skip
+
+
+def movies_setup(api: Api, tmp_path: Path, group_mapping: str = "smb://nas/movies") -> tuple:
+    library_path = tmp_path / "data" / "movies"
+    library_path.mkdir(parents=True)
+    library = api.create(
+        "/api/v1/libraries", {"name": "Movies", "path": str(library_path), "kind": "movies"}
+    )
+    api.create(
+        "/api/v1/path-mappings", {"source": "radarr", "from": "/movies", "to": str(library_path)}
+    )
+    group = api.create(
+        "/api/v1/player-groups",
+        {"name": "Living room", "library_ids": [library["id"]],
+         "path_mappings": [{"from": str(library_path), "to": group_mapping}]},
+    )  # fmt: skip
+    return library_path, library, group
+
+
+def test_radarr_download_reaches_kodi_with_the_group_path(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    library_path, library, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    make_movie(library_path, "The Matrix (1999)", 603)
+
+    root_id = api.webhook("radarr", fixture("radarr_download"))
+    jobs = api.chain(root_id)
+
+    assert [(j["type"], j["status"]) for j in jobs] == [
+        ("webhook", "completed"),
+        ("scan-movie", "completed"),
+        ("notify-players", "completed"),
+    ]
+    assert [j["priority"] for j in jobs] == [1, 3, 5]
+    assert jobs[1]["result"]["is_new"] is True
+    movies = api.get("/api/v1/movies?tmdb_id=603")["items"]
+    assert [(m["title"], m["library_id"], m["state"]) for m in movies] == [
+        ("The Matrix", library["id"], "present")
+    ]
+    assert kodi.scans() == [
+        {"directory": "smb://nas/movies/The Matrix (1999)/", "showdialogs": False}
+    ]
+    assert kodi.methods().index("XBMC.GetInfoBooleans") < kodi.methods().index("VideoLibrary.Scan")
+    outcome = jobs[2]["result"]["groups"][0]
+    assert (outcome["status"], outcome["player"]) == ("notified", "kodi-0")
+
+
+def test_webhook_accepts_basic_auth_and_apikey_query_and_put(api: Api, tmp_path: Path) -> None:
+    body = fixture("radarr_test")
+    basic = base64.b64encode(f"radarr:{API_KEY}".encode()).decode()
+    forms = [
+        {"headers": {"Authorization": f"Basic {basic}"}},
+        {"headers": {}, "params": {"apikey": API_KEY}},
+    ]
+    for form in forms:
+        assert api.post("/api/webhooks/radarr", body, **form).status_code == 202
+    put = httpx.put(f"{api.url}/api/webhooks/sonarr", json=fixture("sonarr_test"), headers=HEADERS)
+    assert put.status_code == 202
+    assert api.post("/api/webhooks/radarr", body, headers={}).status_code == 401
+    wrong = base64.b64encode(b"radarr:wrong").decode()
+    refused = api.post("/api/webhooks/radarr", body, headers={"Authorization": f"Basic {wrong}"})
+    assert refused.status_code == 401
+
+
+def test_bad_webhook_bodies_are_400_and_record_nothing(api: Api) -> None:
+    before = api.get("/api/v1/jobs?type=webhook&limit=500")["items"]
+    for data in ["{not json", "[1, 2]", '{"movie": {"title": "x"}}', '{"eventType": 5}']:
+        response = httpx.post(
+            f"{api.url}/api/webhooks/radarr", content=data, headers=HEADERS, timeout=10
+        )
+        assert response.status_code == 400, data
+        assert response.headers["content-type"] == "application/problem+json"
+    assert api.get("/api/v1/jobs?type=webhook&limit=500")["items"] == before
+    unknown = api.post("/api/webhooks/lidarr", {"eventType": "Test"})
+    assert unknown.status_code == 404
+
+
+def test_fallback_to_the_second_player_when_the_first_is_down(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    library_path, _, group = movies_setup(api, tmp_path)
+    dead = FakeKodi()
+    dead.stop()
+    kodi_player(api, group["id"], dead.url, position=0)
+    kodi_player(api, group["id"], kodi, position=1)
+    make_movie(library_path, "The Matrix (1999)", 603)
+
+    jobs = api.chain(api.webhook("radarr", fixture("radarr_download")))
+
+    notify = jobs[-1]
+    assert notify["status"] == "completed"
+    outcome = notify["result"]["groups"][0]
+    assert outcome["player"] == "kodi-1"
+    assert [f["player"] for f in outcome["fallbacks"]] == ["kodi-0"]
+    assert len(kodi.scans()) == 1
+
+
+def test_kodi_busy_is_retried_and_scanned_once(api: Api, kodi: FakeKodi, tmp_path: Path) -> None:
+    library_path, _, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    make_movie(library_path, "The Matrix (1999)", 603)
+    kodi.scanning_checks = 2
+
+    jobs = api.chain(api.webhook("radarr", fixture("radarr_download")))
+
+    notify = jobs[-1]
+    assert notify["status"] == "completed"
+    assert notify["retry_count"] == 2
+    assert len(kodi.scans()) == 1
+    assert kodi.methods().count("XBMC.GetInfoBooleans") == 3
+
+
+def test_sonarr_download_sends_the_season_folder_to_jellyfin(api: Api, tmp_path: Path) -> None:
+    library_path = tmp_path / "data" / "tv"
+    season = library_path / "Severance" / "Season 02"
+    season.mkdir(parents=True)
+    (season / "Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv").write_bytes(b"\0" * 2048)
+    library = api.create(
+        "/api/v1/libraries", {"name": "TV", "path": str(library_path), "kind": "tv"}
+    )
+    api.create(
+        "/api/v1/path-mappings", {"source": "sonarr", "from": "/tv", "to": str(library_path)}
+    )
+    group = api.create(
+        "/api/v1/player-groups",
+        {"name": "Jellyfin", "library_ids": [library["id"]],
+         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
+    )  # fmt: skip
+    with FakeJellyfin(token="jf-secret") as jellyfin:
+        api.create(
+            "/api/v1/players",
+            {"name": "jf", "type": "jellyfin", "url": jellyfin.url, "group_id": group["id"],
+             "token": "jf-secret"},
+        )  # fmt: skip
+
+        jobs = api.chain(api.webhook("sonarr", fixture("sonarr_download")))
+
+        assert [(j["type"], j["status"]) for j in jobs] == [
+            ("webhook", "completed"),
+            ("scan-season", "completed"),
+            ("notify-players", "completed"),
+        ]
+        assert jobs[1]["result"]["episodes"] == 1
+        assert jellyfin.updates() == [
+            {"Path": "/media/tv/Severance/Season 02", "UpdateType": "Created"}
+        ]
+
+
+def test_plex_refreshes_every_matching_section(api: Api, tmp_path: Path) -> None:
+    library_path, _, group = movies_setup(api, tmp_path, group_mapping="/plex/movies")
+    make_movie(library_path, "The Matrix (1999)", 603)
+    sections = [
+        {"key": "1", "title": "Movies", "type": "movie", "locations": ["/plex/movies"]},
+        {"key": "5", "title": "Everything", "type": "movie", "locations": ["/plex"]},
+        {"key": "7", "title": "Other", "type": "movie", "locations": ["/plex/movies2"]},
+    ]
+    with FakePlex(token="plex-secret", sections=sections) as plex:
+        api.create(
+            "/api/v1/players",
+            {"name": "plex", "type": "plex", "url": plex.url, "group_id": group["id"],
+             "token": "plex-secret"},
+        )  # fmt: skip
+
+        jobs = api.chain(api.webhook("radarr", fixture("radarr_download")))
+
+        assert jobs[-1]["status"] == "completed"
+        assert sorted(plex.refreshes()) == [
+            ("1", "/plex/movies/The Matrix (1999)"),
+            ("5", "/plex/movies/The Matrix (1999)"),
+        ]
+
+
+def test_every_fixture_is_accepted_and_ignored_events_complete_as_ignored(api: Api) -> None:
+    for path in sorted(FIXTURES.glob("*.json")):
+        source = path.name.split("_")[0]
+        body = json.loads(path.read_text())
+        job = api.chain(api.webhook(source, body))[0]
+        if job["status"] == "completed" and job["result"]["action"] == "ignored":
+            continue
+        # With no library configured, every event that needs a scan fails and says why.
+        assert job["status"] == "failed", path.name
+        assert "is in no library" in job["error"]["message"], path.name
+        assert "/api/v1/libraries" in job["error"]["message"]
+    ignored = [
+        j
+        for j in api.get("/api/v1/jobs?type=webhook&status=completed&limit=100")["items"]
+        if j["result"]["action"] == "ignored"
+    ]
+    events = {j["result"]["event"]["event_type"] for j in ignored}
+    assert {"Test", "Grab", "HealthRestored", "ApplicationUpdate", "MovieAdded",
+            "SeriesAdd", "ManualInteractionRequired", "Health"} <= events  # fmt: skip
+
+
+def test_unknown_library_fails_with_the_path_and_what_to_configure(api: Api) -> None:
+    job = api.chain(api.webhook("radarr", fixture("radarr_download")))[0]
+
+    assert job["status"] == "failed"
+    assert job["retry_count"] == 0
+    message = job["error"]["message"]
+    assert "/movies/The Matrix (1999)" in message
+    assert "POST /api/v1/path-mappings" in message
+
+
+def test_windows_manager_paths_are_mapped(api: Api, kodi: FakeKodi, tmp_path: Path) -> None:
+    library_path, _, group = movies_setup(api, tmp_path)
+    api.create(
+        "/api/v1/path-mappings", {"source": "radarr", "from": "D:\\Movies", "to": str(library_path)}
+    )
+    kodi_player(api, group["id"], kodi)
+    body = fixture("radarr_download_windows")
+    folder = body["movie"]["folderPath"].split("\\")[-1]
+    make_movie(library_path, folder, body["movie"]["tmdbId"])
+
+    jobs = api.chain(api.webhook("radarr", body))
+
+    assert [j["status"] for j in jobs] == ["completed"] * 3
+    assert jobs[1]["payload"]["path"] == f"{library_path}/{folder}"
+    assert kodi.scans()[0]["directory"] == f"smb://nas/movies/{folder}/"
