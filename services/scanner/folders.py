@@ -1,6 +1,6 @@
 """One-pass scan of a movie or season folder: main video, NFO, artwork, subtitles, trailers.
 
-The rules are those of docs "media_layout.md" (Radarr's disk scan, Kodi's naming). Only
+The rules follow Radarr's disk scan and Kodi's naming. Only
 BDMV/, VIDEO_TS/ and Subs/ sub-folders are ever listed, so extras, sample, junk and
 dot-folders are skipped by construction and a folder costs one scandir (plus one per
 such sub-folder).
