@@ -34,3 +34,14 @@ def test_a_name_cannot_be_taken_twice() -> None:
         @job("test-echo")
         def other(payload: dict, ctx: object) -> None:
             """Clash."""
+
+
+def test_scheduled_job_types_are_on_beat_schedule() -> None:
+    app.finalize()
+
+    entry = app.conf.beat_schedule["library-scan-all"]
+
+    assert entry["task"] == "library-scan-all"
+    assert entry["schedule"] == 86400.0
+    assert entry["options"]["queue"] == "low"
+    assert "orchestrator.redispatch" in app.conf.beat_schedule
