@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import submit
 from services.catalog.config import RESOURCES, UnknownReference
-from services.catalog.models import Player
+from services.catalog.models import Library, Player
 from services.players import PlayerError, PlayerSettings, client_for
 
 
@@ -68,6 +68,9 @@ def library_list() -> None:
 @click.argument("library_id", type=int)
 def library_scan(library_id: int) -> None:
     """Queue a scan of every folder of a library."""
+    with read_session() as session:
+        if session.get(Library, library_id) is None:
+            raise click.ClickException(f"no library with id {library_id}")
     click.echo(
         f"queued library-scan job {submit('library-scan', {'library_id': library_id}).job.id}"
     )

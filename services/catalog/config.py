@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class Patch(Strict):
+    """A partial update: absent fields stay as they are; ``null`` only clears optional ones."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("must not be null (leave the field out to keep its value)")
+        return value
+
+
 class LibraryCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     path: str = Field(min_length=1, max_length=1000)
@@ -65,7 +78,7 @@ class LibraryCreate(Strict):
     _path = field_validator("path")(_local_path)
 
 
-class LibraryPatch(Strict):
+class LibraryPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     path: str | None = Field(default=None, min_length=1, max_length=1000)
     kind: Literal["movies", "tv"] | None = None
@@ -81,7 +94,7 @@ class MappingCreate(Strict):
     _paths = field_validator("from_path", "to_path")(_prefix)
 
 
-class MappingPatch(Strict):
+class MappingPatch(Patch):
     source: str | None = Field(
         default=None, min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$"
     )
@@ -104,7 +117,7 @@ class GroupCreate(Strict):
     path_mappings: list[GroupMappingIn] = Field(default_factory=list, max_length=100)
 
 
-class GroupPatch(Strict):
+class GroupPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     library_ids: list[int] | None = Field(default=None, max_length=1000)
     path_mappings: list[GroupMappingIn] | None = Field(default=None, max_length=100)
@@ -133,7 +146,9 @@ class PlayerCreate(Strict):
     _url = field_validator("url")(_url)
 
 
-class PlayerPatch(Strict):
+class PlayerPatch(Patch):
+    NULLABLE = frozenset({"username", "password", "token"})
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     type: PlayerType | None = None
     url: str | None = Field(default=None, min_length=1, max_length=1000)

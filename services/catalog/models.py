@@ -65,7 +65,10 @@ class PlayerGroup(Base):
         cascade="all, delete-orphan", lazy="selectin", order_by="GroupPathMapping.id"
     )
     players: Mapped[list[Player]] = relationship(
-        back_populates="group", lazy="selectin", order_by="(Player.position, Player.id)"
+        back_populates="group",
+        lazy="selectin",
+        order_by="(Player.position, Player.id)",
+        cascade="all, delete-orphan",
     )
 
 

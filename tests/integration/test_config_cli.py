@@ -1,0 +1,292 @@
+"""The configuration commands: ``orchestrator library|mapping|group|player``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from orchestrator.cli import main
+from orchestrator.db import read_session
+from orchestrator.dispatch import cancel_job
+from orchestrator.models import Job
+from services.catalog.models import Player
+from tests.fakes.players import FakeKodi
+
+MISSING_ID = 2_000_000_000
+
+
+@pytest.fixture
+def runner(database: str) -> CliRunner:
+    return CliRunner()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid4().hex[:8]}"
+
+
+def run(runner: CliRunner, *args: str) -> Result:
+    """Run ``orchestrator ARGS`` in-process; it must succeed."""
+    result = runner.invoke(main, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def created(runner: CliRunner, *args: str) -> dict[str, Any]:
+    """Run an ``add`` command and decode the JSON object it prints."""
+    body: dict[str, Any] = json.loads(run(runner, *args).stdout)
+    return body
+
+
+def listed(runner: CliRunner, resource: str) -> list[dict[str, Any]]:
+    """Decode ``RESOURCE list``: one JSON object per line."""
+    lines = run(runner, resource, "list").stdout.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def add_library(runner: CliRunner, tmp_path: Path, *extra: str) -> dict[str, Any]:
+    name = unique("lib")
+    return created(runner, "library", "add", name, str(tmp_path / name), *extra)
+
+
+def add_group(runner: CliRunner, *extra: str) -> dict[str, Any]:
+    return created(runner, "group", "add", unique("group"), *extra)
+
+
+def test_commands_are_registered_through_the_entry_point() -> None:
+    assert {"library", "mapping", "group", "player"} <= set(main.commands)
+    library, player = main.commands["library"], main.commands["player"]
+    assert isinstance(library, click.Group) and isinstance(player, click.Group)
+    assert {"add", "list", "scan"} <= set(library.commands)
+    assert {"add", "list", "test"} <= set(player.commands)
+
+
+def test_library_add_and_list(runner: CliRunner, tmp_path: Path) -> None:
+    name = unique("lib")
+    library = created(runner, "library", "add", name, f"{tmp_path}/{name}/", "--kind", "tv")
+    assert library == {
+        "id": library["id"],
+        "name": name,
+        "path": f"{tmp_path}/{name}",
+        "kind": "tv",
+    }
+    movies = add_library(runner, tmp_path)
+    assert movies["kind"] == "movies"
+
+    rows = listed(runner, "library")
+    mine = [row for row in rows if row["id"] in (library["id"], movies["id"])]
+    assert mine == [library, movies]
+    assert [row["id"] for row in rows] == sorted(row["id"] for row in rows)
+
+
+def test_library_add_relative_path_fails_naming_the_field(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    name = unique("lib")
+    result = runner.invoke(main, ["library", "add", name, "media/movies"])
+    assert result.exit_code != 0
+    assert re.search(r"\bpath\b", result.stderr) and "absolute" in result.stderr
+    assert "Traceback" not in result.output
+    assert name not in {row["name"] for row in listed(runner, "library")}
+
+
+def test_library_add_bad_kind_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["library", "add", unique("lib"), str(tmp_path), "--kind", "x"])
+    assert result.exit_code == 2
+    assert "--kind" in result.stderr
+
+
+def test_library_add_duplicate_fails(runner: CliRunner, tmp_path: Path) -> None:
+    library = add_library(runner, tmp_path)
+    result = runner.invoke(main, ["library", "add", library["name"], str(tmp_path / "other")])
+    assert result.exit_code == 1
+    assert "already exists" in result.stderr
+
+
+def test_mapping_add_and_list(runner: CliRunner) -> None:
+    token = uuid4().hex[:8]
+    mapping = created(runner, "mapping", "add", "radarr", f"/downloads/{token}", f"/data/{token}")
+    expected = {
+        "id": mapping["id"],
+        "source": "radarr",
+        "from": f"/downloads/{token}",
+        "to": f"/data/{token}",
+    }
+    assert mapping == expected
+    assert [row for row in listed(runner, "mapping") if row["id"] == mapping["id"]] == [expected]
+
+
+def test_mapping_add_bad_source_fails_naming_the_field(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["mapping", "add", "Radarr!", "/downloads", "/data"])
+    assert result.exit_code == 1
+    assert "source" in result.stderr
+
+
+def test_group_add_with_libraries_and_mappings(runner: CliRunner, tmp_path: Path) -> None:
+    first, second = add_library(runner, tmp_path), add_library(runner, tmp_path)
+    name = unique("group")
+    group = created(
+        runner,
+        "group", "add", name,
+        "--library", str(second["id"]), "--library", str(first["id"]),
+        "--map", "/data/movies=smb://nas/movies",
+        "--map", "/data/tv=nfs://nas/tv=x",
+    )  # fmt: skip
+    expected = {
+        "id": group["id"],
+        "name": name,
+        "library_ids": sorted([first["id"], second["id"]]),
+        "path_mappings": [
+            {"from": "/data/movies", "to": "smb://nas/movies"},
+            {"from": "/data/tv", "to": "nfs://nas/tv=x"},  # split at the first "="
+        ],
+        "player_ids": [],
+    }
+    assert group == expected
+    assert [row for row in listed(runner, "group") if row["id"] == group["id"]] == [expected]
+
+
+def test_group_add_with_a_bad_map_is_a_usage_error(runner: CliRunner) -> None:
+    name = unique("group")
+    result = runner.invoke(main, ["group", "add", name, "--map", "bad"])
+    assert result.exit_code == 2
+    assert "--map" in result.stderr and "OURS=THEIRS" in result.stderr
+    assert name not in {row["name"] for row in listed(runner, "group")}
+
+
+def test_group_add_with_an_unknown_library_fails(runner: CliRunner) -> None:
+    name = unique("group")
+    result = runner.invoke(main, ["group", "add", name, "--library", str(MISSING_ID)])
+    assert result.exit_code == 1
+    assert "library_ids" in result.stderr and str(MISSING_ID) in result.stderr
+    assert name not in {row["name"] for row in listed(runner, "group")}
+
+
+def test_player_add_never_shows_the_password(runner: CliRunner) -> None:
+    group = add_group(runner)
+    name = unique("player")
+    result = run(
+        runner,
+        "player", "add", name, "--type", "kodi", "--url", "http://kodi.local:8080/",
+        "--group", str(group["id"]), "--username", "kodi", "--password", "s3cret",
+        "--position", "2", "--disabled",
+    )  # fmt: skip
+    assert "s3cret" not in result.output
+    player = json.loads(result.stdout)
+    assert player == {
+        "id": player["id"],
+        "name": name,
+        "type": "kodi",
+        "url": "http://kodi.local:8080",
+        "group_id": group["id"],
+        "enabled": False,
+        "position": 2,
+        "username": "kodi",
+        "has_password": True,
+        "has_token": False,
+    }
+    with read_session() as session:
+        row = session.get(Player, player["id"])
+        assert row is not None and row.password == "s3cret"
+
+    listing = run(runner, "player", "list")
+    assert "s3cret" not in listing.output
+    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert [row for row in rows if row["id"] == player["id"]] == [player]
+
+
+def test_player_add_validation_failures(runner: CliRunner) -> None:
+    group = add_group(runner)
+    base = ["player", "add", unique("player"), "--type", "kodi", "--group", str(group["id"])]
+
+    bad_url = runner.invoke(main, [*base, "--url", "kodi.local:8080"])
+    assert bad_url.exit_code == 1 and "url" in bad_url.stderr
+
+    elsewhere = ["player", "add", unique("player"), "--type", "kodi", "--url", "http://k:1"]
+    unknown_group = runner.invoke(main, [*elsewhere, "--group", str(MISSING_ID)])
+    assert unknown_group.exit_code == 1 and "group_id" in unknown_group.stderr
+
+    bad_type = runner.invoke(main, [*base, "--url", "http://k:1", "--type", "vlc"])
+    assert bad_type.exit_code == 2 and "--type" in bad_type.stderr
+
+
+@pytest.fixture
+def kodi() -> Iterator[FakeKodi]:
+    fake = FakeKodi(username="kodi", password="secret")
+    yield fake
+    fake.stop()
+
+
+def _add_kodi(runner: CliRunner, kodi: FakeKodi, password: str) -> dict[str, Any]:
+    group = add_group(runner)
+    return created(
+        runner,
+        "player", "add", unique("kodi"), "--type", "kodi", "--url", kodi.url,
+        "--group", str(group["id"]), "--username", "kodi", "--password", password,
+    )  # fmt: skip
+
+
+def test_player_test_reachable(runner: CliRunner, kodi: FakeKodi) -> None:
+    player = _add_kodi(runner, kodi, "secret")
+    result = run(runner, "player", "test", str(player["id"]))
+    assert f"{player['name']}: reachable" in result.stdout
+    assert "13.5.0" in result.stdout
+    assert "secret" not in result.output
+    assert kodi.methods() == ["JSONRPC.Ping", "JSONRPC.Version"]
+
+
+def test_player_test_wrong_password_fails(runner: CliRunner, kodi: FakeKodi) -> None:
+    wrong = unique("wrong")
+    player = _add_kodi(runner, kodi, wrong)
+    result = runner.invoke(main, ["player", "test", str(player["id"])])
+    assert result.exit_code == 1
+    assert player["name"] in result.stderr and "credentials refused" in result.stderr
+    assert wrong not in result.output and "secret" not in result.output
+
+
+def test_player_test_unreachable_fails(runner: CliRunner, kodi: FakeKodi) -> None:
+    player = _add_kodi(runner, kodi, "secret")
+    kodi.stop()
+    result = runner.invoke(main, ["player", "test", str(player["id"])])
+    assert result.exit_code == 1
+    assert "cannot reach" in result.stderr and "secret" not in result.output
+
+
+def test_player_test_unknown_player_fails(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["player", "test", str(MISSING_ID)])
+    assert result.exit_code == 1
+    assert f"no player with id {MISSING_ID}" in result.stderr
+
+
+def _queued_job_id(output: str) -> str:
+    match = re.fullmatch(r"queued library-scan job (\S+)\n", output)
+    assert match, output
+    return match.group(1)
+
+
+def test_library_scan_prints_a_job_that_exists(runner: CliRunner, tmp_path: Path) -> None:
+    library = add_library(runner, tmp_path)
+    job_id = _queued_job_id(run(runner, "library", "scan", str(library["id"])).stdout)
+    try:
+        with read_session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            assert (job.type, job.payload) == ("library-scan", {"library_id": library["id"]})
+    finally:
+        # No worker here: keep the message from running in a later module's worker.
+        cancel_job(job_id)
+
+
+def test_library_scan_of_an_unknown_library_fails(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["library", "scan", str(MISSING_ID)])
+    if result.exit_code == 0:
+        cancel_job(_queued_job_id(result.stdout))
+    assert result.exit_code == 1
+    assert str(MISSING_ID) in result.stderr
