@@ -71,7 +71,7 @@ def claim(job_id: str, job_type: JobType, payload: dict[str, Any], worker: str) 
             return None
         now = utcnow()
         waited_since = job.run_at or job.next_retry_at or job.dispatched_at or job.created_at
-        return lifecycle.transition(
+        claimed = lifecycle.transition(
             session,
             job_id,
             JobStatus.PROCESSING,
@@ -83,6 +83,10 @@ def claim(job_id: str, job_type: JobType, payload: dict[str, Any], worker: str) 
             progress_percent=None,
             progress_message=None,
         )
+        if claimed is None:
+            # Another delivery of the same message claimed it between our read and update.
+            job_logger(log, job).info("message skipped: job is already claimed elsewhere")
+        return claimed
 
 
 def _record_external(
