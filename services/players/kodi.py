@@ -58,11 +58,14 @@ class KodiClient:
             raise PlayerUnavailable(f"{where}: {method} answer has no result")
         return answer["result"]
 
-    def ping(self) -> dict[str, Any]:
-        """``JSONRPC.Ping`` then ``JSONRPC.Version``; returns ``{"version": "13.5.0"}``."""
+    def _ping(self) -> None:
         pong = self.call("JSONRPC.Ping")
         if pong != "pong":
             raise PlayerUnavailable(f"{self.settings.describe()}: Ping answered {pong!r}")
+
+    def ping(self) -> dict[str, Any]:
+        """``JSONRPC.Ping`` then ``JSONRPC.Version``; returns ``{"version": "13.5.0"}``."""
+        self._ping()
         version = self.call("JSONRPC.Version")
         try:
             number = version["version"]
@@ -81,11 +84,12 @@ class KodiClient:
         return value
 
     def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
-        """Scan ``directory`` unless a scan already runs (``PlayerBusy``).
+        """Ping, then scan ``directory`` unless a scan already runs (``PlayerBusy``).
 
         ``update_type`` is ignored: Kodi only knows "scan this folder".
         """
         folder = kodi_directory(directory)
+        self._ping()
         # A second VideoLibrary.Scan does not queue: it cancels the running scan.
         if self.is_scanning():
             raise PlayerBusy(f"{self.settings.describe()}: a library scan is already running")

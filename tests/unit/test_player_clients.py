@@ -66,8 +66,8 @@ def test_kodi_scan_checks_scanning_then_scans_the_folder(
 ) -> None:
     details = kodi_client(kodi).scan(given)
 
-    assert kodi.methods() == ["XBMC.GetInfoBooleans", "VideoLibrary.Scan"]
-    assert kodi.requests[0]["params"] == {"booleans": ["Library.IsScanning"]}
+    assert kodi.methods() == ["JSONRPC.Ping", "XBMC.GetInfoBooleans", "VideoLibrary.Scan"]
+    assert kodi.requests[1]["params"] == {"booleans": ["Library.IsScanning"]}
     assert kodi.scans() == [{"directory": sent, "showdialogs": False}]
     assert details == {"directory": sent, "result": "OK"}
 
