@@ -8,7 +8,7 @@ from api.errors import ApiError
 from orchestrator.db import read_session
 from orchestrator.dispatch import submit
 from services.catalog.models import Library, Player
-from services.players import PlayerError, PlayerSettings, PlayerUnavailable, client_for
+from services.players import PlayerError, PlayerUnavailable, client_for, settings_of
 
 bp = Blueprint("actions", __name__, url_prefix="/api/v1")
 
@@ -20,10 +20,7 @@ def test_player(player_id: int) -> Response:
         player = session.get(Player, player_id)
         if player is None:
             raise ApiError(404, f"no player with id {player_id}")
-        settings = PlayerSettings(
-            type=player.type, url=player.url, username=player.username,
-            password=player.password, token=player.token,
-        )  # fmt: skip
+        settings = settings_of(player)
     try:
         details = client_for(settings).ping()
     except PlayerError as exc:

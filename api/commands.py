@@ -17,7 +17,7 @@ from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import submit
 from services.catalog.config import RESOURCES, UnknownReference
 from services.catalog.models import Library, Player
-from services.players import PlayerError, PlayerSettings, client_for
+from services.players import PlayerError, client_for, settings_of
 
 
 def _create(resource_name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -169,12 +169,8 @@ def player_test(player_id: int) -> None:
         row = session.get(Player, player_id)
     if row is None:
         raise click.ClickException(f"no player with id {player_id}")
-    settings = PlayerSettings(
-        type=row.type, url=row.url, username=row.username, password=row.password,
-        token=row.token,
-    )  # fmt: skip
     try:
-        details = client_for(settings).ping()
+        details = client_for(settings_of(row)).ping()
     except PlayerError as exc:
         raise click.ClickException(f"{row.name}: {exc}") from exc
     click.echo(f"{row.name}: reachable {json.dumps(details)}")

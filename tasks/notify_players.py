@@ -18,16 +18,16 @@ from pydantic import BaseModel
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session
 from orchestrator.redis_client import get_redis
-from services.catalog.models import Player, PlayerGroup
+from services.catalog.models import PlayerGroup
 from services.catalog.queries import groups_for_library
 from services.pathmap import PathEscape, map_path
 from services.players import (
     PlayerAuthError,
     PlayerBusy,
     PlayerError,
-    PlayerSettings,
     PlayerUnavailable,
     client_for,
+    settings_of,
 )
 
 log = logging.getLogger(__name__)
@@ -64,16 +64,6 @@ def group_lock(group_id: int) -> Iterator[bool]:
                 lock.release()
 
 
-def _settings(player: Player) -> PlayerSettings:
-    return PlayerSettings(
-        type=player.type,
-        url=player.url,
-        username=player.username,
-        password=player.password,
-        token=player.token,
-    )
-
-
 def _notify_group(group: PlayerGroup, path: str, update_type: str) -> dict[str, Any]:
     """Try the group's players in order; the outcome says who accepted or why none did."""
     mappings = [(m.from_path, m.to_path) for m in group.path_mappings]
@@ -88,7 +78,7 @@ def _notify_group(group: PlayerGroup, path: str, update_type: str) -> dict[str, 
             with group_lock(group.id) as locked:
                 if not locked:
                     raise PlayerBusy("another worker is notifying this group")
-                details = client_for(_settings(player)).scan(player_path, update_type)
+                details = client_for(settings_of(player)).scan(player_path, update_type)
         except PlayerBusy as exc:
             busy_delay = BUSY_RETRY_SECONDS
             attempts.append({"player": player.name, "error": str(exc), "retryable": True})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from services.catalog.models import Player
 from services.players.base import (
     PlayerAuthError,
     PlayerBusy,
@@ -37,6 +38,17 @@ def client_for(settings: PlayerSettings) -> PlayerClient:
     return factory(settings)
 
 
+def settings_of(player: Player) -> PlayerSettings:
+    """The connection settings of a configured player."""
+    return PlayerSettings(
+        type=player.type,
+        url=player.url,
+        username=player.username,
+        password=player.password,
+        token=player.token,
+    )
+
+
 __all__ = [
     "PLAYER_TYPES",
     "JellyfinClient",
@@ -49,4 +61,5 @@ __all__ = [
     "PlayerUnavailable",
     "PlexClient",
     "client_for",
+    "settings_of",
 ]

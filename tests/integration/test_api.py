@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import create_app
 from tests.conftest import API_KEY
+from tests.integration.conftest import assert_problem
 
 AUTH = {"X-Api-Key": API_KEY}
-
-
-@pytest.fixture(scope="module")
-def app(database: str) -> Flask:
-    return create_app({"TESTING": True})
-
-
-@pytest.fixture
-def client(app: Flask) -> Iterator[FlaskClient]:
-    with app.test_client() as client:
-        yield client
-
-
-def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert set(body) >= {"type", "title", "status", "detail"}
-    assert body["status"] == status
-    for word in words:
-        assert word in body["detail"], body
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
 
 
 def test_every_route_but_health_requires_the_key(app: Flask, client: FlaskClient) -> None:

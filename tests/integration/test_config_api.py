@@ -12,39 +12,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import create_app
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import cancel_job
 from services.catalog.models import MediaFileRow, Movie, Player
 from tests.conftest import API_KEY
 from tests.fakes.players import FakeKodi
+from tests.integration.conftest import assert_problem
 
 AUTH = {"X-Api-Key": API_KEY}
 V1 = "/api/v1"
 MISSING_ID = 2_000_000_000  # fits a 32-bit integer column, never allocated by the tests
-
-
-@pytest.fixture(scope="module")
-def app(database: str) -> Flask:
-    return create_app({"TESTING": True})
-
-
-@pytest.fixture
-def client(app: Flask) -> Iterator[FlaskClient]:
-    with app.test_client() as client:
-        yield client
-
-
-def assert_problem(response: Any, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert set(body) >= {"type", "title", "status", "detail"}
-    assert body["status"] == status
-    for word in words:
-        assert word in body["detail"], body
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
 
 
 def error_fields(body: dict[str, Any]) -> set[str]:
