@@ -17,6 +17,7 @@ from orchestrator.priorities import QUEUES
 from orchestrator.settings import Settings
 
 CELERY = [sys.executable, "-m", "celery", "-A", "orchestrator"]
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen | None:
@@ -45,6 +46,8 @@ def api_command(
         "--threads", str(threads),
         "--graceful-timeout", "5",
         "--access-logfile", "-",
+        # The path without its query string: webhooks may carry ?apikey=.
+        "--access-logformat", ACCESS_LOG_FORMAT,
         # Gunicorn's control socket defaults to one per user: keep ours per data dir.
         "--control-socket", str(settings.data_dir.resolve() / "gunicorn.ctl"),
         "api:create_app()",
