@@ -322,3 +322,29 @@ def test_windows_manager_paths_are_mapped(api: Api, kodi: FakeKodi, tmp_path: Pa
     assert [j["status"] for j in jobs] == ["completed"] * 3
     assert jobs[1]["payload"]["path"] == f"{library_path}/{folder}"
     assert kodi.scans()[0]["directory"] == f"smb://nas/movies/{folder}/"
+
+
+def test_movie_delete_marks_the_movie_removed_and_tells_jellyfin(api: Api, tmp_path: Path) -> None:
+    library_path, _, group = movies_setup(api, tmp_path, group_mapping="/media/movies")
+    movie = make_movie(library_path, "The Matrix (1999)", 603)
+    with FakeJellyfin(token="jf", flavor="emby") as emby:
+        api.create(
+            "/api/v1/players",
+            {"name": "emby", "type": "emby", "url": emby.url, "group_id": group["id"],
+             "token": "jf"},
+        )  # fmt: skip
+        api.chain(api.webhook("radarr", fixture("radarr_download")))
+        for item in movie.iterdir():
+            item.unlink()
+        movie.rmdir()
+
+        jobs = api.chain(api.webhook("radarr", fixture("radarr_movie_delete")))
+
+        assert [j["status"] for j in jobs] == ["completed"] * 3
+        assert jobs[1]["result"]["removed"] is True
+        assert api.get("/api/v1/movies?tmdb_id=603")["items"][0]["state"] == "removed"
+        assert emby.updates() == [
+            {"Path": "/media/movies/The Matrix (1999)", "UpdateType": "Created"},
+            {"Path": "/media/movies/The Matrix (1999)", "UpdateType": "Deleted"},
+        ]
+        assert all(r["headers"].get("x-emby-token") == "jf" for r in emby.requests)
