@@ -6,14 +6,15 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import actions, events, health, jobs, resources, webhooks
+from api import actions, events, health, jobs, resources, web, webhooks
 from api.auth import is_authorized
 from api.errors import ApiError, register_error_handlers
 from orchestrator import credentials
 from orchestrator.registry import load_job_modules
 from orchestrator.settings import get_settings
 
-OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+# The page and its assets are open: the page asks for the key itself.
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.index", "web.static"})
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -41,6 +42,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer",
             )
 
-    for blueprint in (health.bp, jobs.bp, events.bp, resources.bp, actions.bp, webhooks.bp):
+    for blueprint in (health.bp, jobs.bp, events.bp, resources.bp, actions.bp, webhooks.bp, web.bp):
         app.register_blueprint(blueprint)
     return app
