@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import actions, events, health, jobs, resources, web, webhooks
+from api import actions, events, health, jobs, metrics, resources, web, webhooks
 from api.auth import is_authorized
 from api.errors import ApiError, register_error_handlers
 from orchestrator import credentials
@@ -42,6 +42,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer",
             )
 
-    for blueprint in (health.bp, jobs.bp, events.bp, resources.bp, actions.bp, webhooks.bp, web.bp):
+    for blueprint in (
+        health.bp,
+        jobs.bp,
+        events.bp,
+        resources.bp,
+        actions.bp,
+        webhooks.bp,
+        web.bp,
+        metrics.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -10,8 +10,10 @@ from flask import Blueprint, Response, jsonify
 
 from api.errors import ApiError
 from api.requests import json_body
-from orchestrator.dispatch import submit
-from services.webhooks import SOURCES, WebhookError, parse_webhook
+from orchestrator.db import write_session
+from orchestrator.dispatch import build_job, insert_job, publish
+from orchestrator.metrics import increment
+from services.webhooks import KNOWN_EVENTS, SOURCES, WebhookError, parse_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 
@@ -26,5 +28,12 @@ def receive(source: str) -> tuple[Response, int]:
         event = parse_webhook(source, body)
     except WebhookError as exc:
         raise ApiError(400, str(exc)) from exc
-    job = submit("webhook", {"source": source, "body": body}).job
+    # Unknown event types share one label value: a sender cannot grow the metric at will.
+    label = event.event_type if event.event_type in KNOWN_EVENTS[source] else "other"
+    with write_session() as session:
+        submitted = insert_job(session, build_job("webhook", {"source": source, "body": body}))
+        increment(session, "webhooks_received", {"source": source, "event": label})
+    job = submitted.job
+    if submitted.created:
+        publish(job)
     return jsonify({"status": "queued", "job_id": job.id, "event_type": event.event_type}), 202

@@ -15,6 +15,7 @@ import redis
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from orchestrator.metrics import count_event
 from orchestrator.models import Job, JobEvent, utcnow
 from orchestrator.redis_client import get_redis
 
@@ -37,6 +38,7 @@ def record_event(session: Session, job: Job, name: str, data: dict[str, Any]) ->
         created_at=utcnow(),
     )
     session.add(row)
+    count_event(session, name, job.type, data)
     session.info[_RING] = True
     return row
 

@@ -101,3 +101,14 @@ class JobEvent(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MetricCounter(Base):
+    """A monotonic total (or one histogram bucket) kept in SQL, so that every process adds
+    to the same number; ``labels`` is the canonical ``k=v,k=v`` form."""
+
+    __tablename__ = "metric_counters"
+
+    metric: Mapped[str] = mapped_column(String(100), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(500), primary_key=True)
+    value: Mapped[float] = mapped_column(default=0.0)

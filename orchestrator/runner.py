@@ -128,7 +128,7 @@ def _call_handler(job_type: JobType, payload: dict[str, Any], ctx: JobContext) -
 
 
 def _elapsed(started: float) -> float:
-    return round(time.monotonic() - started, 3)
+    return round(time.monotonic() - started, 6)
 
 
 def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:

@@ -19,6 +19,15 @@ _IGNORED = {
     "radarr": _NO_SCAN | {"ManualInteractionRequired", "MovieAdded"},
     "sonarr": _NO_SCAN | {"ManualInteractionRequired", "SeriesAdd"},
 }
+# Every event type each manager sends (anything else is accepted and ignored as unknown).
+KNOWN_EVENTS = {
+    "radarr": frozenset(
+        _IGNORED["radarr"] | {"Download", "Rename", "MovieFileDelete", "MovieDelete"}
+    ),
+    "sonarr": frozenset(
+        _IGNORED["sonarr"] | {"Download", "Rename", "EpisodeFileDelete", "SeriesDelete"}
+    ),
+}
 
 # (folder or None when the body lacks it, update type)
 _Found = list[tuple[str | None, str]]

@@ -1,0 +1,32 @@
+"""What the broker and the workers say right now: queue depths and live workers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from orchestrator.celery_app import app
+from orchestrator.priorities import QUEUES
+
+log = logging.getLogger(__name__)
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting in each job queue (all priority levels together)."""
+    depths = {}
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        for queue in QUEUES:
+            try:
+                depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
+            except Exception:  # a queue nobody declared yet holds nothing
+                depths[queue] = 0
+    return depths
+
+
+def live_workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
+    """Each answering worker with the ids of the tasks it runs; None if none answered."""
+    replies: dict[str, Any] | None = app.control.inspect(timeout=timeout).active()
+    if not replies:
+        return None
+    return {worker: [task["id"] for task in tasks or []] for worker, tasks in replies.items()}

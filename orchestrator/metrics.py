@@ -1,0 +1,158 @@
+"""Prometheus metrics kept in SQL, so that they are the same whichever process is scraped.
+
+Counters and histogram buckets are rows of ``metric_counters``, added to in the
+transaction that records the event they count; a scrape reads them back (plus
+job counts by status and queue depths) and renders the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from orchestrator.models import Job, MetricCounter
+
+log = logging.getLogger(__name__)
+
+BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+# Counted event -> counter; histogram observed from the event's data.
+EVENT_COUNTERS = {
+    "job.created": "jobs_submitted",
+    "job.completed": "jobs_completed",
+    "job.failed": "jobs_failed",
+    "job.retrying": "jobs_retried",
+}
+EVENT_HISTOGRAMS = {
+    "job.started": ("job_wait_seconds", "wait_s"),
+    "job.completed": ("job_run_seconds", "duration_s"),
+    "job.failed": ("job_run_seconds", "duration_s"),
+}
+HELP = {
+    "jobs_submitted": "Jobs created, by type.",
+    "jobs_completed": "Jobs completed, by type.",
+    "jobs_failed": "Jobs failed for good, by type.",
+    "jobs_retried": "Automatic retries scheduled, by type.",
+    "webhooks_received": "Webhooks accepted, by source and event type.",
+    "job_run_seconds": "Time a job's handler ran, by type.",
+    "job_wait_seconds": "Time a job waited between being due and starting, by type.",
+}
+PREFIX = "orchestrator_"
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={labels[key]}" for key in sorted(labels))
+
+
+def _parse(labels: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in labels.split(",") if part)
+
+
+def increment(session: Session, metric: str, labels: dict[str, str], amount: float = 1) -> None:
+    """Add ``amount`` to a counter inside the caller's transaction."""
+    values = {"metric": metric, "labels": _labels(labels), "value": amount}
+    add = {"value": MetricCounter.__table__.c.value + amount}
+    keys = ["metric", "labels"]
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql_insert(MetricCounter).values(**values)
+    else:
+        statement = sqlite_insert(MetricCounter).values(**values)
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=add))
+
+
+def observe(session: Session, metric: str, labels: dict[str, str], value: float) -> None:
+    """Record one observation of a histogram: its bucket, the sum and the count."""
+    bucket = next((str(b) for b in BUCKETS if value <= b), "+Inf")
+    increment(session, f"{metric}:bucket", {**labels, "le": bucket})
+    increment(session, f"{metric}:sum", labels, value)
+    increment(session, f"{metric}:count", labels)
+
+
+def count_event(session: Session, name: str, job_type: str, data: dict[str, Any]) -> None:
+    """Update the counters and histograms a lifecycle event feeds."""
+    labels = {"type": job_type}
+    if name in EVENT_COUNTERS:
+        increment(session, EVENT_COUNTERS[name], labels)
+    if name in EVENT_HISTOGRAMS:
+        metric, field = EVENT_HISTOGRAMS[name]
+        if isinstance(data.get(field), int | float):
+            observe(session, metric, labels, float(data[field]))
+
+
+class SqlCollector:
+    """A prometheus_client collector reading the shared totals at scrape time."""
+
+    def __init__(self, session: Session, queue_depths: dict[str, int]) -> None:
+        self.session = session
+        self.queue_depths = queue_depths
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric family."""
+        rows = self.session.execute(select(MetricCounter)).scalars().all()
+        counters: dict[str, list[MetricCounter]] = defaultdict(list)
+        for row in rows:
+            counters[row.metric].append(row)
+        for metric in ("jobs_submitted", "jobs_completed", "jobs_failed", "jobs_retried",
+                       "webhooks_received"):  # fmt: skip
+            yield _counter(metric, counters.get(metric, []))
+        for metric in ("job_run_seconds", "job_wait_seconds"):
+            yield _histogram(metric, counters)
+        statuses = GaugeMetricFamily(
+            PREFIX + "jobs", "Jobs in the database, by status.", labels=["status"]
+        )
+        query = select(Job.status, func.count()).group_by(Job.status)
+        for status, count in self.session.execute(query):
+            statuses.add_metric([status], count)
+        yield statuses
+        depth = GaugeMetricFamily(
+            PREFIX + "queue_depth", "Messages waiting in each queue.", labels=["queue"]
+        )
+        for queue, count in sorted(self.queue_depths.items()):
+            depth.add_metric([queue], count)
+        yield depth
+
+
+def _counter(metric: str, rows: list[MetricCounter]) -> CounterMetricFamily:
+    names = sorted({key for row in rows for key in _parse(row.labels)}) or ["type"]
+    family = CounterMetricFamily(PREFIX + metric, HELP[metric], labels=names)
+    for row in rows:
+        labels = _parse(row.labels)
+        family.add_metric([labels.get(name, "") for name in names], row.value)
+    return family
+
+
+def _histogram(metric: str, counters: dict[str, list[MetricCounter]]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(PREFIX + metric, HELP[metric], labels=["type"])
+    per_type: dict[str, dict[str, float]] = defaultdict(dict)
+    for row in counters.get(f"{metric}:bucket", []):
+        labels = _parse(row.labels)
+        per_type[labels["type"]][labels["le"]] = row.value
+    sums = {_parse(r.labels)["type"]: r.value for r in counters.get(f"{metric}:sum", [])}
+    for job_type, buckets in sorted(per_type.items()):
+        running, cumulative = 0.0, []
+        for bound in [*map(str, BUCKETS), "+Inf"]:
+            running += buckets.get(bound, 0.0)
+            cumulative.append((bound, running))
+        family.add_metric([job_type], cumulative, sums.get(job_type, 0.0))
+    return family
+
+
+def render(session: Session, queue_depths: dict[str, int]) -> bytes:
+    """The Prometheus text exposition of every metric."""
+    registry = CollectorRegistry()
+    registry.register(SqlCollector(session, queue_depths))
+    return generate_latest(registry)

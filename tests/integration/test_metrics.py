@@ -1,0 +1,94 @@
+"""``/metrics``: Prometheus text, the same totals whichever process runs or serves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api import create_app
+from orchestrator import submit
+from tests.conftest import API_KEY, WorkerProcess, wait_for_job
+
+AUTH = {"X-Api-Key": API_KEY}
+
+
+def scrape(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the exposition, keyed by name and sorted labels."""
+    response = client.get("/metrics", headers=AUTH)
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return float(samples.get((name, tuple(sorted(labels.items()))), 0.0))
+
+
+@pytest.fixture(scope="module")
+def second_worker(worker: WorkerProcess) -> Iterator[WorkerProcess]:
+    """A second worker process: jobs spread over both."""
+    process = WorkerProcess(concurrency=1)
+    yield process
+    process.stop()
+
+
+def test_totals_are_shared_by_every_worker_and_api_process(
+    worker: WorkerProcess, second_worker: WorkerProcess
+) -> None:
+    first_api, second_api = create_app().test_client(), create_app().test_client()
+    before = scrape(first_api)
+
+    jobs = [submit("test-echo", {"n": n}).job.id for n in range(20)]
+    flaky = submit("test-flaky", {"fail_times": 1}).job.id
+    failed = submit("test-permanent").job.id
+    finished = [wait_for_job(job_id) for job_id in [*jobs, flaky, failed]]
+
+    after, again = scrape(first_api), scrape(second_api)
+    assert after == again  # two API processes read the same totals
+    workers = {job.worker for job in finished}
+    assert len(workers) == 2, workers  # both processes ran jobs
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("orchestrator_jobs_submitted_total", type="test-echo") == 20
+    assert delta("orchestrator_jobs_completed_total", type="test-echo") == 20
+    assert delta("orchestrator_jobs_retried_total", type="test-flaky") == 1
+    assert delta("orchestrator_jobs_completed_total", type="test-flaky") == 1
+    assert delta("orchestrator_jobs_failed_total", type="test-permanent") == 1
+    assert delta("orchestrator_job_run_seconds_count", type="test-echo") == 20
+    assert delta("orchestrator_job_wait_seconds_count", type="test-echo") == 20
+    assert delta("orchestrator_job_run_seconds_bucket", type="test-echo", le="+Inf") == 20
+    assert value(after, "orchestrator_job_run_seconds_sum", type="test-echo") > 0
+    assert value(after, "orchestrator_jobs", status="completed") >= 21
+    for queue in ("critical", "high", "default", "low"):
+        assert ("orchestrator_queue_depth", (("queue", queue),)) in after
+
+
+def test_webhooks_are_counted_by_source_and_event(worker: WorkerProcess) -> None:
+    client = create_app().test_client()
+    before = scrape(client)
+
+    for event in ("Test", "Grab", "NoSuchEvent"):
+        response = client.post("/api/webhooks/radarr", json={"eventType": event}, headers=AUTH)
+        assert response.status_code == 202
+
+    after = scrape(client)
+    for event in ("Test", "Grab", "other"):
+        name = "orchestrator_webhooks_received_total"
+        grown = value(after, name, source="radarr", event=event) - value(
+            before, name, source="radarr", event=event
+        )
+        assert grown == 1, event
+
+
+def test_metrics_need_the_key() -> None:
+    response = create_app().test_client().get("/metrics")
+    assert response.status_code == 401
