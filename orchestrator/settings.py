@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 EMBEDDED_REDIS_SOCKET = "redis.sock"
 SQLITE_FILE = "orchestrator.db"
+BUILTIN_JOB_MODULES = ("orchestrator.maintenance", "tasks")
 
 
 class Settings(BaseModel):
@@ -25,7 +26,7 @@ class Settings(BaseModel):
     database_url: str | None = None
     redis_url: str | None = None
     api_key: str | None = None
-    job_modules: list[str] = Field(default_factory=lambda: ["tasks"])
+    job_modules: list[str] = Field(default_factory=lambda: list(BUILTIN_JOB_MODULES))
     # Packages whose ``migrations/versions`` folder holds their own Alembic branch.
     migration_packages: list[str] = Field(default_factory=lambda: ["services"])
     flower_user: str | None = None
@@ -38,6 +39,11 @@ class Settings(BaseModel):
     # A row left unpublished for this long is re-published by the sweep.
     sweep_grace: float = 10.0
     sse_keepalive: float = 15.0
+    retention_days: float = 30.0
+    # A job "processing" on no live worker for this long is given back to the queue.
+    reaper_timeout: float = 600.0
+    reaper_interval: float = 60.0
+    log_format: str = "text"
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
@@ -99,6 +105,10 @@ _ENV_FIELDS = {
     "ORCH_SSE_KEEPALIVE": "sse_keepalive",
     "ORCH_MAX_REQUEST_BYTES": "max_request_bytes",
     "ORCH_LOG_LEVEL": "log_level",
+    "ORCH_LOG_FORMAT": "log_format",
+    "ORCH_RETENTION_DAYS": "retention_days",
+    "ORCH_REAPER_TIMEOUT": "reaper_timeout",
+    "ORCH_REAPER_INTERVAL": "reaper_interval",
 }
 
 
@@ -109,7 +119,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         field: env[name] for name, field in _ENV_FIELDS.items() if env.get(name)
     }
     # Built-in job types always load; ORCH_JOB_MODULES adds the user's own.
-    values["job_modules"] = ["tasks", *_split(env.get("ORCH_JOB_MODULES", ""))]
+    values["job_modules"] = [*BUILTIN_JOB_MODULES, *_split(env.get("ORCH_JOB_MODULES", ""))]
     return Settings.model_validate(values)
 
 

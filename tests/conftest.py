@@ -31,6 +31,7 @@ os.environ.update(
         "ORCH_SWEEP_GRACE": "0",
         "ORCH_SSE_KEEPALIVE": "1",
         "ORCH_PLAYER_BUSY_RETRY": "0.5",
+        "ORCH_REAPER_TIMEOUT": "3",
         "ORCH_DATABASE_URL": f"sqlite:///{DATA_DIR / 'unit.db'}",
     }
 )

@@ -71,6 +71,14 @@ def checkpointed(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     return {"found": ctx.checkpoint}
 
 
+@job("test-hang-once", max_retries=2)
+def hang_once(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Hang on the first attempt (long enough to be killed), finish on the next."""
+    if ctx.attempt == 1:
+        time.sleep(payload.get("seconds", 60))
+    return {"attempt": ctx.attempt}
+
+
 class Greeting(BaseModel):
     """Payload of test-typed."""
 
