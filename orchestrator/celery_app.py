@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 app = Celery("orchestrator")
 app.config_from_object("celeryconfig")
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _format_celery_logs(logger: Any, **_: Any) -> None:
+    from orchestrator.logs import use_format_on
+    from orchestrator.settings import get_settings
+
+    use_format_on(logger, get_settings().log_format)
 
 
 @worker_process_init.connect

@@ -33,13 +33,15 @@ PLUGIN_GROUP = "orchestrator.commands"
 @click.group()
 def main() -> None:
     """Celery-based job orchestration for home-media automation."""
-    configure_logging(get_settings().log_level)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
 
-def _exec(command: list[str], extra_env: dict[str, str] | None = None) -> None:
+def _exec(service: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
     """Replace this process with ``command`` (signals then reach it directly)."""
     sys.stdout.flush()
-    os.execvpe(command[0], command, {**os.environ, **(extra_env or {})})
+    env = {**os.environ, **(extra_env or {}), "ORCH_SERVICE": service}
+    os.execvpe(command[0], command, env)
 
 
 @main.command()
@@ -61,7 +63,9 @@ def up(host: str, port: int, flower_port: int) -> None:
     ]
     children: list[tuple[str, subprocess.Popen]] = []
     for name, command, env in commands:
-        process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
+        process = subprocess.Popen(
+            command, env={**os.environ, **env, "ORCH_SERVICE": name}, start_new_session=True
+        )
         children.append((name, process))
     if redis_child is not None:
         broker = f"embedded Redis at {settings.embedded_redis_socket}"
@@ -119,7 +123,7 @@ def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API under gunicorn."""
     settings = get_settings()
     stack.prepare(settings)
-    _exec(stack.api_command(settings, host, port, workers, threads))
+    _exec("api", stack.api_command(settings, host, port, workers, threads))
 
 
 @main.command()
@@ -133,7 +137,7 @@ def worker(
 ) -> None:
     """Run a Celery worker on the job queues."""
     stack.prepare(get_settings())
-    _exec(stack.worker_command(queues, concurrency, pool, hostname, loglevel))
+    _exec("worker", stack.worker_command(queues, concurrency, pool, hostname, loglevel))
 
 
 @main.command()
@@ -141,7 +145,7 @@ def beat() -> None:
     """Run Celery beat (the periodic re-dispatch sweep and scheduled jobs)."""
     settings = get_settings()
     stack.prepare(settings)
-    _exec(stack.beat_command(settings))
+    _exec("beat", stack.beat_command(settings))
 
 
 @main.command()
@@ -155,7 +159,7 @@ def flower(host: str, port: int) -> None:
     user, password, generated = credentials.flower_credentials(settings)
     if generated:
         click.echo(f"Flower user {user}, generated password {password}")
-    _exec(command, env)
+    _exec("flower", command, env)
 
 
 @main.group()

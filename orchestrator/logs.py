@@ -1,12 +1,23 @@
-"""Logging helpers: every record about a job carries its id, type, root id and attempt."""
+"""Logging: every record about a job carries its id, type, root id and attempt.
+
+Two formats: readable lines for people (default), or one JSON object per line
+(``ORCH_LOG_FORMAT=json``) with the job fields and the service name
+(``ORCH_SERVICE``: api, worker, beat, flower or cli) for log collectors.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JOB_FIELDS = ("job_id", "job_type", "root_id", "attempt")
+# In JSON the job fields are separate keys: the readable prefix would repeat them.
+_prefix_messages = True
 
 
 class JobLike(Protocol):
@@ -19,11 +30,13 @@ class JobLike(Protocol):
 
 
 class JobLoggerAdapter(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes each message with the job's context and adds it as record attributes."""
+    """Adds the job's context as record attributes (and, for people, as a prefix)."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
         ctx = self.extra or {}
         kwargs["extra"] = {**ctx, **kwargs.get("extra", {})}
+        if not _prefix_messages:
+            return msg, kwargs
         prefix = (
             f"[{ctx['job_type']} {ctx['job_id']} attempt={ctx['attempt']} root={ctx['root_id']}]"
         )
@@ -43,6 +56,49 @@ def job_logger(logger: logging.Logger, job: JobLike) -> JobLoggerAdapter:
     )
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Readable one-line logs on stderr for the API and the CLI."""
-    logging.basicConfig(level=level.upper(), format=DEFAULT_FORMAT)
+def service_name() -> str:
+    """Which process of the stack this is (``ORCH_SERVICE``, default ``cli``)."""
+    return os.environ.get("ORCH_SERVICE", "cli")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, service, message and job fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a single-line JSON object."""
+        body: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "service": service_name(),
+            "message": record.getMessage(),
+        }
+        for field in JOB_FIELDS:
+            if hasattr(record, field):
+                body[field] = getattr(record, field)
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str)
+
+
+def make_formatter(log_format: str) -> logging.Formatter:
+    """The formatter for ``text`` or ``json``; also decides whether messages get a prefix."""
+    global _prefix_messages
+    _prefix_messages = log_format != "json"
+    return JsonFormatter() if log_format == "json" else logging.Formatter(DEFAULT_FORMAT)
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """Log to stderr in the chosen format (the API and the CLI)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(make_formatter(log_format))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def use_format_on(logger: logging.Logger, log_format: str) -> None:
+    """Give every handler of ``logger`` the chosen format (Celery sets up its own)."""
+    formatter = make_formatter(log_format)
+    for handler in logger.handlers:
+        handler.setFormatter(formatter)

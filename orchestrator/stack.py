@@ -17,7 +17,6 @@ from orchestrator.priorities import QUEUES
 from orchestrator.settings import Settings
 
 CELERY = [sys.executable, "-m", "celery", "-A", "orchestrator"]
-ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen | None:
@@ -45,9 +44,7 @@ def api_command(
         "--workers", str(workers),
         "--threads", str(threads),
         "--graceful-timeout", "5",
-        "--access-logfile", "-",
-        # The path without its query string: webhooks may carry ?apikey=.
-        "--access-logformat", ACCESS_LOG_FORMAT,
+        "--config", "python:orchestrator.gunicorn_conf",
         # Gunicorn's control socket defaults to one per user: keep ours per data dir.
         "--control-socket", str(settings.data_dir.resolve() / "gunicorn.ctl"),
         "api:create_app()",

@@ -132,7 +132,9 @@ def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
 class WorkerProcess:
     """A real Celery worker in a subprocess, with its log in the data dir."""
 
-    def __init__(self, concurrency: int, queues: str | None = None) -> None:
+    def __init__(
+        self, concurrency: int, queues: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         from orchestrator.priorities import QUEUES
         from orchestrator.stack import worker_command
 
@@ -148,7 +150,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,26 @@
+"""Gunicorn settings for the API (``gunicorn -c python:orchestrator.gunicorn_conf``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.logs import configure_logging
+from orchestrator.settings import get_settings
+
+_settings = get_settings()
+
+accesslog = "-"
+# The path without its query string: webhooks may carry ?apikey=.
+if _settings.log_format == "json":
+    access_log_format = (
+        '{"ts": "%(t)s", "service": "api", "logger": "access", "remote": "%(h)s",'
+        ' "method": "%(m)s", "path": "%(U)s", "status": %(s)s, "bytes": "%(b)s",'
+        ' "ms": %(M)s, "agent": "%(a)s"}'
+    )
+else:
+    access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def post_worker_init(worker: Any) -> None:
+    """Give the application's own loggers the configured format in each worker process."""
+    configure_logging(_settings.log_level, _settings.log_format)
