@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from celery import Celery
@@ -9,6 +11,29 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 
 app = Celery("orchestrator")
 app.config_from_object("celeryconfig")
+
+
+def _flower_defaults() -> None:
+    """Give ``celery -A orchestrator flower`` the project's Flower settings.
+
+    Flower reads ``FLOWER_*`` variables; set the ones the user did not: basic auth
+    (``ORCH_FLOWER_USER``/``ORCH_FLOWER_PASSWORD`` or the generated password), state
+    kept in the data dir across restarts, and a cap on the tasks kept in memory.
+    """
+    from orchestrator import credentials
+    from orchestrator.settings import get_settings
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    user, password, _ = credentials.flower_credentials(settings)
+    os.environ.setdefault("FLOWER_BASIC_AUTH", f"{user}:{password}")
+    os.environ.setdefault("FLOWER_PERSISTENT", "true")
+    os.environ.setdefault("FLOWER_DB", str(settings.data_dir.resolve() / "flower.db"))
+    os.environ.setdefault("FLOWER_MAX_TASKS", "10000")
+
+
+if "flower" in sys.argv[1:]:
+    _flower_defaults()
 
 
 @after_setup_logger.connect

@@ -53,13 +53,12 @@ def up(host: str, port: int, flower_port: int) -> None:
     settings = get_settings()
     redis_child = stack.prepare(settings, own_redis=True)
     key, _ = credentials.api_key(settings)
-    flower, flower_env = stack.flower_command(settings, host, flower_port)
     user, password, _ = credentials.flower_credentials(settings)
     commands: list[tuple[str, list[str], dict[str, str]]] = [
         ("api", stack.api_command(settings, host, port), {}),
         ("worker", stack.worker_command(), {}),
         ("beat", stack.beat_command(settings), {}),
-        ("flower", flower, flower_env),
+        ("flower", stack.flower_command(host, flower_port), {}),
     ]
     children: list[tuple[str, subprocess.Popen]] = []
     for name, command, env in commands:
@@ -155,11 +154,10 @@ def flower(host: str, port: int) -> None:
     """Run Flower with basic auth (ORCH_FLOWER_USER / ORCH_FLOWER_PASSWORD)."""
     settings = get_settings()
     stack.prepare(settings)
-    command, env = stack.flower_command(settings, host, port)
     user, password, generated = credentials.flower_credentials(settings)
     if generated:
         click.echo(f"Flower user {user}, generated password {password}")
-    _exec("flower", command, env)
+    _exec("flower", stack.flower_command(host, port))
 
 
 @main.group()

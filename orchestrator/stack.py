@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-from orchestrator import credentials, embedded
+from orchestrator import embedded
 from orchestrator.migrate import upgrade
 from orchestrator.priorities import QUEUES
 from orchestrator.settings import Settings
@@ -75,20 +74,7 @@ def beat_command(settings: Settings, loglevel: str = "INFO") -> list[str]:
     return [*CELERY, "beat", "--schedule", str(schedule), "--loglevel", loglevel]
 
 
-def flower_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """Flower with basic auth and persistent state: the command and its extra environment.
-
-    The credentials travel in the environment (``FLOWER_BASIC_AUTH``), not on the
-    command line, where any local user could read them.
-    """
-    user, password, _ = credentials.flower_credentials(settings)
-    database = Path(settings.data_dir) / "flower.db"
-    command = [
-        *CELERY, "flower",
-        f"--address={host}",
-        f"--port={port}",
-        "--persistent=True",
-        f"--db={database}",
-        "--max_tasks=10000",
-    ]  # fmt: skip
-    return command, {"FLOWER_BASIC_AUTH": f"{user}:{password}"}
+def flower_command(host: str, port: int) -> list[str]:
+    """Flower; its auth, state file and task cap come from the project's settings
+    (see ``orchestrator.celery_app``), as for ``celery -A orchestrator flower``."""
+    return [*CELERY, "flower", f"--address={host}", f"--port={port}"]

@@ -137,6 +137,13 @@ def test_up_serves_jobs_from_http_and_celery_call_and_flower_sees_them(stack: St
         time.sleep(0.5)
     assert {"test-flaky", "test-echo"} <= names_seen
     assert job["id"] in tasks
+    workers = httpx.get(
+        f"{stack.flower}/api/workers?refresh=1", auth=("admin", password), timeout=15
+    ).json()
+    assert len(workers) == 1
+    registered = next(iter(workers.values()))["registered"]
+    assert {"test-flaky", "webhook", "scan-movie", "notify-players", "reaper"} <= set(registered)
+    assert (stack.data_dir / "flower.db").exists() or any(stack.data_dir.glob("flower.db*"))
 
 
 def test_webhook_query_key_stays_out_of_the_logs(stack: Stack) -> None:
