@@ -15,6 +15,7 @@ def queue_depths() -> dict[str, int]:
     """Messages waiting in each job queue (all priority levels together)."""
     depths = {}
     with app.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)  # fail fast, never hang
         channel = connection.default_channel
         for queue in QUEUES:
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -12,25 +11,43 @@ import time
 from typing import Any
 
 import click
+from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.utils.url import maybe_sanitize_url
-from sqlalchemy import select
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from orchestrator import credentials, embedded, stack
-from orchestrator.db import read_session
-from orchestrator.dispatch import cancel_job, retry_job, submit
-from orchestrator.errors import OrchestratorError
-from orchestrator.lifecycle import TERMINAL, JobStatus
+from orchestrator.cli_jobs import COMMANDS
 from orchestrator.logs import configure_logging
 from orchestrator.migrate import upgrade
-from orchestrator.models import Job
 from orchestrator.priorities import QUEUES
-from orchestrator.registry import load_job_modules
 from orchestrator.settings import get_settings
 
 PLUGIN_GROUP = "orchestrator.commands"
 
 
-@click.group()
+class OrchestratorGroup(click.Group):
+    """Turns an unreachable broker or database into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; explain connection failures."""
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyOperationalError as exc:
+            url = maybe_sanitize_url(get_settings().effective_database_url)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise click.ClickException(
+                f"database unreachable at {url}: {reason} (check ORCH_DATABASE_URL)"
+            ) from exc
+        except (KombuOperationalError, RedisConnectionError) as exc:
+            url = maybe_sanitize_url(get_settings().effective_broker_url)
+            raise click.ClickException(
+                f"broker unreachable at {url}: {exc} (check ORCH_BROKER_URL, or start"
+                " `orchestrator up` for the embedded one)"
+            ) from exc
+
+
+@click.group(cls=OrchestratorGroup)
 def main() -> None:
     """Celery-based job orchestration for home-media automation."""
     settings = get_settings()
@@ -180,134 +197,6 @@ def sweep() -> None:
     click.echo(f"re-published {redispatch_unpublished()} jobs")
 
 
-def _fail(message: str) -> None:
-    raise click.ClickException(message)
-
-
-def _job_json(job: Job) -> str:
-    fields = (
-        "id", "type", "status", "priority", "queue", "attempts", "retry_count", "max_retries",
-        "parent_id", "root_id", "payload", "result", "error",
-    )  # fmt: skip
-    body = {name: getattr(job, name) for name in fields}
-    body["progress"] = {"percent": job.progress_percent, "message": job.progress_message}
-    for name in ("created_at", "started_at", "completed_at", "next_retry_at"):
-        value = getattr(job, name)
-        body[name] = value.isoformat() if value else None
-    return json.dumps(body, indent=2, default=str)
-
-
-@main.command("submit")
-@click.argument("job_type")
-@click.option("--payload", default="{}", help="The payload as a JSON object.")
-@click.option("--priority", default=None, help="critical, high, normal, low or 1..10.")
-@click.option("--max-retries", type=int, default=None)
-@click.option("--countdown", type=float, default=None, help="Seconds to wait before running.")
-@click.option("--dedupe-key", default=None)
-@click.option("--wait", is_flag=True, help="Wait for the job to finish, with a progress bar.")
-def submit_command(
-    job_type: str,
-    payload: str,
-    priority: str | None,
-    max_retries: int | None,
-    countdown: float | None,
-    dedupe_key: str | None,
-    wait: bool,
-) -> None:
-    """Submit a job of JOB_TYPE."""
-    try:
-        body = json.loads(payload)
-    except ValueError as exc:
-        _fail(f"--payload is not valid JSON: {exc}")
-    load_job_modules()
-    stack.prepare(get_settings())
-    try:
-        submitted = submit(
-            job_type,
-            body,
-            priority=priority,
-            max_retries=max_retries,
-            countdown=countdown,
-            dedupe_key=dedupe_key,
-        )
-    except (OrchestratorError, ValueError) as exc:
-        _fail(str(exc))
-    job = submitted.job
-    note = "" if submitted.created else " (an identical pending job already existed)"
-    click.echo(f"submitted {job.type} job {job.id}{note}")
-    if wait:
-        final = _wait_for(job.id)
-        click.echo(_job_json(final))
-        if final.status != JobStatus.COMPLETED:
-            sys.exit(1)
-
-
-def _wait_for(job_id: str, poll: float = 0.25) -> Job:
-    with click.progressbar(length=100, label="running", show_percent=True) as bar:
-        shown = 0.0
-        while True:
-            with read_session() as session:
-                job = session.get(Job, job_id)
-            assert job is not None
-            percent = 100.0 if job.status == JobStatus.COMPLETED else job.progress_percent or 0.0
-            if percent > shown:
-                bar.update(int(percent - shown))
-                shown = float(int(percent))
-            bar.label = job.status
-            if job.status in TERMINAL:
-                return job
-            time.sleep(poll)
-
-
-@main.group()
-def jobs() -> None:
-    """List, show, retry and cancel jobs."""
-
-
-@jobs.command("list")
-@click.option("--status", type=click.Choice([s.value for s in JobStatus]), default=None)
-@click.option("--type", "job_type", default=None)
-@click.option("--limit", default=20, show_default=True)
-def jobs_list(status: str | None, job_type: str | None, limit: int) -> None:
-    """The newest jobs."""
-    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
-    if status:
-        query = query.where(Job.status == status)
-    if job_type:
-        query = query.where(Job.type == job_type)
-    with read_session() as session:
-        rows = list(session.scalars(query))
-    click.echo(f"{'ID':36}  {'TYPE':20} {'STATUS':10} {'PRI':>3} {'TRIES':>5}  CREATED")
-    for job in rows:
-        click.echo(
-            f"{job.id:36}  {job.type[:20]:20} {job.status:10} {job.priority:>3} "
-            f"{job.attempts:>5}  {job.created_at:%Y-%m-%d %H:%M:%S}"
-        )
-
-
-@jobs.command("show")
-@click.argument("job_id")
-def jobs_show(job_id: str) -> None:
-    """One job in full."""
-    with read_session() as session:
-        job = session.get(Job, job_id)
-    if job is None:
-        _fail(f"no job with id {job_id}")
-    else:
-        click.echo(_job_json(job))
-
-
-@jobs.command("retry")
-@click.argument("job_id")
-def jobs_retry(job_id: str) -> None:
-    """Queue a failed or cancelled job again."""
-    try:
-        job = retry_job(job_id)
-    except OrchestratorError as exc:
-        _fail(str(exc))
-    click.echo(f"job {job.id} is {job.status} again")
-
-
 def _add_plugin_commands(group: click.Group) -> None:
     """Add the commands other packages declare under the ``orchestrator.commands`` entry point."""
     from importlib.metadata import entry_points
@@ -322,15 +211,6 @@ def _add_plugin_commands(group: click.Group) -> None:
             group.add_command(command)
 
 
-@jobs.command("cancel")
-@click.argument("job_id")
-def jobs_cancel(job_id: str) -> None:
-    """Cancel a waiting or running job."""
-    try:
-        job = cancel_job(job_id)
-    except OrchestratorError as exc:
-        _fail(str(exc))
-    click.echo(f"job {job.id} is {job.status}")
-
-
+for _command in COMMANDS:
+    main.add_command(_command)
 _add_plugin_commands(main)
