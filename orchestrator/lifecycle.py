@@ -90,12 +90,14 @@ def transition(
     expected: frozenset[JobStatus] | None = None,
     event_data: dict[str, Any] | None = None,
     increment_attempts: bool = False,
+    if_attempts: int | None = None,
     **values: Any,
 ) -> Job | None:
     """Move a job to ``target`` if it is in one of ``expected`` (default: every allowed source).
 
     Returns the updated job, or ``None`` when the job is missing or was not in an
-    expected status (someone else moved it first). ``values`` are other columns to set.
+    expected status (someone else moved it first). ``if_attempts`` also requires that
+    attempt count, so that an attempt is acted on once. ``values`` are other columns to set.
     """
     sources = sources_of(target) if expected is None else expected
     illegal = [s for s in sources if not can_transition(s, target)]
@@ -105,12 +107,10 @@ def transition(
     changes: dict[str, Any] = {"status": target.value, "updated_at": now, **values}
     if increment_attempts:
         changes["attempts"] = Job.attempts + 1
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_([s.value for s in sources]))
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
+    query = update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in sources]))
+    if if_attempts is not None:
+        query = query.where(Job.attempts == if_attempts)
+    result = session.execute(query.values(**changes).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     job = session.get(Job, job_id, populate_existing=True)

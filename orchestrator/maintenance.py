@@ -21,7 +21,7 @@ from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, utcnow
 from orchestrator.registry import job
-from orchestrator.retry import should_retry
+from orchestrator.runner import lose_attempt
 from orchestrator.settings import get_settings
 
 RETENTION_BATCH = 1000
@@ -75,35 +75,8 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 
 
 def _give_back(stuck: Job) -> bool:
-    error = {
-        "type": "WorkerLost",
-        "message": f"worker {stuck.worker} stopped while running the job",
-        "traceback": "",
-    }
-    retry = should_retry(stuck.retry_count, stuck.max_retries)
     with write_session() as session:
-        if retry:
-            moved = lifecycle.transition(
-                session,
-                stuck.id,
-                JobStatus.RETRYING,
-                expected=frozenset({JobStatus.PROCESSING}),
-                event_data={"error": error["message"], "retry": stuck.retry_count + 1},
-                error=error,
-                retry_count=stuck.retry_count + 1,
-                next_retry_at=utcnow(),
-                dispatched_at=None,
-            )
-        else:
-            moved = lifecycle.transition(
-                session,
-                stuck.id,
-                JobStatus.FAILED,
-                expected=frozenset({JobStatus.PROCESSING}),
-                event_data={"error": error["message"]},
-                error=error,
-                completed_at=utcnow(),
-            )
-    if moved is not None and retry:
+        moved = lose_attempt(session, stuck)
+    if moved is not None and moved.status == JobStatus.RETRYING:
         publish(moved)
     return moved is not None

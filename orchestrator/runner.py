@@ -37,7 +37,8 @@ RUNNING = frozenset({JobStatus.PROCESSING})
 
 def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
     """Run the job whose id is the Celery task id of ``request``; returns its result."""
-    job = claim(request.id, job_type, payload, request.hostname)
+    redelivered = bool((request.delivery_info or {}).get("redelivered"))
+    job = claim(request.id, job_type, payload, request.hostname, redelivered)
     if job is None:
         raise Ignore()
     ctx = JobContext(job)
@@ -57,15 +58,25 @@ def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
     return result
 
 
-def claim(job_id: str, job_type: JobType, payload: dict[str, Any], worker: str) -> Job | None:
+def claim(
+    job_id: str,
+    job_type: JobType,
+    payload: dict[str, Any],
+    worker: str,
+    redelivered: bool = False,
+) -> Job | None:
     """Move the job to ``processing`` for this worker, or None if it is not waiting.
 
     A message without a row (``celery -A orchestrator call``) gets its row here first.
+    A message the broker gave back (``redelivered``) while the job is ``processing``
+    means the process running it died: that attempt is lost, and counts as a retry.
     """
     with write_session() as session:
         job = session.get(Job, job_id)
         if job is None:
             job = _record_external(session, job_id, job_type, payload)
+        if job.status == JobStatus.PROCESSING and redelivered:
+            job = lose_attempt(session, job) or job
         if job.status not in lifecycle.WAITING:
             job_logger(log, job).info("message skipped: job is already %s", job.status)
             return None
@@ -87,6 +98,39 @@ def claim(job_id: str, job_type: JobType, payload: dict[str, Any], worker: str) 
             # Another delivery of the same message claimed it between our read and update.
             job_logger(log, job).info("message skipped: job is already claimed elsewhere")
         return claimed
+
+
+def lose_attempt(session: Session, job: Job) -> Job | None:
+    """Record that the attempt running ``job`` died with its worker process.
+
+    The job goes to ``retrying`` (or ``failed`` once its retries are spent); None when
+    another process already dealt with that attempt.
+    """
+    message = f"worker {job.worker} died while running attempt {job.attempts}"
+    error = {"type": "WorkerLost", "message": message, "traceback": ""}
+    if should_retry(job.retry_count, job.max_retries):
+        return lifecycle.transition(
+            session,
+            job.id,
+            JobStatus.RETRYING,
+            expected=RUNNING,
+            if_attempts=job.attempts,
+            event_data={"error": message, "retry": job.retry_count + 1},
+            error=error,
+            retry_count=job.retry_count + 1,
+            next_retry_at=utcnow(),
+            dispatched_at=None,
+        )
+    return lifecycle.transition(
+        session,
+        job.id,
+        JobStatus.FAILED,
+        expected=RUNNING,
+        if_attempts=job.attempts,
+        event_data={"error": f"{message}; no retries left"},
+        error={**error, "message": f"{message}; no retries left"},
+        completed_at=utcnow(),
+    )
 
 
 def _record_external(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Any
 
@@ -77,6 +79,12 @@ def hang_once(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if ctx.attempt == 1:
         time.sleep(payload.get("seconds", 60))
     return {"attempt": ctx.attempt}
+
+
+@job("test-poison", max_retries=2)
+def poison(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Kill the process running it, every time."""
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Greeting(BaseModel):
