@@ -70,10 +70,12 @@ class JobContext:
         payload: dict[str, Any] | None = None,
         priority: int | str | None = None,
         dedupe_key: str | None = None,
+        countdown: float | None = None,
     ) -> str:
         """Queue a follow-up job (a child of this one) and return its id.
 
-        With a ``dedupe_key`` already held by a pending job, that job's id is returned.
+        With a ``dedupe_key`` already held by a pending job, that job's id is returned;
+        ``countdown`` delays it (seconds), which also widens that coalescing window.
         """
         if dedupe_key:
             with read_session() as session:
@@ -82,7 +84,12 @@ class JobContext:
                 return existing.id
         try:
             child = build_job(
-                job_type, payload, priority=priority, dedupe_key=dedupe_key, parent=self._job
+                job_type,
+                payload,
+                priority=priority,
+                dedupe_key=dedupe_key,
+                countdown=countdown,
+                parent=self._job,
             )
         except (UnknownJobType, InvalidPriority) as exc:
             # A handler asking for a job that cannot exist is a bug no retry fixes.

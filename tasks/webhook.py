@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from orchestrator import JobContext, PermanentError, job
@@ -11,6 +12,9 @@ from services.pathmap import PathEscape, best_root, map_path, normalise
 from services.webhooks import WebhookError, parse_webhook
 
 SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
+# Scans wait this long, so that a burst of events for one folder (a redelivered
+# webhook, an import then a rename) coalesces into one scan and one player refresh.
+SCAN_DELAY_SECONDS = float(os.environ.get("ORCH_SCAN_DELAY", "2"))
 
 
 @job("webhook", priority="critical", max_retries=3)
@@ -46,6 +50,7 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             kind,
             {"library_id": roots[root], "path": local, "update_type": target.update_type},
             dedupe_key=f"{kind}:{local}",
+            countdown=SCAN_DELAY_SECONDS or None,
         )
         scans.append({"job_id": job_id, "type": kind, "path": local, "library_id": roots[root]})
     if not scans:

@@ -32,6 +32,7 @@ os.environ.update(
         "ORCH_SSE_KEEPALIVE": "1",
         "ORCH_PLAYER_BUSY_RETRY": "0.5",
         "ORCH_REAPER_TIMEOUT": "3",
+        "ORCH_SCAN_DELAY": "0.5",
         "ORCH_DATABASE_URL": f"sqlite:///{DATA_DIR / 'unit.db'}",
     }
 )

@@ -348,3 +348,21 @@ def test_movie_delete_marks_the_movie_removed_and_tells_jellyfin(api: Api, tmp_p
             {"Path": "/media/movies/The Matrix (1999)", "UpdateType": "Deleted"},
         ]
         assert all(r["headers"].get("x-emby-token") == "jf" for r in emby.requests)
+
+
+def test_the_same_webhook_twice_scans_and_notifies_once(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    library_path, _, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    make_movie(library_path, "The Matrix (1999)", 603)
+    body = fixture("radarr_download")
+
+    first, second = api.webhook("radarr", body), api.webhook("radarr", body)
+    chains = [api.chain(first), api.chain(second)]
+
+    scans = {j["id"] for chain in chains for j in chain if j["type"] == "scan-movie"}
+    assert len(scans) == 1
+    # The second webhook was pointed at the first one's pending scan.
+    assert [s["job_id"] for s in chains[1][0]["result"]["scans"]] == list(scans)
+    assert len(kodi.scans()) == 1
