@@ -36,7 +36,11 @@ os.environ.update(
         "ORCH_DATABASE_URL": f"sqlite:///{DATA_DIR / 'unit.db'}",
     }
 )
-if os.environ.get("ORCH_TEST_REDIS_URL"):
+# ORCH_TEST_BROKER=amqp runs the suite against RabbitMQ (ORCH_TEST_AMQP_URL);
+# ORCH_TEST_REDIS_URL against a Redis server; otherwise an embedded Redis.
+if os.environ.get("ORCH_TEST_BROKER") == "amqp":
+    os.environ["ORCH_BROKER_URL"] = os.environ["ORCH_TEST_AMQP_URL"]
+elif os.environ.get("ORCH_TEST_REDIS_URL"):
     os.environ["ORCH_BROKER_URL"] = os.environ["ORCH_TEST_REDIS_URL"]
 else:
     os.environ.pop("ORCH_BROKER_URL", None)
@@ -59,7 +63,13 @@ def broker() -> Iterator[str]:
     from orchestrator import embedded
     from orchestrator.settings import get_settings
 
-    url = os.environ.get("ORCH_TEST_REDIS_URL")
+    url = os.environ.get("ORCH_BROKER_URL")
+    if url and url.startswith("amqp"):
+        from orchestrator.celery_app import app
+
+        app.control.purge()  # leftovers of an earlier run
+        yield url
+        return
     if url:
         import redis
 

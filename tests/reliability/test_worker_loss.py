@@ -8,7 +8,18 @@ import subprocess
 import time
 
 from orchestrator import submit
+from orchestrator.db import read_session
+from orchestrator.models import Job
+from orchestrator.settings import get_settings
 from tests.conftest import WorkerProcess, event_names, wait_for_job
+
+ON_RABBITMQ = get_settings().effective_broker_url.startswith("amqp")
+
+
+def _status(job_id: str) -> str | None:
+    with read_session() as session:
+        job = session.get(Job, job_id)
+    return job.status if job else None
 
 
 def _pool_processes(worker: WorkerProcess) -> list[int]:
@@ -72,14 +83,16 @@ def test_the_reaper_recovers_the_job_of_a_worker_killed_outright(database: str) 
     survivor = WorkerProcess(concurrency=1)
     try:
         time.sleep(3.5)  # ORCH_REAPER_TIMEOUT is 3 s in the tests
-        results = []
+        reaped = []
         for _ in range(15):  # beat would run it every ORCH_REAPER_INTERVAL
-            reaper = wait_for_job(submit("reaper").job.id)
-            results.append(reaper.result)
-            if job.id in reaper.result["reaped"]:
+            if _status(job.id) == "completed":
                 break
+            reaped += wait_for_job(submit("reaper").job.id).result["reaped"]
             time.sleep(1)
-        assert job.id in results[-1]["reaped"], results
+        if not ON_RABBITMQ:
+            # Redis keeps the unacknowledged message until the visibility timeout:
+            # the reaper is what gives the job back. RabbitMQ redelivers at once.
+            assert job.id in reaped
 
         done = wait_for_job(job.id, timeout=30)
         assert (done.status, done.attempts, done.retry_count) == ("completed", 2, 1)
