@@ -1,0 +1,193 @@
+// The live job list: one page of jobs, kept current by the events stream.
+import { closeDetail, currentJobId, onChainEvent } from "./detail.js";
+import { badge, el, fmtTime, followSse, getJson, jobHref, readSse, shortId, showMessage } from "./lib.js";
+
+const $ = (id) => document.getElementById(id);
+const enc = encodeURIComponent;
+
+const list = {
+  filters: { status: "", type: "" },
+  rows: new Map(), // job id -> {job, tr, updatedAt}
+  nextCursor: null,
+  lastEventId: 0,
+  stream: null, // AbortController of the events stream
+  generation: 0, // bumped by each reload, so only the latest one starts a stream
+  fetching: new Map(), // job id -> events that arrived while the job was being fetched
+  outOfRange: new Set(), // jobs older than the last loaded page: "load more" brings them
+};
+
+function progressCell(job) {
+  const { percent, message } = job.progress || {};
+  if (percent == null) {
+    // An indeterminate bar while running without a reported percent.
+    return job.status === "processing" ? el("progress", { max: 100 }) : "";
+  }
+  return el("span", { className: "progress", title: message || "" },
+    el("progress", { max: 100, value: percent }), ` ${Math.round(percent)}%`);
+}
+
+function fillRow(entry) {
+  const { job, tr } = entry;
+  tr.dataset.status = job.status;
+  tr.classList.toggle("selected", job.id === currentJobId());
+  tr.replaceChildren(
+    el("td", {}, badge(job.status)),
+    el("td", {}, job.type),
+    el("td", { className: "mono", title: job.id }, shortId(job.id)),
+    el("td", { className: "num" }, job.attempts),
+    el("td", {}, progressCell(job)),
+    el("td", { className: "time" }, fmtTime(job.created_at)),
+  );
+}
+
+function newEntry(job) {
+  const open = () => { location.hash = jobHref(job.id); };
+  const tr = el("tr", { "data-job-id": job.id, tabIndex: 0, onclick: open,
+    onkeydown: (e) => e.key === "Enter" && open() });
+  const entry = { job, tr, updatedAt: Date.parse(job.updated_at) };
+  list.rows.set(job.id, entry);
+  fillRow(entry);
+  return entry;
+}
+
+// Newest first, as the API orders: created_at descending, then id descending.
+function isNewer(a, b) {
+  const diff = Date.parse(a.created_at) - Date.parse(b.created_at);
+  return diff > 0 || (diff === 0 && a.id > b.id);
+}
+
+/** Put a live-discovered job at its place; false when it belongs to a page not loaded yet. */
+function insertJob(job) {
+  const rows = $("job-rows");
+  const before = [...rows.children].find((tr) => isNewer(job, list.rows.get(tr.dataset.jobId).job));
+  if (!before && list.nextCursor) return false;
+  rows.insertBefore(newEntry(job).tr, before || null);
+  updateEmpty();
+  return true;
+}
+
+function updateEmpty() {
+  $("job-list-empty").hidden = list.rows.size > 0;
+}
+
+async function loadPage(more = false) {
+  const params = new URLSearchParams({ limit: "50" });
+  if (list.filters.status) params.set("status", list.filters.status);
+  if (list.filters.type) params.set("type", list.filters.type);
+  if (more) params.set("cursor", list.nextCursor);
+  const page = await getJson(`/api/v1/jobs?${params}`);
+  if (!more) {
+    $("job-rows").replaceChildren();
+    list.rows.clear();
+  }
+  list.outOfRange.clear();
+  for (const job of page.items) if (!list.rows.has(job.id)) $("job-rows").append(newEntry(job).tr);
+  list.nextCursor = page.next_cursor;
+  $("load-more").hidden = !list.nextCursor;
+  updateEmpty();
+}
+
+// Without Last-Event-ID the events stream replays every stored event ever, and the API has
+// no "from now on". Any event id seen before the list is loaded is a safe start: the list
+// already shows what happened up to it. The newest job's own stream gives one at once.
+async function startingEventId() {
+  const newest = (await getJson("/api/v1/jobs?limit=1")).items[0];
+  if (!newest) return 0;
+  const ctl = new AbortController();
+  let id = 0;
+  const onEvent = (ev) => { id = ev.id; ctl.abort(); };
+  await readSse(`/api/v1/jobs/${enc(newest.id)}/stream`, { signal: ctl.signal, onEvent })
+    .catch((err) => { if (!ctl.signal.aborted) throw err; });
+  return id;
+}
+
+function setLive(state) {
+  const node = $("live-state");
+  node.dataset.state = state;
+  node.textContent = { live: "● live", reconnecting: "reconnecting…", off: "" }[state] || state;
+}
+
+function follow() {
+  list.stream = new AbortController();
+  // Status is filtered here, not by the server: a stream filtered by status would never
+  // tell that a shown job moved to another status.
+  const query = list.filters.type ? `?type=${enc(list.filters.type)}` : "";
+  followSse(`/api/v1/events${query}`, { lastId: list.lastEventId, signal: list.stream.signal,
+    onState: setLive, onEvent: onListEvent, forever: true });
+}
+
+function onListEvent({ id, data: ev }) {
+  list.lastEventId = id;
+  const entry = list.rows.get(ev.job_id);
+  if (entry) applyEvent(entry, ev);
+  else if (list.fetching.has(ev.job_id)) list.fetching.get(ev.job_id).push(ev);
+  else if (!list.outOfRange.has(ev.job_id)
+           && (!list.filters.status || ev.status === list.filters.status)) addJob(ev.job_id, ev);
+  onChainEvent(ev);
+}
+
+function applyEvent(entry, ev) {
+  const at = Date.parse(ev.created_at);
+  if (at < entry.updatedAt) return; // replayed, older than what the row already shows
+  entry.updatedAt = at;
+  const job = entry.job;
+  job.status = ev.status;
+  job.attempts = ev.attempt;
+  if (ev.event === "job.progress") job.progress = { percent: ev.data.percent, message: ev.data.message };
+  else if (ev.event === "job.started") job.progress = { percent: null, message: null };
+  else if (ev.event === "job.completed") job.progress = { ...job.progress, percent: 100 };
+  fillRow(entry);
+}
+
+async function addJob(id, firstEvent) {
+  list.fetching.set(id, [firstEvent]);
+  try {
+    const job = await getJson(`/api/v1/jobs/${enc(id)}`);
+    const wanted = (!list.filters.status || job.status === list.filters.status)
+      && (!list.filters.type || job.type === list.filters.type);
+    if (list.rows.has(id) || !wanted) return;
+    if (!insertJob(job)) {
+      list.outOfRange.add(id);
+      return;
+    }
+    for (const ev of list.fetching.get(id)) applyEvent(list.rows.get(id), ev);
+  } catch {
+    // Gone or unreadable: nothing to show; a later event tries again.
+  } finally {
+    list.fetching.delete(id);
+  }
+}
+
+async function reload() {
+  const generation = ++list.generation;
+  list.stream?.abort();
+  list.filters = { status: $("filter-status").value, type: $("filter-type").value.trim() };
+  showMessage("list-error", "");
+  try {
+    if (!list.lastEventId) list.lastEventId = await startingEventId();
+    await loadPage();
+  } catch (err) {
+    showMessage("list-error", err.message);
+    if (err.status === 401) return;
+  }
+  if (generation === list.generation) follow();
+}
+
+export function initJobs() {
+  $("filter-status").addEventListener("change", reload);
+  $("filter-type").addEventListener("change", reload);
+  $("job-filters").addEventListener("submit", (e) => { e.preventDefault(); reload(); });
+  $("load-more").addEventListener("click", () => loadPage(true).catch((e) => showMessage("list-error", e.message)));
+}
+
+export const startJobs = reload;
+
+export function stopJobs() {
+  list.generation++; // a reload still in flight must not start a stream
+  list.stream?.abort();
+  closeDetail();
+  list.rows.clear();
+  list.lastEventId = 0;
+  $("job-rows").replaceChildren();
+  setLive("off");
+}

@@ -1,0 +1,230 @@
+"""The jobs web page in a real headless Chromium, against the live API and a real worker.
+
+Every wait is one of Playwright's auto-waiting ``expect`` assertions: the page must show
+each change by itself (sign-in, live list over SSE, detail, retry, configuration).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from orchestrator import submit
+from tests.conftest import API_KEY, ApiServer, WorkerProcess
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TIMEOUT_MS = 15_000
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless; missing is a skip locally and a failure in CI."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must install the chromium package")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Browser, worker: WorkerProcess, api_server: ApiServer) -> Iterator[Page]:
+    """A fresh browser context (empty session storage) at 1280x800; no uncaught errors."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def sign_in(page: Page, server: ApiServer, key: str = API_KEY, hash_: str = "") -> None:
+    page.goto(f"{server.url}/{hash_}")
+    page.fill("#api-key", key)
+    page.click("#signin-button")
+
+
+def job_row(page: Page, job_id: str) -> Locator:
+    return page.locator(f'#job-rows tr[data-job-id="{job_id}"]')
+
+
+def screenshot(page: Page, path: Path) -> None:
+    page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+
+
+def test_sign_in_and_live_list(page: Page, api_server: ApiServer, tmp_path: Path) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    sign_in(page, api_server, key="not-the-key")
+    expect(page.locator("#signin-error")).to_contain_text("refused")
+    expect(page.locator("#app")).to_be_hidden()
+
+    requests.clear()
+    sign_in(page, api_server)
+    expect(page.locator("#job-table")).to_be_visible()
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+
+    # Submitted after the page loaded: it must arrive over the event stream.
+    echo_id = submit("test-echo", {"hello": "web"}).job.id
+    progress_id = submit("test-progress", {"pause": 0.2}).job.id
+    expect(job_row(page, echo_id)).to_have_attribute("data-status", "completed")
+    expect(job_row(page, progress_id)).to_have_attribute("data-status", "completed")
+    expect(job_row(page, progress_id)).to_contain_text("100%")
+    # Newest first: the progress job was submitted last.
+    expect(page.locator("#job-rows tr").first).to_have_attribute("data-job-id", progress_id)
+
+    # Live, not polled: the list itself was read once (plus two limit=1 probes).
+    list_calls = [url for url in requests if urlparse(url).path == "/api/v1/jobs"]
+    assert len(list_calls) <= 3, list_calls
+
+    assert API_KEY not in page.url
+    assert API_KEY not in page.evaluate("document.cookie")
+    assert page.evaluate("Object.values(sessionStorage)") == [API_KEY]
+    screenshot(page, tmp_path / "job-list.png")
+
+    # Filtering by status keeps only matching rows, and new matching jobs still arrive live.
+    failed_id = submit("test-permanent", {}).job.id
+    expect(job_row(page, failed_id)).to_have_attribute("data-status", "failed")
+    page.select_option("#filter-status", "completed")
+    expect(job_row(page, failed_id)).to_have_count(0)
+    expect(job_row(page, echo_id)).to_be_visible()
+    later_id = submit("test-echo", {"after": "filter"}).job.id
+    expect(job_row(page, later_id)).to_have_attribute("data-status", "completed")
+    expect(page.locator('#job-rows tr:not([data-status="completed"])')).to_have_count(0)
+
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_failed_job_detail_and_retry(page: Page, api_server: ApiServer, tmp_path: Path) -> None:
+    sign_in(page, api_server)
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+
+    failed_id = submit("test-permanent", {"why": "no disk"}).job.id
+    expect(job_row(page, failed_id)).to_have_attribute("data-status", "failed")
+    job_row(page, failed_id).click()
+
+    detail = page.locator("#job-detail")
+    expect(detail).to_have_attribute("data-job-id", failed_id)
+    expect(detail).to_have_attribute("data-status", "failed")
+    expect(page.locator("#detail-error")).to_contain_text("this can never work: no disk")
+    expect(page.locator("#detail-traceback")).to_contain_text("Traceback")
+    expect(page.locator("#detail-traceback")).to_contain_text("PermanentError")
+    expect(page.locator('#detail-events li[data-event="job.failed"]')).to_have_count(1)
+    expect(page.locator("#retry-button")).to_be_visible()
+    expect(page.locator("#cancel-button")).to_be_hidden()
+    assert f"#job={failed_id}" in page.url and API_KEY not in page.url
+    screenshot(page, tmp_path / "failed-job.png")
+
+    # Fails on attempt 1 with no automatic retry; a manual retry (attempt 2) succeeds.
+    flaky_id = submit("test-flaky", {"fail_times": 1}, max_retries=0).job.id
+    page.goto(f"{api_server.url}/#job={flaky_id}")  # a deep link; the key is still in the tab
+    expect(detail).to_have_attribute("data-job-id", flaky_id)
+    expect(detail).to_have_attribute("data-status", "failed")
+    expect(page.locator("#detail-error")).to_contain_text("attempt 1 failed on purpose")
+
+    page.click("#retry-button")
+    expect(detail).to_have_attribute("data-status", "completed")
+    expect(job_row(page, flaky_id)).to_have_attribute("data-status", "completed")
+    expect(page.locator("#detail-result")).to_contain_text('"succeeded_on_attempt": 2')
+    expect(page.locator('#detail-events li[data-event="job.requeued"]')).to_have_count(1)
+    expect(page.locator("#detail-error-box")).to_be_hidden()
+    expect(page.locator("#retry-button")).to_be_hidden()
+
+
+def test_chain_tree(page: Page, api_server: ApiServer) -> None:
+    root_id = submit("test-chain", {"steps": 3}).job.id
+    sign_in(page, api_server, hash_=f"#job={root_id}")
+
+    nodes = page.locator("#detail-chain li[data-tree-job-id]")
+    expect(nodes).to_have_count(3)
+    expect(page.locator('#detail-chain li[data-status="completed"]')).to_have_count(3)
+    # Nested by parent: root > step 2 > step 3.
+    deepest = page.locator("#detail-chain > ul > li > ul > li > ul > li")
+    expect(deepest).to_have_count(1)
+    expect(page.locator("#detail-chain > ul > li")).to_have_attribute("data-tree-job-id", root_id)
+
+
+def test_configuration(page: Page, api_server: ApiServer, tmp_path: Path) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+    tag = uuid.uuid4().hex[:6]  # names are unique: other modules leave their configuration
+    sign_in(page, api_server, hash_="#config")
+    section = page.locator("#config-libraries")
+    form = section.locator("form")
+    expect(form).to_be_visible()
+
+    # A 422 is shown next to the field it names.
+    form.locator('[name="name"]').fill(f"Films {tag}")
+    form.locator('[name="path"]').fill("relative/films")
+    form.locator('button[type="submit"]').click()
+    expect(form.locator('[data-error-for="path"]')).to_contain_text("absolute path")
+
+    films = str(tmp_path / "films")
+    form.locator('[name="path"]').fill(films)
+    form.locator('button[type="submit"]').click()
+    row = section.locator("tbody tr", has_text=films)
+    expect(row).to_have_count(1)
+    expect(form.locator('[data-error-for="path"]')).to_be_hidden()
+
+    row.get_by_role("button", name="Scan").click()
+    expect(section.locator("[data-notice]")).to_contain_text("scan queued as job")
+
+    row.get_by_role("button", name="Edit").click()
+    expect(form).to_have_attribute("data-mode", "edit")
+    form.locator('[name="name"]').fill(f"Movies {tag}")
+    form.locator('button[type="submit"]').click()
+    expect(row).to_contain_text(f"Movies {tag}")
+    library_id = row.get_attribute("data-resource-id")
+
+    # A group of that library and a player: the password is write-only.
+    groups = page.locator("#config-player-groups")
+    groups.locator('[name="name"]').fill(f"Living room {tag}")
+    groups.locator('[name="library_ids"]').fill(str(library_id))
+    groups.locator('[name="path_mappings"]').fill(f"{films} => smb://nas/films")
+    groups.locator('button[type="submit"]').click()
+    group_row = groups.locator("tbody tr", has_text=f"Living room {tag}")
+    expect(group_row).to_contain_text("smb://nas/films")
+    group_id = group_row.get_attribute("data-resource-id")
+
+    players = page.locator("#config-players")
+    players.locator('[name="name"]').fill(f"kodi-{tag}")
+    players.locator('[name="url"]').fill("http://127.0.0.1:9")
+    players.locator('[name="group_id"]').fill(str(group_id))
+    players.locator('[name="password"]').fill("s3cret-pw")
+    players.locator('button[type="submit"]').click()
+    player_row = players.locator("tbody tr", has_text=f"kodi-{tag}")
+    cells = player_row.locator("td")  # id, then the fields: ..., password (8), token (9)
+    expect(cells.nth(8)).to_have_text("set")
+    expect(cells.nth(9)).to_have_text("—")
+    assert "s3cret-pw" not in page.content()
+    screenshot(page, tmp_path / "configuration.png")
+    player_row.get_by_role("button", name="Test").click()
+    expect(players.locator("[data-notice]")).to_contain_text("unreachable")
+
+    for row_ in (player_row, group_row, row):
+        row_.get_by_role("button", name="Delete").click()
+        expect(row_).to_have_count(0)
