@@ -21,7 +21,7 @@ from orchestrator.db import read_session
 from orchestrator.errors import JobNotFound
 from orchestrator.events import Doorbell, event_to_dict, events_after
 from orchestrator.lifecycle import TERMINAL, JobStatus
-from orchestrator.models import Job
+from orchestrator.models import Job, JobEvent
 
 bp = Blueprint("events", __name__)
 
@@ -32,13 +32,16 @@ def _sse(row_id: int, name: str, data: dict[str, Any]) -> str:
     return f"id: {row_id}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _last_event_id() -> int:
+def _last_event_id() -> int | None:
+    """The id to resume after (``Last-Event-ID`` header or ``?last_event_id=``), if given."""
     header = request.headers.get("Last-Event-ID")
     if header is not None:
         if not header.strip().isdigit() or len(header.strip()) > 18:
             raise ApiError(400, "Last-Event-ID must be the integer id of an event")
         return int(header.strip())
-    return query_int("last_event_id")
+    if "last_event_id" in request.args:
+        return query_int("last_event_id")
+    return None
 
 
 def _stream(
@@ -89,7 +92,7 @@ def _event_stream(
 def job_stream(job_id: str) -> Response:
     """Events of one job (``?chain=1``: of its whole chain), ending after the last one."""
     chain = request.args.get("chain", "0").lower() in {"1", "true", "yes"}
-    after = _last_event_id()
+    after = _last_event_id() or 0  # a job's stream replays its whole story
     with read_session() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -124,4 +127,9 @@ def all_events() -> Response:
         "root_id": request.args.get("root_id"),
         "parent_id": request.args.get("parent_id"),
     }
-    return _event_stream(filters, _last_event_id())
+    after = _last_event_id()
+    if after is None:
+        # The stream of everything starts now; pass Last-Event-ID to replay from a point.
+        with read_session() as session:
+            after = session.scalar(select(func.max(JobEvent.id))) or 0
+    return _event_stream(filters, after)

@@ -109,3 +109,28 @@ def test_all_events_stream_sends_keepalives_and_filters(
     assert ": keep-alive" in lines
     assert data and all(d["type"] == "test-echo" and d["status"] == "completed" for d in data)
     assert job_id in {d["job_id"] for d in data}
+
+
+def test_all_events_stream_starts_now_unless_asked_to_replay(
+    worker: WorkerProcess, api_server: ApiServer
+) -> None:
+    old = wait_for_job(submit("test-echo", {"old": True}).job.id)
+    seen: list[str] = []
+    with httpx.stream("GET", f"{api_server.url}/api/v1/events", headers=HEADERS, timeout=10) as r:
+        new_id = submit("test-echo", {"new": True}).job.id
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:])["job_id"])
+                if seen[-1] == new_id:
+                    break
+    assert old.id not in seen
+
+    replay = read_events(f"{api_server.url}/api/v1/jobs/{old.id}/stream")
+    with httpx.stream(
+        "GET", f"{api_server.url}/api/v1/events",
+        headers={**HEADERS, "Last-Event-ID": str(replay[0]["id"] - 1)}, timeout=10,
+    ) as r:  # fmt: skip
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                assert json.loads(line[6:])["job_id"] == old.id
+                break
