@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install up test lint clean
+# The core cases that also run against RabbitMQ when ORCH_TEST_AMQP_URL is set.
+AMQP_TESTS := tests/integration/test_execution.py tests/integration/test_delivery.py \
+	tests/integration/test_priority.py tests/integration/test_streams.py \
+	tests/reliability/test_worker_loss.py
+
+.PHONY: install up test lint browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +25,19 @@ up: install
 	$(BIN)/orchestrator up $(ARGS)
 
 ## Lint, type-check and run the whole test suite.
-test: install lint
+test: install lint browser
 	$(BIN)/pytest $(ARGS)
+	@if [ -n "$$ORCH_TEST_AMQP_URL" ]; then \
+		echo "--- the core cases again, on RabbitMQ"; \
+		ORCH_TEST_BROKER=amqp $(BIN)/pytest $(AMQP_TESTS); \
+	fi
+
+## Debian's Chromium for the web page test (skipped where it cannot be installed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium is not installed: the web page test will be skipped"
 
 lint: install
 	$(BIN)/ruff check .
