@@ -168,15 +168,14 @@ class WorkerProcess:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
-        from orchestrator.celery_app import app
-
+        # Read from its log, not a broadcast ping: the worker may use another broker.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.log()}")
-            replies = app.control.ping(destination=[self.hostname], timeout=0.5)
-            if replies:
+            if f"{self.hostname} ready." in self.log():
                 return
+            time.sleep(0.05)
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
