@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import actions, events, health, jobs, metrics, resources, web, webhooks
+from api import actions, events, health, jobs, metrics, openapi, resources, web, webhooks
 from api.auth import is_authorized
 from api.errors import ApiError, register_error_handlers
+from api.requests import IdConverter, has_nul
 from orchestrator import credentials
 from orchestrator.registry import load_job_modules
 from orchestrator.settings import get_settings
@@ -28,11 +29,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
+    app.url_map.converters["id"] = IdConverter
     load_job_modules()
     register_error_handlers(app)
 
     @app.before_request
     def _require_api_key() -> None:
+        if "\x00" in request.path or has_nul(list(request.args.items(multi=True))):
+            # PostgreSQL cannot store or compare text holding NUL: refuse it up front.
+            raise ApiError(400, "the URL holds a NUL character (%00): remove it")
         if request.endpoint in OPEN_ENDPOINTS:
             return
         webhook = bool(request.endpoint and request.endpoint.startswith("webhooks."))
@@ -51,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         webhooks.bp,
         web.bp,
         metrics.bp,
+        openapi.bp,
     ):
         app.register_blueprint(blueprint)
     return app

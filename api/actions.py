@@ -13,7 +13,7 @@ from services.players import PlayerError, PlayerUnavailable, client_for, setting
 bp = Blueprint("actions", __name__, url_prefix="/api/v1")
 
 
-@bp.post("/players/<int:player_id>/test")
+@bp.post("/players/<id:player_id>/test")
 def test_player(player_id: int) -> Response:
     """Check that the player answers and accepts its credentials."""
     with read_session() as session:
@@ -29,7 +29,7 @@ def test_player(player_id: int) -> Response:
     return jsonify({"ok": True, "status": "reachable", "details": details})
 
 
-@bp.post("/libraries/<int:library_id>/scan")
+@bp.post("/libraries/<id:library_id>/scan")
 def scan_library(library_id: int) -> tuple[Response, int]:
     """Queue a ``library-scan`` of the library."""
     with read_session() as session:

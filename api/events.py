@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.requests import query_int
+from api.requests import parse_id, query_int
 from orchestrator.db import read_session
 from orchestrator.errors import JobNotFound
 from orchestrator.events import Doorbell, event_to_dict, events_after
@@ -36,9 +36,7 @@ def _last_event_id() -> int | None:
     """The id to resume after (``Last-Event-ID`` header or ``?last_event_id=``), if given."""
     header = request.headers.get("Last-Event-ID")
     if header is not None:
-        if not header.strip().isdigit() or len(header.strip()) > 18:
-            raise ApiError(400, "Last-Event-ID must be the integer id of an event")
-        return int(header.strip())
+        return parse_id(header, "Last-Event-ID")
     if "last_event_id" in request.args:
         return query_int("last_event_id")
     return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,9 +34,10 @@ class SubmitBody(BaseModel):
 
     type: str = Field(min_length=1, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
-    priority: int | str | None = None
-    max_retries: int | None = Field(default=None, ge=0, le=100)
-    countdown: float | None = Field(default=None, ge=0, le=30 * 24 * 3600)
+    # Strict: JSON true is not the number 1.
+    priority: StrictInt | str | None = None
+    max_retries: StrictInt | None = Field(default=None, ge=0, le=100)
+    countdown: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=30 * 24 * 3600)
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=255)
 
 
@@ -66,8 +67,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, job_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(job_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        moment = datetime.fromisoformat(created)
+        moment.astimezone(UTC)  # out-of-range moments fail here, not in the query
+        return moment, str(job_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
         raise ApiError(400, "cursor is not valid: pass next_cursor from a previous page") from exc
 
 

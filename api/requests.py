@@ -6,10 +6,44 @@ import json
 from typing import Any
 
 from flask import request
+from werkzeug.routing import BaseConverter, ValidationError
 
 from api.errors import ApiError
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+# Ids and counters are 32-bit integer columns on PostgreSQL.
+MAX_ID = 2**31 - 1
+
+
+def is_digits(text: str) -> bool:
+    """True for plain ASCII digits (``"²".isdigit()`` is true, yet ``int("²")`` fails)."""
+    return text.isascii() and text.isdigit()
+
+
+def has_nul(value: Any) -> bool:
+    """True if a string anywhere in ``value`` holds a NUL (PostgreSQL text cannot)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(item) for item in value)
+    return False
+
+
+class IdConverter(BaseConverter):
+    """``<id:name>``: a row id in the database's range; anything else is a 404."""
+
+    regex = r"\d{1,10}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
 
 
 def json_body() -> dict[str, Any]:
@@ -19,10 +53,12 @@ def json_body() -> dict[str, Any]:
         raise ApiError(400, "the request body is empty: send a JSON object")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    if has_nul(body):
+        raise ApiError(400, "the request body holds a NUL character (\\u0000): remove it")
     return body
 
 
@@ -31,16 +67,20 @@ def query_limit() -> int:
     raw = request.args.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not is_digits(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def parse_id(raw: str, name: str) -> int:
+    """An integer from 0 to ``MAX_ID`` written in ASCII digits; 400 naming ``name`` if not."""
+    raw = raw.strip()
+    if not is_digits(raw) or len(raw) > 10 or int(raw) > MAX_ID:
+        raise ApiError(400, f"{name} must be an integer from 0 to {MAX_ID}")
     return int(raw)
 
 
 def query_int(name: str, default: int = 0) -> int:
     """A non-negative integer query parameter; 400 when it is not one."""
     raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(400, f"{name} must be a non-negative integer")
-    return int(raw)
+    return default if raw is None else parse_id(raw, name)

@@ -83,9 +83,9 @@ def _register(resource: Resource) -> None:
 
     bp.add_url_rule(base, f"create_{endpoint}", create, methods=["POST"])
     bp.add_url_rule(base, f"list_{endpoint}", list_rows, methods=["GET"])
-    bp.add_url_rule(f"{base}/<int:row_id>", f"get_{endpoint}", get, methods=["GET"])
-    bp.add_url_rule(f"{base}/<int:row_id>", f"patch_{endpoint}", patch, methods=["PATCH"])
-    bp.add_url_rule(f"{base}/<int:row_id>", f"delete_{endpoint}", delete, methods=["DELETE"])
+    bp.add_url_rule(f"{base}/<id:row_id>", f"get_{endpoint}", get, methods=["GET"])
+    bp.add_url_rule(f"{base}/<id:row_id>", f"patch_{endpoint}", patch, methods=["PATCH"])
+    bp.add_url_rule(f"{base}/<id:row_id>", f"delete_{endpoint}", delete, methods=["DELETE"])
 
 
 for _resource in RESOURCES.values():
@@ -108,7 +108,7 @@ def list_movies() -> Response:
         return jsonify(_page(rows, limit, lambda m: movie_to_dict(m, with_files=False)))
 
 
-@bp.get("/movies/<int:movie_id>")
+@bp.get("/movies/<id:movie_id>")
 def get_movie(movie_id: int) -> Response:
     """A movie with its files and assets."""
     with read_session() as session:

@@ -22,7 +22,7 @@ def parse_priority(value: int | str | None, default: int = DEFAULT_PRIORITY) -> 
         name = value.strip().lower()
         if name in PRIORITY_NAMES:
             return PRIORITY_NAMES[name]
-        if not name.isdigit():
+        if not (name.isascii() and name.isdigit()):
             raise InvalidPriority(
                 f"unknown priority {value!r}: use 1..10 or one of {sorted(PRIORITY_NAMES)}"
             )

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,8 @@ from services.catalog.models import (
 )
 
 PlayerType = Literal["kodi", "jellyfin", "emby", "plex"]
+# Row ids are 32-bit integer columns on PostgreSQL; JSON true is not id 1.
+RowId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
 class UnknownReference(ValueError):
@@ -54,7 +57,7 @@ def _local_path(value: str) -> str:
 class Strict(BaseModel):
     """Unknown fields are errors: a typo should not be silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Patch(Strict):
@@ -113,13 +116,13 @@ class GroupMappingIn(Strict):
 
 class GroupCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
-    library_ids: list[int] = Field(default_factory=list, max_length=1000)
+    library_ids: list[RowId] = Field(default_factory=list, max_length=1000)
     path_mappings: list[GroupMappingIn] = Field(default_factory=list, max_length=100)
 
 
 class GroupPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    library_ids: list[int] | None = Field(default=None, max_length=1000)
+    library_ids: list[RowId] | None = Field(default=None, max_length=1000)
     path_mappings: list[GroupMappingIn] | None = Field(default=None, max_length=100)
 
 
@@ -127,16 +130,24 @@ _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 
 
 def _url(value: str | None) -> str | None:
-    if value is not None and not _URL.match(value.strip()):
-        raise ValueError("must be an http:// or https:// URL, e.g. http://kodi.local:8080")
-    return None if value is None else value.strip().rstrip("/")
+    if value is None:
+        return None
+    example = "must be an http:// or https:// URL, e.g. http://kodi.local:8080"
+    if not _URL.match(value.strip()):
+        raise ValueError(example)
+    try:
+        if not urlsplit(value.strip()).hostname:
+            raise ValueError(example)
+    except ValueError as exc:  # e.g. "http://[" is not a URL at all
+        raise ValueError(example) from exc
+    return value.strip().rstrip("/")
 
 
 class PlayerCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     type: PlayerType
     url: str = Field(min_length=1, max_length=1000)
-    group_id: int
+    group_id: RowId
     enabled: bool = True
     position: int = Field(default=0, ge=0, le=10_000)
     username: str | None = Field(default=None, max_length=200)
@@ -152,7 +163,7 @@ class PlayerPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     type: PlayerType | None = None
     url: str | None = Field(default=None, min_length=1, max_length=1000)
-    group_id: int | None = None
+    group_id: RowId | None = None
     enabled: bool | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
     username: str | None = Field(default=None, max_length=200)

@@ -43,7 +43,10 @@ class PlayerSettings:
 
     def describe(self) -> str:
         """``type at scheme://host:port/path`` with no credentials, for messages."""
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            return f"{self.type} at an invalid URL"
         host = parts.netloc.rpartition("@")[2]
         return f"{self.type} at {parts.scheme}://{host}{parts.path}"
 

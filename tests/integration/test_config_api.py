@@ -97,14 +97,14 @@ def test_every_configuration_route_requires_the_key(app: Flask, client: FlaskCli
     ]
     paths = {rule.rule for rule in rules}
     for resource in ("libraries", "path-mappings", "player-groups", "players"):
-        assert {f"{V1}/{resource}", f"{V1}/{resource}/<int:row_id>"} <= paths
-    assert {f"{V1}/movies", f"{V1}/movies/<int:movie_id>"} <= paths
-    assert {f"{V1}/players/<int:player_id>/test", f"{V1}/libraries/<int:library_id>/scan"} <= paths
+        assert {f"{V1}/{resource}", f"{V1}/{resource}/<id:row_id>"} <= paths
+    assert {f"{V1}/movies", f"{V1}/movies/<id:movie_id>"} <= paths
+    assert {f"{V1}/players/<id:player_id>/test", f"{V1}/libraries/<id:library_id>/scan"} <= paths
 
     for rule in rules:
         path = rule.rule
         for variable in rule.arguments:
-            path = path.replace(f"<int:{variable}>", "1")
+            path = path.replace(f"<id:{variable}>", "1")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             response = client.open(path, method=method, json={"name": "x"})
             assert_problem(response, 401, "API key")

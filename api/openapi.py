@@ -1,0 +1,416 @@
+"""The OpenAPI 3.1 description of the API, served at ``GET /api/openapi.json`` (key required).
+
+The document is declarative: tables of operations, responses and the JSON forms the API
+returns; request bodies are the pydantic models' own JSON schemas. It is built once per app
+(the 413 response names the app's body limit) and cached in ``app.extensions``.
+"""
+
+from __future__ import annotations
+
+import copy
+from http import HTTPStatus
+from typing import Any, get_args
+
+from flask import Blueprint, Response, current_app, jsonify
+from pydantic import BaseModel
+
+from api.jobs import SubmitBody
+from api.requests import DEFAULT_LIMIT, MAX_LIMIT
+from orchestrator.lifecycle import JobStatus
+from orchestrator.priorities import QUEUES
+from services.catalog.config import RESOURCES, PlayerType
+from services.webhooks import SOURCES
+
+bp = Blueprint("openapi", __name__)
+
+Schema = dict[str, Any]
+INT32_MAX = 2**31 - 1  # ids and counts are INTEGER columns: 32-bit on PostgreSQL
+INT32 = {"type": "integer", "format": "int32", "maximum": INT32_MAX}
+JSON, PROBLEM_JSON = "application/json", "application/problem+json"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: str, properties: Schema, **extra: Any) -> Schema:
+    """An object schema; ``required`` names the required properties, space-separated."""
+    return {"type": "object", "required": required.split(), "properties": properties, **extra}
+
+
+def _null(type_: str, **extra: Any) -> Schema:
+    return {"type": [type_, "null"], **extra}
+
+
+def _array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+STR, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+OBJECT = {"type": "object"}
+NSTR, NINT = _null("string"), _null("integer")
+TIME, NTIME = {"type": "string", "format": "date-time"}, _null("string", format="date-time")
+ID = {**INT32, "minimum": 1}
+STATUSES = {"enum": [s.value for s in JobStatus]}
+JOB_LINKS = _obj("self stream", {"self": STR, "stream": STR})
+QUEUED = {"const": "queued"}
+
+# --- the JSON forms the API answers with (api/serialize.py, services/catalog) -------------
+# fmt: off
+SCHEMAS: dict[str, Schema] = {
+    "Problem": _obj("type title status detail", {
+        "type": STR, "title": STR, "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": STR,
+        "errors": {**_array(_obj("field message", {"field": STR, "message": STR})),
+                   "description": "422 from validation: each invalid field and why"},
+        "field": {**STR, "description": "422: the field naming a row that does not exist"},
+    }, description="An RFC 9457 problem, as application/problem+json."),
+    "Job": _obj(
+        "id type status priority queue payload result error checkpoint attempts retry_count "
+        "max_retries progress parent_id root_id dedupe_key worker created_at updated_at run_at "
+        "dispatched_at started_at completed_at next_retry_at links", {
+            "id": STR, "type": STR, "status": STATUSES,
+            "priority": {"type": "integer", "minimum": 1, "maximum": 10,
+                         "description": "1 runs first"},
+            "queue": {"enum": list(QUEUES)}, "payload": OBJECT,
+            "result": {"description": "What the handler returned: any JSON"},
+            "error": _null("object"), "checkpoint": _null("object"),
+            "attempts": {"type": "integer", "minimum": 0},
+            "retry_count": {"type": "integer", "minimum": 0},
+            "max_retries": {"type": "integer", "minimum": 0},
+            "progress": _obj("percent message", {"percent": _null("number"), "message": NSTR}),
+            "parent_id": NSTR, "root_id": STR, "dedupe_key": NSTR, "worker": NSTR,
+            "created_at": TIME, "updated_at": TIME, "run_at": NTIME, "dispatched_at": NTIME,
+            "started_at": NTIME, "completed_at": NTIME, "next_retry_at": NTIME,
+            "links": JOB_LINKS,
+            "children": {**_array(_ref("Job")), "description": "GET of one job only"},
+            "deduplicated": {**BOOL, "description": "Submit only: a pending job held the key"},
+        }),
+    "Event": _obj("id event job_id root_id type status attempt data created_at", {
+        "id": INT, "event": STR, "job_id": STR, "root_id": STR, "type": STR, "status": STATUSES,
+        "attempt": INT, "data": OBJECT, "created_at": TIME,
+    }, description="The JSON `data:` of a Server-Sent Event (its `id:` and `event:` too)."),
+    "Library": _obj("id name path kind", {
+        "id": ID, "name": STR, "path": STR, "kind": {"enum": ["movies", "tv"]}}),
+    "PathMapping": _obj("id source from to", {"id": ID, "source": STR, "from": STR, "to": STR}),
+    "PlayerGroup": _obj("id name library_ids path_mappings player_ids", {
+        "id": ID, "name": STR, "library_ids": _array(ID),
+        "path_mappings": _array(_obj("from to", {"from": STR, "to": STR})),
+        "player_ids": _array(ID),
+    }),
+    "Player": _obj("id name type url group_id enabled position username has_password has_token", {
+        "id": ID, "name": STR, "type": {"enum": list(get_args(PlayerType))}, "url": STR,
+        "group_id": ID, "enabled": BOOL, "position": INT, "username": NSTR,
+        "has_password": BOOL, "has_token": BOOL,
+    }, description="The password and token are write-only: only whether they are set shows."),
+    "Movie": _obj(
+        "id library_id path title year tmdb_id imdb_id state disc created_at updated_at "
+        "scanned_at", {
+            "id": ID, "library_id": ID, "path": STR, "title": NSTR, "year": NINT,
+            "tmdb_id": NINT, "imdb_id": NSTR, "state": STR, "disc": NSTR,
+            "created_at": TIME, "updated_at": TIME, "scanned_at": NTIME,
+        }),
+    "MediaFile": _obj("path kind art_type language flags part size mtime", {
+        "path": STR, "kind": STR, "art_type": NSTR, "language": NSTR, "flags": _array(STR),
+        "part": NINT, "size": INT, "mtime": {"type": "number"},
+    }),
+    "MovieDetail": {"allOf": [_ref("Movie"), _obj("files assets", {
+        "files": _array(_ref("MediaFile")), "assets": _array(_ref("MediaFile"))})]},
+    "WebhookBody": _obj("eventType", {
+        # Not blank as str.strip() sees it: it also strips \x1c-\x1f and \x85, unlike ECMA \s.
+        "eventType": {"type": "string", "minLength": 1, "pattern": r"[^\s\x1c-\x1f\x85]"},
+    }, additionalProperties=True, description="A Radarr/Sonarr webhook: any event, any fields."),
+    "WebhookQueued": _obj("status job_id event_type", {
+        "status": QUEUED, "job_id": STR, "event_type": STR}),
+    "ScanQueued": _obj("status job_id links", {"status": QUEUED, "job_id": STR,
+                                               "links": JOB_LINKS}),
+    "PlayerTest": {"oneOf": [
+        _obj("ok status details", {"ok": {"const": True}, "status": {"const": "reachable"},
+                                   "details": OBJECT}),
+        _obj("ok status error", {"ok": {"const": False},
+                                 "status": {"enum": ["unreachable", "refused"]}, "error": STR}),
+    ]},
+    "Health": _obj("status", {"status": {"const": "ok"}}),
+    "Readiness": _obj("status checks", {
+        "status": {"enum": ["ready", "unavailable"]},
+        "checks": _obj("database broker", {"database": BOOL, "broker": BOOL}),
+    }),
+}
+# fmt: on
+RESOURCE_SCHEMA = {
+    "libraries": "Library",
+    "path-mappings": "PathMapping",
+    "player-groups": "PlayerGroup",
+    "players": "Player",
+}
+for _name in ("Job", "Movie", *RESOURCE_SCHEMA.values()):
+    SCHEMAS[f"{_name}Page"] = _obj(
+        "items next_cursor",
+        {
+            "items": _array(_ref(_name)),
+            "next_cursor": {**NSTR, "description": "Pass as `cursor` for the next page"},
+        },
+    )
+
+
+def _request_schema(model: type[BaseModel], schemas: dict[str, Schema]) -> Schema:
+    """A pydantic model's JSON schema as a component (its ``$defs`` become components too).
+
+    Integers get the 32-bit range of the database; a partial update (``Patch``) takes
+    ``null`` only for the fields it may clear.
+    """
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    schemas.update(_bounded(schema.pop("$defs", {})))
+    nullable = getattr(model, "NULLABLE", None)
+    if nullable is not None:
+        for field, prop in schema["properties"].items():
+            if field not in nullable and "anyOf" in prop:
+                prop.pop("default", None)
+                (kept,) = [s for s in prop.pop("anyOf") if s != {"type": "null"}]
+                prop.update(kept)
+    schemas[model.__name__] = _bounded(schema)
+    return _ref(model.__name__)
+
+
+def _bounded(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            schema.update({**INT32, "minimum": -INT32_MAX - 1, **schema})
+        for value in schema.values():
+            _bounded(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _bounded(value)
+    return schema
+
+
+# --- parameters and responses ----------------------------------------------------------
+
+
+def _param(where: str, name: str, schema: Schema, description: str) -> Schema:
+    required = where == "path"
+    return {"name": name, "in": where, "required": required, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def _row(name: str, what: str) -> list[Schema]:
+    return [_param("path", name, {**INT32, "minimum": 0}, what)]
+
+
+QINT = {**INT32, "minimum": 0}
+LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
+LIMIT = _param("query", "limit", LIMIT_SCHEMA, "Page size")
+PAGE = [LIMIT, _param("query", "cursor", QINT, "`next_cursor` of the previous page")]
+JOB_PAGE = [LIMIT, _param("query", "cursor", STR, "`next_cursor` of the previous page")]
+JOB = [_param("path", "job_id", {"type": "string", "minLength": 1}, "The job's id")]
+FILTERS = [
+    _param("query", "status", STATUSES, "Only jobs in this status"),
+    _param("query", "type", STR, "Only jobs of this type"),
+    _param("query", "root_id", STR, "Only jobs of this chain"),
+    _param("query", "parent_id", STR, "Only children of this job"),
+]
+AFTER = [
+    _param("header", "Last-Event-ID", QINT, "Replay the stored events after this id"),
+    _param("query", "last_event_id", QINT, "As Last-Event-ID, which wins when both are sent"),
+]
+CHAIN = _param("query", "chain", {"enum": ["0", "1", "true", "false", "yes", "no"]},
+               "1, true or yes: the events of the job's whole chain")  # fmt: skip
+MOVIE_FILTERS = [
+    _param("query", "library_id", QINT, "Only movies of this library"),
+    _param("query", "tmdb_id", QINT, "Only movies with this TMDB id"),
+    _param("query", "title", STR, "Only titles containing this (case-insensitive)"),
+]
+SOURCE = [_param("path", "source", {"enum": list(SOURCES)}, "The manager sending it")]
+
+# status: (component name, description, header every such answer carries)
+# fmt: off
+PROBLEMS: dict[int, tuple[str, str, str | None]] = {
+    400: ("BadRequest", "A query parameter or header is invalid, or the body is missing, not "
+          "JSON, not an object, or (webhooks) has no eventType, or the job type is unknown", None),
+    401: ("Unauthorized", "The API key is missing or wrong", None),
+    404: ("NotFound", "No such resource", None),
+    405: ("MethodNotAllowed", "The path exists, not with this method: any method not listed "
+          "for a path answers this", "Allow"),
+    409: ("Conflict", "The request conflicts with the current state (job status, a unique "
+          "field, a held dedupe_key)", None),
+    413: ("ContentTooLarge", "The body is larger than {limit} bytes", None),
+    422: ("UnprocessableContent", "The body fails validation: `errors` (or `field`) names the "
+          "fields", None),
+    503: ("ServiceUnavailable", "The database is unavailable: retry after `Retry-After` s",
+          "Retry-After"),
+}
+# fmt: on
+
+
+def _responses(limit: int | None) -> dict[str, Schema]:
+    responses: dict[str, Schema] = {}
+    for name, description, header in PROBLEMS.values():
+        response = {"description": description.format(limit=limit),
+                    "content": {PROBLEM_JSON: {"schema": _ref("Problem")}}}  # fmt: skip
+        if header:
+            response["headers"] = {header: {"required": True, "schema": STR}}
+        responses[name] = response
+    return responses
+
+
+def _ok(status: int, schema: str | Schema, media: str = JSON, **headers: str) -> Schema:
+    """A success response: ``schema`` is a component name or a schema."""
+    body = _ref(schema) if isinstance(schema, str) else schema
+    content = {media: {"schema": body}}
+    response: Schema = {"description": HTTPStatus(status).phrase, "content": content}
+    if headers:
+        response["headers"] = {name: {"required": True, "schema": STR, "description": text}
+                               for name, text in headers.items()}  # fmt: skip
+    return {str(status): response}
+
+
+OPEN: list[Schema] = []  # no key needed
+WEBHOOK_AUTH: list[Schema] = [{"ApiKey": []}, {"Bearer": []}, {"Basic": []}, {"ApiKeyQuery": []}]
+STREAM = _ok(200, {**STR, "description": "See the Event schema"}, "text/event-stream")
+NO_CONTENT = {"204": {"description": "Deleted"}}
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    ok: Schema,
+    errors: str = "",
+    params: list[Schema] | None = None,
+    body: Schema | None = None,
+    security: list[Schema] | None = None,
+) -> Schema:
+    """An operation; ``errors`` lists its statuses, plus 401 unless open and 413 with a body."""
+    codes = {int(code) for code in errors.split()}
+    codes |= {401} if security != OPEN else set()
+    codes |= {413} if body else set()
+    responses = ok | {
+        str(code): {"$ref": f"#/components/responses/{PROBLEMS[code][0]}"} for code in sorted(codes)
+    }
+    operation: Schema = {"operationId": op_id, "summary": summary, "responses": responses}
+    if params:
+        operation["parameters"] = params
+    if body:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    if security is not None:
+        operation["security"] = security
+    return operation
+
+
+# --- the operations -----------------------------------------------------------------------
+
+
+def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
+    submit_body = _request_schema(SubmitBody, schemas)
+    location = {"Location": "The job's URL"}
+    # fmt: off
+    paths: dict[str, Schema] = {
+        "/healthz": {"get": _op("health.healthz", "Liveness", _ok(200, "Health"), security=OPEN)},
+        "/readyz": {"get": _op("health.readyz", "Readiness: the database and broker answer",
+                               _ok(200, "Readiness") | _ok(503, "Readiness"), security=OPEN)},
+        "/": {"get": _op("web.index", "The jobs web page", _ok(200, STR, "text/html"),
+                         security=OPEN)},
+        "/metrics": {"get": _op("metrics.metrics", "Prometheus metrics (text exposition "
+                                "format)", _ok(200, STR, "text/plain"), "503")},
+        "/api/openapi.json": {"get": _op("openapi.document", "This document",
+                                         _ok(200, OBJECT))},
+        "/api/v1/jobs": {
+            "post": _op("jobs.submit_job", "Submit a job (or get the pending one holding its "
+                        "dedupe_key)", _ok(202, "Job", **location), "400 422 503",
+                        body=submit_body),
+            "get": _op("jobs.list_jobs", "Jobs, newest first", _ok(200, "JobPage"), "400 503",
+                       JOB_PAGE + FILTERS),
+        },
+        "/api/v1/jobs/{job_id}": {"get": _op("jobs.get_job", "A job with its children",
+                                             _ok(200, "Job"), "404 503", JOB)},
+        "/api/v1/jobs/{job_id}/retry": {"post": _op(
+            "jobs.retry", "Queue a failed or cancelled job again", _ok(202, "Job"),
+            "404 409 503", JOB)},
+        "/api/v1/jobs/{job_id}/cancel": {"post": _op(
+            "jobs.cancel", "Cancel a waiting job, or stop a running one", _ok(200, "Job"),
+            "404 409 503", JOB)},
+        "/api/v1/jobs/{job_id}/stream": {"get": _op(
+            "events.job_stream", "Server-Sent Events of a job (or its chain), replayed after "
+            "Last-Event-ID, then live; ends after the last one", STREAM, "400 404 503",
+            [*JOB, CHAIN, *AFTER])},
+        "/api/v1/events": {"get": _op(
+            "events.all_events", "Server-Sent Events of every job, replayed after Last-Event-ID,"
+            " then live (never ends)", STREAM, "400", FILTERS + AFTER)},
+        "/api/v1/movies": {"get": _op("resources.list_movies", "Movies of the catalog",
+                                      _ok(200, "MoviePage"), "400 503", PAGE + MOVIE_FILTERS)},
+        "/api/v1/movies/{movie_id}": {"get": _op(
+            "resources.get_movie", "A movie with its files and assets", _ok(200, "MovieDetail"),
+            "404 503", _row("movie_id", "The movie's id"))},
+        "/api/v1/players/{player_id}/test": {"post": _op(
+            "actions.test_player", "Check that a player answers and accepts its credentials",
+            _ok(200, "PlayerTest"), "404 503", _row("player_id", "The player's id"))},
+        "/api/v1/libraries/{library_id}/scan": {"post": _op(
+            "actions.scan_library", "Queue a library-scan job", _ok(202, "ScanQueued"),
+            "404 503", _row("library_id", "The library's id"))},
+    }
+    for method in ("post", "put"):
+        paths.setdefault("/api/webhooks/{source}", {})[method] = _op(
+            f"webhooks.receive_{method}", "Record a Radarr/Sonarr webhook as a `webhook` job",
+            _ok(202, "WebhookQueued"), "400 404 503", SOURCE, _ref("WebhookBody"),
+            WEBHOOK_AUTH)
+    for name, resource in RESOURCES.items():
+        end, shown, row = name.replace("-", "_"), RESOURCE_SCHEMA[name], _row("row_id", "Its id")
+        create = _request_schema(resource.create_schema, schemas)
+        patch = _request_schema(resource.patch_schema, schemas)
+        paths[f"/api/v1/{name}"] = {
+            "post": _op(f"resources.create_{end}", f"Create one of {name}", _ok(201, shown),
+                        "400 409 422 503", body=create),
+            "get": _op(f"resources.list_{end}", f"The {name}, by id", _ok(200, f"{shown}Page"),
+                       "400 503", PAGE),
+        }
+        paths[f"/api/v1/{name}/{{row_id}}"] = {
+            "get": _op(f"resources.get_{end}", f"One of {name}", _ok(200, shown), "404 503", row),
+            "patch": _op(f"resources.patch_{end}", "Change the fields given (others stay)",
+                         _ok(200, shown), "400 404 409 422 503", row, patch),
+            "delete": _op(f"resources.delete_{end}", f"Delete one of {name}", NO_CONTENT,
+                          "404 503", row),
+        }
+    # fmt: on
+    return paths
+
+
+def build_document(max_request_bytes: int | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API; ``max_request_bytes`` is the 413 limit."""
+    schemas = copy.deepcopy(SCHEMAS)
+    paths = _paths(schemas)
+    # fmt: off
+    security_schemes = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+        "Bearer": {"type": "http", "scheme": "bearer", "description": "The API key as token"},
+        "Basic": {"type": "http", "scheme": "basic",
+                  "description": "Webhooks only: any user name, the API key as password"},
+        "ApiKeyQuery": {"type": "apiKey", "in": "query", "name": "apikey",
+                        "description": "Webhooks only: the API key as `?apikey=`"},
+    }
+    # fmt: on
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "orchestrator",
+            "version": "1",
+            "description": "Jobs, events and configuration of the home-media orchestrator. "
+            "Every error is application/problem+json: a method not listed for a path answers "
+            "405 (MethodNotAllowed), an unknown path 404.",
+        },
+        "security": [{"ApiKey": []}, {"Bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": security_schemes,
+            "schemas": schemas,
+            "responses": _responses(max_request_bytes),
+        },
+    }
+
+
+@bp.get("/api/openapi.json")
+def document() -> Response:
+    """The OpenAPI document of this app, built on first use."""
+    cached = current_app.extensions.get("openapi")
+    if cached is None:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        cached = current_app.extensions["openapi"] = build_document(limit)
+    return jsonify(cached)
