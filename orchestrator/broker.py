@@ -31,3 +31,17 @@ def live_workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
     if not replies:
         return None
     return {worker: [task["id"] for task in tasks or []] for worker, tasks in replies.items()}
+
+
+def held_task_ids(timeout: float = 1.0) -> set[str] | None:
+    """Ids of every task some worker runs, holds (prefetched) or keeps for later (ETA);
+    None if no worker answered."""
+    inspect = app.control.inspect(timeout=timeout)
+    held: set[str] = set()
+    answered = False
+    for replies in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        for tasks in (replies or {}).values():
+            answered = True
+            for task in tasks or []:
+                held.add(task.get("request", task)["id"])
+    return held if answered else None

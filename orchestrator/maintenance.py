@@ -1,9 +1,14 @@
 """The platform's own scheduled jobs: retention of finished jobs, and the reaper.
 
-The reaper gives back jobs stuck in ``processing`` because their worker process
-died (SIGKILL, OOM, power loss): a job that no live worker reports as running,
-started longer ago than ``ORCH_REAPER_TIMEOUT``, goes to ``retrying`` (or
-``failed`` once its retries are spent) and is published again.
+The reaper gives back jobs stuck because their worker died (SIGKILL, OOM, power
+loss) without the broker giving their message back (Redis keeps an unacknowledged
+message until its visibility timeout):
+- a job ``processing`` that no live worker runs, started longer ago than
+  ``ORCH_REAPER_TIMEOUT``, goes to ``retrying`` (or ``failed`` once its retries are
+  spent) and is published again;
+- a job waiting (``pending``/``retrying``) and due longer ago than that, that no worker
+  holds while its queue is empty, lost its message: it is published again. (A copy of
+  a message that was not lost after all is skipped by the claim.)
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from orchestrator import lifecycle
-from orchestrator.broker import live_workers
+from orchestrator.broker import held_task_ids, queue_depths
 from orchestrator.context import JobContext
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import publish
@@ -55,23 +60,29 @@ def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 @job("reaper", priority="critical", max_retries=0, schedule=get_settings().reaper_interval)
 def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Return to the queue the jobs whose worker is gone."""
-    timeout = get_settings().reaper_timeout
-    running = live_workers()
-    if running is None:
+    held = held_task_ids()
+    if held is None:
         # No worker answered: we cannot tell a dead worker from a slow reply.
-        return {"reaped": [], "skipped": "no worker answered"}
-    active = {task_id for tasks in running.values() for task_id in tasks} | {ctx.job_id}
-    cutoff = utcnow() - timedelta(seconds=timeout)
+        return {"reaped": [], "republished": [], "skipped": "no worker answered"}
+    held.add(ctx.job_id)
+    cutoff = utcnow() - timedelta(seconds=get_settings().reaper_timeout)
+    waiting = [s.value for s in lifecycle.WAITING]
     with read_session() as session:
-        stuck = [
-            j
-            for j in session.scalars(
-                select(Job).where(Job.status == JobStatus.PROCESSING, Job.started_at < cutoff)
+        stuck = session.scalars(
+            select(Job).where(Job.status == JobStatus.PROCESSING, Job.started_at < cutoff)
+        ).all()
+        overdue = session.scalars(
+            select(Job).where(
+                Job.status.in_(waiting),
+                Job.dispatched_at < cutoff,
+                func.coalesce(Job.next_retry_at, Job.run_at, Job.dispatched_at) < cutoff,
             )
-            if j.id not in active
-        ]
-    reaped = [j.id for j in stuck if _give_back(j)]
-    return {"reaped": reaped, "workers": sorted(running)}
+        ).all()
+    reaped = [j.id for j in stuck if j.id not in held and _give_back(j)]
+    empty_queues = {queue for queue, depth in queue_depths().items() if depth == 0}
+    lost = [j for j in overdue if j.id not in held and j.queue in empty_queues]
+    republished = [j.id for j in lost if publish(j)]
+    return {"reaped": reaped, "republished": republished}
 
 
 def _give_back(stuck: Job) -> bool:
