@@ -140,6 +140,12 @@ def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
         _drop_postgres_database(os.environ["ORCH_TEST_POSTGRES_URL"], created)
 
 
+def sqlite_only(database: str) -> None:
+    """Skip the PostgreSQL run of a test whose fault is not about the database."""
+    if not database.startswith("sqlite"):
+        pytest.skip("a worker or broker fault: the SQLite run covers it")
+
+
 class WorkerProcess:
     """A real Celery worker in a subprocess, with its log in the data dir."""
 

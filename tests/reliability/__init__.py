@@ -1,0 +1,1 @@
+"""Fault-injection tests: killed workers, broker and database outages, duplicates, abuse."""

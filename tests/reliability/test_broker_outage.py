@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from orchestrator.embedded import redis_server_binary
-from tests.conftest import API_KEY, REPO_ROOT, WorkerProcess, wait_for_job
+from tests.conftest import API_KEY, REPO_ROOT, WorkerProcess, sqlite_only, wait_for_job
 
 OUTAGE_SECONDS = 10.0
 LOAD_SECONDS = OUTAGE_SECONDS + 5.0
@@ -65,6 +65,7 @@ class Redis:
 @pytest.fixture
 def stack(database: str, tmp_path: Path) -> Iterator[tuple[Redis, str]]:
     """Redis, the API under gunicorn, a worker and beat, all on the test's Redis."""
+    sqlite_only(database)
     redis = Redis(tmp_path)
     redis.start()
     port = _free_port()

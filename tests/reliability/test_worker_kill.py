@@ -24,7 +24,14 @@ from orchestrator import submit
 from orchestrator.db import read_session, write_session
 from orchestrator.models import Job
 from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
-from tests.conftest import API_KEY, REPO_ROOT, ApiServer, WorkerProcess, wait_for_job
+from tests.conftest import (
+    API_KEY,
+    REPO_ROOT,
+    ApiServer,
+    WorkerProcess,
+    sqlite_only,
+    wait_for_job,
+)
 from tests.fakes.players import FakeKodi
 
 PIPELINES = 200
@@ -80,6 +87,7 @@ def _open_jobs(roots: list[str]) -> int:
 
 @pytest.mark.timeout(400)
 def test_pipelines_survive_repeated_sigkills(database: str, tmp_path: Path) -> None:
+    sqlite_only(database)
     library = tmp_path / "movies"
     folders = [f"Movie {n:03d} (2001)" for n in range(PIPELINES)]
     for folder in folders:
