@@ -7,12 +7,14 @@ live; a job stream ends after its terminal event.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
@@ -24,6 +26,7 @@ from orchestrator.lifecycle import TERMINAL, JobStatus
 from orchestrator.models import Job, JobEvent
 
 bp = Blueprint("events", __name__)
+log = logging.getLogger(__name__)
 
 BATCH = 500
 
@@ -53,10 +56,16 @@ def _stream(
     try:
         yield "retry: 2000\n\n"
         while True:
-            with read_session() as session:
-                # Status first: events it implies are committed before this read.
-                done = finished(session) if finished else False
-                rows = events_after(session, after, limit=BATCH, **filters)
+            try:
+                with read_session() as session:
+                    # Status first: events it implies are committed before this read.
+                    done = finished(session) if finished else False
+                    rows = events_after(session, after, limit=BATCH, **filters)
+            except OperationalError as exc:
+                # The database went away mid-stream: end it; the client resumes later
+                # from its Last-Event-ID.
+                log.warning("event stream ended: database unavailable: %s", exc.orig)
+                return
             for row in rows:
                 after = row.id
                 yield _sse(row.id, row.name, event_to_dict(row))
@@ -77,6 +86,9 @@ def _stream(
 def _event_stream(
     filters: dict[str, Any], after: int, finished: Callable[[Session], bool] | None = None
 ) -> Response:
+    # Touch the database before the 200 goes out, so that an outage is a clean 503.
+    with read_session() as session:
+        session.execute(text("SELECT 1"))
     # The generator outlives the request context: read the app's config now.
     keepalive = float(current_app.config["SSE_KEEPALIVE"])
     return Response(

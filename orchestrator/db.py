@@ -19,14 +19,12 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from orchestrator.settings import get_settings
 
-SQLITE_BUSY_TIMEOUT_S = 30
-
 
 class Base(DeclarativeBase):
     """Declarative base of every table, the platform's and the services'."""
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own
@@ -36,7 +34,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -53,10 +51,11 @@ def get_engine(url: str | None = None) -> Engine:
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        busy_timeout = get_settings().sqlite_busy_timeout
         engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

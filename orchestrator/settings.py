@@ -44,6 +44,8 @@ class Settings(BaseModel):
     reaper_timeout: float = 600.0
     reaper_interval: float = 60.0
     log_format: str = "text"
+    # How long a SQLite writer waits for the write lock before giving up (503).
+    sqlite_busy_timeout: float = 30.0
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
@@ -106,6 +108,7 @@ _ENV_FIELDS = {
     "ORCH_MAX_REQUEST_BYTES": "max_request_bytes",
     "ORCH_LOG_LEVEL": "log_level",
     "ORCH_LOG_FORMAT": "log_format",
+    "ORCH_SQLITE_BUSY_TIMEOUT": "sqlite_busy_timeout",
     "ORCH_RETENTION_DAYS": "retention_days",
     "ORCH_REAPER_TIMEOUT": "reaper_timeout",
     "ORCH_REAPER_INTERVAL": "reaper_interval",
