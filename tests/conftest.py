@@ -140,6 +140,15 @@ def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
         _drop_postgres_database(os.environ["ORCH_TEST_POSTGRES_URL"], created)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def sqlite_only(database: str) -> None:
     """Skip the PostgreSQL run of a test whose fault is not about the database."""
     if not database.startswith("sqlite"):

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,13 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import REPO_ROOT, free_port
 
 
 class Stack:
@@ -31,7 +24,7 @@ class Stack:
 
     def __init__(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="orch-up-"))
-        self.port, self.flower_port = _free_port(), _free_port()
+        self.port, self.flower_port = free_port(), free_port()
         self.env = {key: value for key, value in os.environ.items() if not key.startswith("ORCH_")}
         self.env.update(
             ORCH_DATA_DIR=str(self.data_dir),

@@ -19,24 +19,18 @@ import httpx
 import pytest
 
 from orchestrator.embedded import redis_server_binary
-from tests.conftest import API_KEY, REPO_ROOT, WorkerProcess, sqlite_only, wait_for_job
+from tests.conftest import API_KEY, REPO_ROOT, WorkerProcess, free_port, sqlite_only, wait_for_job
 
 OUTAGE_SECONDS = 10.0
 LOAD_SECONDS = OUTAGE_SECONDS + 5.0
 BODY = json.loads((REPO_ROOT / "tests" / "fixtures" / "radarr_test.json").read_text())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Redis:
     """A Redis server on a TCP port, keeping its data in an append-only file."""
 
     def __init__(self, folder: Path) -> None:
-        self.port, self.folder = _free_port(), folder
+        self.port, self.folder = free_port(), folder
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,7 +62,7 @@ def stack(database: str, tmp_path: Path) -> Iterator[tuple[Redis, str]]:
     sqlite_only(database)
     redis = Redis(tmp_path)
     redis.start()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),

@@ -40,6 +40,7 @@ from tests.conftest import (
     WorkerProcess,
     _drop_postgres_database,
     _postgres_database,
+    free_port,
 )
 
 HEADERS = {"X-Api-Key": API_KEY}
@@ -56,12 +57,6 @@ LOAD_CLIENTS = 16
 # --- processes of the test's own ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _terminate(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
     if process.poll() is None:
         process.terminate()
@@ -75,7 +70,7 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 @contextlib.contextmanager
 def _redis(folder: Path) -> Iterator[str]:
     """A Redis broker of the test's own on a TCP port; yields its URL."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
          "--dir", str(folder), "--save", "", "--appendonly", "no"],
@@ -148,7 +143,7 @@ def _env(tmp_path: Path, database_url: str, broker_url: str) -> dict[str, str]:
 
 def _gunicorn(stack: contextlib.ExitStack, env: dict[str, str], log_path: Path) -> Api:
     """The production API command (2 processes x 16 threads), started and up."""
-    port = _free_port()
+    port = free_port()
     api = Api(api_command(settings_from_env(env), "127.0.0.1", port), env, log_path, port)
     stack.callback(api.stop)
     api.wait_up()
@@ -167,7 +162,7 @@ def _werkzeug(
     stack: contextlib.ExitStack, env: dict[str, str], log_path: Path, busy_timeout_s: int
 ) -> Api:
     """The API app under a threaded werkzeug server, with the given SQLite busy timeout."""
-    port = _free_port()
+    port = free_port()
     env = {**env, "ORCH_SQLITE_BUSY_TIMEOUT": str(busy_timeout_s)}
     command = [sys.executable, "-c", _WERKZEUG, str(port)]
     api = Api(command, env, log_path, port)
@@ -193,7 +188,7 @@ class Gate:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = _free_port()
+        self.port = free_port()
         self._listener: socket.socket | None = None
         self._open = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -302,7 +297,7 @@ def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path: Path) -> No
     job_id = str(uuid.uuid4())
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(_redis(tmp_path))
-        database = REFUSED.format(port=_free_port())
+        database = REFUSED.format(port=free_port())
         api = _gunicorn(stack, _env(tmp_path, database, broker), tmp_path / "api.log")
         before = _depths(broker)
         with httpx.Client(base_url=api.url, headers=HEADERS, timeout=10, trust_env=False) as c:
@@ -405,7 +400,7 @@ def test_nothing_is_published_while_the_database_is_away_and_the_api_recovers(
 def test_resuming_the_event_stream_during_an_outage_is_a_503(tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(_redis(tmp_path))
-        database = REFUSED.format(port=_free_port())
+        database = REFUSED.format(port=free_port())
         api = _gunicorn(stack, _env(tmp_path, database, broker), tmp_path / "api.log")
         with (
             httpx.Client(base_url=api.url, headers=HEADERS, timeout=10, trust_env=False) as c,
