@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
 from api.errors import ApiError
@@ -49,6 +50,11 @@ class IdConverter(BaseConverter):
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object; 400 when it is missing, malformed or not an object."""
     raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit and len(raw) >= limit:
+        # A chunked body has no length to refuse up front; werkzeug stops reading at the
+        # limit without a word, so a body that reached it was cut: refuse it whole.
+        raise RequestEntityTooLarge()
     if not raw.strip():
         raise ApiError(400, "the request body is empty: send a JSON object")
     try:

@@ -149,10 +149,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sqlite_only(database: str) -> None:
+def sqlite_only(database: str, fault: str = "a worker or broker fault") -> None:
     """Skip the PostgreSQL run of a test whose fault is not about the database."""
     if not database.startswith("sqlite"):
-        pytest.skip("a worker or broker fault: the SQLite run covers it")
+        pytest.skip(f"{fault}: the SQLite run covers it")
 
 
 class WorkerProcess:
