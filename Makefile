@@ -10,7 +10,7 @@ AMQP_TESTS := tests/integration/test_execution.py tests/integration/test_deliver
 	tests/integration/test_priority.py tests/integration/test_streams.py \
 	tests/reliability/test_worker_loss.py
 
-.PHONY: install up test lint browser clean
+.PHONY: install up test lint browser clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ browser:
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: the web page test will be skipped"
+
+## Run the benchmarks and rewrite docs/benchmarks.md (takes a few minutes).
+bench: install
+	$(BIN)/python -m bench.run $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

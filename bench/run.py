@@ -1,0 +1,687 @@
+"""Run the benchmarks and rewrite ``docs/benchmarks.md`` and its plots in ``docs/bench/``.
+
+    python -m bench.run [--quick] [--only NAME[,NAME]]      (or: make bench ARGS=...)
+
+Each benchmark runs as ``python -m bench.<name>`` in a session of its own and writes its
+results as JSON; a benchmark that overruns its time limit is stopped (SIGTERM, which
+unwinds its stack and stops its processes, then SIGKILL of its process group). The
+results of every benchmark are kept in a comment at the end of ``docs/benchmarks.md``,
+so that ``--only`` re-runs one and keeps the latest figures of the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import REPO_ROOT, load_average, log
+
+BENCHMARKS = ("intake", "engine", "priority", "scan", "memory")
+TIME_LIMITS = {"intake": 600, "engine": 900, "priority": 600, "scan": 900, "memory": 900}
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+PLOTS = REPO_ROOT / "docs" / "bench"
+RESULTS_MARK = "bench-results"
+
+
+def databases(engine: dict[str, Any]) -> list[str]:
+    """The engine's databases, SQLite (the default) first."""
+    return sorted(engine["platform"], key=lambda db: (db != "sqlite", db))
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def run_one(name: str, quick: bool) -> dict[str, Any] | None:
+    """Run ``bench.<name>`` in its own process group; its results, or None if it failed."""
+    with tempfile.TemporaryDirectory(prefix="orch-bench-run-") as tmp:
+        out = Path(tmp) / f"{name}.json"
+        command = [sys.executable, "-m", f"bench.{name}", "--out", str(out)]
+        command += ["--quick"] if quick else []
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        log(f"=== {name} {'(quick)' if quick else ''}")
+        started = time.monotonic()
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
+        try:
+            code = process.wait(TIME_LIMITS[name])
+        except subprocess.TimeoutExpired:
+            log(f"{name} overran {TIME_LIMITS[name]} s: stopping it")
+            _stop(process)
+            return None
+        except KeyboardInterrupt:
+            _stop(process)
+            raise
+        if code != 0 or not out.exists():
+            log(f"{name} failed (exit code {code})")
+            return None
+        results: dict[str, Any] = json.loads(out.read_text())
+    results["ran_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results["wall_seconds"] = round(time.monotonic() - started, 1)
+    log(f"=== {name} done in {results['wall_seconds']:.0f} s")
+    return results
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the benchmark (it stops what it started), then kill its process group."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(60)
+    # Whatever is left in the benchmark's own process group (it was started in a new session).
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+
+
+# --- machine -------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        nproc = str(len(os.sched_getaffinity(0)))
+    return {
+        "cpu": cpu,
+        "nproc": nproc,
+        "memory": memory,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+# --- results kept in the document ----------------------------------------------------------
+
+
+def previous_results() -> dict[str, Any]:
+    """The results stored at the end of the current ``docs/benchmarks.md``, if any."""
+    try:
+        text = DOC.read_text()
+    except OSError:
+        return {}
+    match = re.search(rf"<!-- {RESULTS_MARK}\n(.*?)\n-->", text, re.S)
+    if not match:
+        return {}
+    with contextlib.suppress(ValueError):
+        stored: dict[str, Any] = json.loads(match.group(1))
+        return stored
+    return {}
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def num(value: Any, digits: int = 0) -> str:
+    """A number for a table cell ("—" for nothing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, int | float) and digits == 0 and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def verdict(target: dict[str, Any] | None) -> str:
+    if not target:
+        return ""
+    return "**met**" if target["met"] else "**missed**"
+
+
+def mode(result: dict[str, Any]) -> str:
+    return "quick" if result.get("quick") else "full"
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Rows of the summary table: figure, measured, baseline, ratio, target, verdict."""
+    rows: list[list[str]] = []
+    if intake := results.get("intake"):
+        plat, bare = intake["levels"]["platform"]["16"], intake["levels"]["bare"]["16"]
+        t = intake["targets"]
+        rows += [
+            [
+                "Intake: webhook req/s, 16 connections",
+                num(plat["rps"]),
+                f"{num(bare['rps'])} (bare Flask)",
+                ratio(intake["ratio_rps"]["16"]),
+                "≥ 1,500 req/s",
+                verdict(t["rps_16"]),
+            ],
+            [
+                "Intake: p99 latency, 16 connections",
+                f"{num(plat['p99_ms'], 1)} ms",
+                f"{num(bare['p99_ms'], 1)} ms",
+                ratio(plat["p99_ms"] / bare["p99_ms"]),
+                "≤ 20 ms",
+                verdict(t["p99_16_ms"]),
+            ],
+            [
+                "Intake: req/s vs bare endpoint, 16 connections",
+                "",
+                "",
+                ratio(intake["ratio_rps"]["16"]),
+                "≥ 0.5×",
+                verdict(t["ratio_16"]),
+            ],
+        ]
+    if engine := results.get("engine"):
+        base = engine["baseline"]
+        for db in databases(engine):
+            run = engine["platform"][db]
+            target = engine["targets"].get(f"ratio_noop_{db}")
+            rows += [
+                [
+                    f"Engine ({db}): no-op jobs/s, concurrency 2",
+                    num(run["noop"]["jobs_per_s"]),
+                    f"{num(base['noop_jobs_per_s'])} (bare Celery)",
+                    ratio(engine["ratios"][db]["noop"]),
+                    "≥ 0.5×",
+                    verdict(target),
+                ],
+                [
+                    f"Engine ({db}): 3-step chains/s",
+                    num(run["chain"]["per_s"], 1),
+                    f"{num(base['chain_per_s'], 1)} (bare Celery)",
+                    ratio(engine["ratios"][db]["chain"]),
+                    "—",
+                    "",
+                ],
+            ]
+    if prio := results.get("priority"):
+        rows.append(
+            [
+                f"Priority: critical start latency p50 / p95 behind {prio['backlog']:,} low",
+                f"{num(prio['p50_ms'])} / {num(prio['p95_ms'])} ms",
+                "",
+                "",
+                "p95 ≤ 500 ms",
+                verdict(prio["targets"]["p95_ms"])
+                + ("" if prio["valid"] else " (backlog ran out: invalid)"),
+            ]
+        )
+    if scan := results.get("scan"):
+        walk = scan["bare_walk_s"]
+        for key, label, phase in (
+            ("index_s", "index", scan["index"]),
+            ("rescan_s", "unchanged rescan", scan["rescan"]),
+        ):
+            target = scan["targets"][key]
+            scaled = f" (scaled to {scan['folders']:,})" if target["scaled"] else ""
+            if phase["finished"]:
+                measured = f"{num(phase['seconds'], 1)} s"
+                rel = ratio(phase["seconds"] / walk)
+            else:
+                measured = (
+                    f"not finished in {num(phase['cap_s'])} s: {phase['scans_completed']:,} of "
+                    f"{scan['folders']:,} (≈ {num(phase.get('projected_seconds'))} s projected)"
+                )
+                rel = "—"
+            rows.append(
+                [
+                    f"Scan: {label}, {scan['folders']:,} folders",
+                    measured,
+                    f"{num(walk, 2)} s (bare os.scandir walk)",
+                    rel,
+                    f"≤ {num(target['target'], 0)} s{scaled}",
+                    verdict(target),
+                ]
+            )
+    if memory := results.get("memory"):
+        half = memory["checkpoints"][1]
+        for name, label in (("api", "API"), ("worker", "worker")):
+            s = memory["services"][name]
+            rows.append(
+                [
+                    f"Memory: {label} RSS growth, jobs {half:,} → {2 * half:,}",
+                    f"{s['growth_second_half_mib']:+.1f} MiB (total {s['after_mib']:.0f} MiB)",
+                    f"{s['growth_first_half_mib']:+.1f} MiB (jobs 0 → {half:,})",
+                    "",
+                    f"flat (≤ {s['flat_limit_mib']:.1f} MiB)",
+                    verdict(memory["targets"][f"{name}_flat"]),
+                ]
+            )
+    return rows
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def intake_section(r: dict[str, Any]) -> str:
+    rows = []
+    for connections in sorted(r["levels"]["platform"], key=int):
+        for server in ("bare", "platform"):
+            x = r["levels"][server][connections]
+            label = "bare Flask + LPUSH" if server == "bare" else "orchestrator API"
+            rows.append(
+                [
+                    connections,
+                    label,
+                    num(x["rps"]),
+                    num(x["p50_ms"], 1),
+                    num(x["p95_ms"], 1),
+                    num(x["p99_ms"], 1),
+                    num(x["max_ms"], 1),
+                    str(x["errors"]),
+                ]
+            )
+    return (
+        f"## Intake ({mode(r)}, {r['ran_at']})\n\n"
+        f"`POST /api/webhooks/radarr` with `tests/fixtures/radarr_test.json` and `X-Api-Key`, "
+        f"{r['seconds_per_level']:g} s per level, load generator `{r['loadgen']}` (keep-alive), "
+        f"server {r['server']} (`orchestrator.stack.api_command`), fresh SQLite data dir, own "
+        f"Redis; the bare app runs under the same gunicorn command and Redis. No worker runs. "
+        f"{r['webhook_jobs_recorded']:,} webhook jobs were recorded in SQL (warm-up included).\n\n"
+        + table(
+            ["connections", "server", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
+            rows,
+        )
+        + "\n\nRatio of the API's req/s to the bare endpoint's: "
+        + ", ".join(f"{c} conn. {ratio(v)}" for c, v in r["ratio_rps"].items())
+        + ".\n\n![intake](bench/intake.png)\n"
+    )
+
+
+def engine_section(r: dict[str, Any]) -> str:
+    rows = []
+    for label, run in (
+        ("bare Celery, before", r["bare_before"]),
+        ("bare Celery, after", r["bare_after"]),
+    ):
+        rows.append(
+            [label, num(run["noop"]["jobs_per_s"]), num(run["chain"]["per_s"], 1), "", "", ""]
+        )
+    for db in databases(r):
+        run = r["platform"][db]
+        split = run.get("split", {})
+        rows.append(
+            [
+                f"platform, {db}",
+                num(run["noop"]["jobs_per_s"]),
+                num(run["chain"]["per_s"], 1),
+                num(run["noop"]["submit_per_s"]),
+                num(split.get("submit_per_s")),
+                num(split.get("drain_per_s")),
+            ]
+        )
+    return (
+        f"## Engine ({mode(r)}, {r['ran_at']})\n\n"
+        f"{r['jobs']:,} no-op jobs, then {r['chains']:,} three-step chains, worker concurrency "
+        f"{r['concurrency']} (prefork, `orchestrator.stack.worker_command` flags; the bare app "
+        f"swapped in with `-A bench.bare_celery`), one Redis. Timed from the first submit to "
+        f"the last completion (platform: `completed_at` in SQL; bare: a Redis counter). "
+        f"Platform jobs are submitted with `orchestrator.submit` from one thread while the "
+        f"worker runs. The bare baseline ran before and after the platform: the baseline is "
+        f"their mean. *Submit alone* and *drain alone* split the platform run: the same "
+        f"{r['jobs']:,} jobs submitted with no worker running, then drained by a fresh worker.\n\n"
+        + table(
+            [
+                "run",
+                "no-op jobs/s",
+                "chains/s",
+                "submits/s (while running)",
+                "submit alone /s",
+                "drain alone jobs/s",
+            ],
+            rows,
+        )
+        + (
+            ""
+            if r["postgres"]
+            else "\n\nPostgreSQL not measured: set `ORCH_BENCH_POSTGRES_URL` to include it."
+        )
+        + "\n\n![engine](bench/engine.png)\n"
+    )
+
+
+def priority_section(r: dict[str, Any]) -> str:
+    return (
+        f"## Priority ({mode(r)}, {r['ran_at']})\n\n"
+        f"{r['backlog']:,} `low` no-op jobs enqueued in bulk in {r['enqueue_seconds']} s "
+        f"(no worker running), then a worker of concurrency 1 works through them at "
+        f"{num(r['low_jobs_per_s_during_trials'])} jobs/s; {r['trials']} `critical` jobs, "
+        f"each timed from just before `submit()` to its `started_at`. "
+        f"p50 {num(r['p50_ms'], 1)} ms, p95 {num(r['p95_ms'], 1)} ms, "
+        f"max {num(r['max_ms'], 1)} ms; {r['backlog_left_after_trials']:,} low jobs were still "
+        f"queued after the last trial{'' if r['valid'] else ' (INVALID: backlog ran out)'}.\n\n"
+        "![priority](bench/priority.png)\n"
+    )
+
+
+def scan_section(r: dict[str, Any]) -> str:
+    def phase_text(label: str, p: dict[str, Any]) -> str:
+        if p["finished"]:
+            notes = f"{p['seconds']:.1f} s"
+            if p.get("notifications_done_s"):
+                notes += f" (their `notify-players` jobs done at {p['notifications_done_s']:.1f} s)"
+        else:
+            notes = (
+                f"**not finished** when cut off at {p['cap_s']:.0f} s: {p['scans_completed']:,} "
+                f"scans completed; ≈ {num(p.get('projected_seconds'))} s projected from the "
+                f"steady rate ({num(p.get('steady_scans_per_s'), 1)} scans/s)"
+            )
+        if p.get("first_scan_s") is not None:
+            notes += f"; first scan completed at {p['first_scan_s']:.1f} s"
+        return (
+            f"- {label}: {notes}; the `library-scan` job itself was marked completed at "
+            f"{p['children_submitted_s']} s (its children are inserted and published after that)"
+        )
+
+    completion = r.get("index_completion")
+    extra = ""
+    if completion:
+        extra = (
+            f"- The index was completed in-process before the rescan: "
+            f"{completion['folders_scanned_in_process']:,} folders scanned and written to the "
+            f"catalog without jobs in {completion['in_process_seconds']:.1f} s "
+            f"({num(completion['in_process_ms_per_folder'], 2)} ms per folder).\n"
+        )
+    return (
+        f"## Scan ({mode(r)}, {r['ran_at']})\n\n"
+        f"{r['folders']:,} generated movie folders ({r['files']:,} files), `library-scan` "
+        f"through a worker of concurrency {r['concurrency']}, until every `scan-movie` child "
+        f"completed (no player groups configured). Page cache warm.\n\n"
+        + phase_text("Index", r["index"])
+        + "\n"
+        + phase_text("Unchanged rescan", r["rescan"])
+        + "\n"
+        + extra
+        + f"- Bare `os.scandir` walk with a `stat` per file: {r['bare_walk_s']:.3f} s\n"
+        f"- `scan_movie_folder` of every folder in one process (no jobs, no SQL): "
+        f"{r['scanner_only_s']:.2f} s\n\n![scan](bench/scan.png)\n"
+    )
+
+
+def memory_section(r: dict[str, Any]) -> str:
+    rows = []
+    for name, label in (
+        ("api", "API (gunicorn master + 2 workers)"),
+        ("worker", "worker (main + 2 pool processes)"),
+    ):
+        s = r["services"][name]
+        rows.append(
+            [
+                label,
+                f"{s['idle_mib']:.1f}",
+                f"{s['before_mib']:.1f}",
+                f"{s['middle_mib']:.1f}",
+                f"{s['after_mib']:.1f}",
+                f"{s['growth_second_half_mib']:+.2f}",
+                num(s["second_half_bytes_per_job"]),
+            ]
+        )
+    half = r["checkpoints"][1]
+    return (
+        f"## Memory ({mode(r)}, {r['ran_at']})\n\n"
+        f"Webhook jobs posted through the API and run by a worker of concurrency 2 "
+        f"({num(r['jobs_per_s'])} jobs/s end to end); RSS (`VmRSS`) summed over each "
+        f"service's processes, in MiB. *Before* is after a 200-job warm-up.\n\n"
+        + table(
+            [
+                "service",
+                "idle",
+                "before",
+                f"after {half:,}",
+                f"after {2 * half:,}",
+                "growth 2nd half",
+                "bytes/job 2nd half",
+            ],
+            rows,
+        )
+        + "\n\n![memory](bench/memory.png)\n"
+    )
+
+
+SECTIONS = {
+    "intake": intake_section,
+    "engine": engine_section,
+    "priority": priority_section,
+    "scan": scan_section,
+    "memory": memory_section,
+}
+
+
+def write_doc(results: dict[str, Any], info: dict[str, Any]) -> None:
+    modes = sorted({mode(r) for name, r in results.items() if name in BENCHMARKS})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench.run`); do not edit by hand. "
+        f"These figures come from **{' and '.join(modes)}** mode runs "
+        f"({'`--quick`: smaller sizes and shorter runs' if 'quick' in modes else 'full size'}), "
+        "dated per section below.",
+        "",
+        "The machine is shared (other test runs were going on) and has few cores, so absolute "
+        "numbers are noisy: each figure that has a baseline is set against that baseline, "
+        "measured in the same run on the same machine.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {info['cpu']}, `nproc` = {info['nproc']}",
+        f"- Memory: {info['memory']}",
+        f"- Python {info['python']}, Linux {info['kernel']}",
+        f"- Last run: {info['date']}; load average at start {info['load_start']}, "
+        f"at end {info['load_end']}",
+        "",
+        "## Summary",
+        "",
+        table(
+            ["figure", "measured", "baseline (same run)", "ratio", "target", ""],
+            summary_rows(results),
+        ),
+        "",
+    ]
+    for name in BENCHMARKS:
+        if name in results:
+            lines += [SECTIONS[name](results[name]), ""]
+    lines += [f"<!-- {RESULTS_MARK}", json.dumps(results, sort_keys=True, default=str), "-->", ""]
+    DOC.write_text("\n".join(lines))
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def plot(results: dict[str, Any]) -> list[Path]:
+    """PNG plots of whichever benchmarks have results; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    for name in BENCHMARKS:
+        if name not in results:  # failed or never run: no stale plot
+            (PLOTS / f"{name}.png").unlink(missing_ok=True)
+    written = []
+
+    def save(fig: Any, name: str) -> None:
+        path = PLOTS / f"{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    if r := results.get("intake"):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        for server, label, colour in (
+            ("bare", "bare Flask + LPUSH", "tab:gray"),
+            ("platform", "orchestrator API", "tab:blue"),
+        ):
+            levels = r["levels"][server]
+            keys = sorted(levels, key=int)
+            conns = [int(c) for c in keys]
+            left.plot(conns, [levels[c]["rps"] for c in keys], "o-", label=label, color=colour)
+            for pct, style in (("p50", "o-"), ("p95", "s--"), ("p99", "^:")):
+                right.plot(
+                    conns,
+                    [levels[c][f"{pct}_ms"] for c in keys],
+                    style,
+                    color=colour,
+                    label=f"{label} {pct}",
+                )
+        left.axhline(1500, color="tab:red", lw=0.8, ls="--", label="target 1,500 req/s")
+        right.axhline(20, color="tab:red", lw=0.8, ls="--", label="target p99 20 ms")
+        for ax in (left, right):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks([1, 16, 64], ["1", "16", "64"])
+            ax.set_xlabel("concurrent connections")
+        left.set_ylabel("requests/s")
+        right.set_ylabel("latency (ms)")
+        right.set_yscale("log")
+        left.legend(fontsize=8)
+        right.legend(fontsize=7, ncol=2)
+        left.set_title("Webhook intake throughput")
+        right.set_title("Webhook latency percentiles")
+        save(fig, "intake")
+
+    if r := results.get("engine"):
+        runs = [r["platform"][db] for db in databases(r)]
+        labels = ["bare Celery", *[f"platform ({db})" for db in databases(r)]]
+        noop = [r["baseline"]["noop_jobs_per_s"], *[p["noop"]["jobs_per_s"] for p in runs]]
+        chain = [r["baseline"]["chain_per_s"] * 3, *[p["chain"]["jobs_per_s"] for p in runs]]
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], noop, 0.4, label="no-op jobs/s")
+        ax.bar([x + 0.2 for x in xs], chain, 0.4, label="jobs/s in 3-step chains")
+        ax.axhline(
+            r["baseline"]["noop_jobs_per_s"] * 0.5,
+            color="tab:red",
+            lw=0.8,
+            ls="--",
+            label="target: 0.5 × bare no-op",
+        )
+        ax.set_xticks(list(xs), labels)
+        ax.set_ylabel("jobs/s (concurrency 2)")
+        ax.set_title("Engine throughput vs bare Celery")
+        ax.legend(fontsize=8)
+        save(fig, "engine")
+
+    if r := results.get("priority"):
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        values = sorted(r["start_ms"])
+        ax.hist(values, bins=min(20, max(5, len(values))), color="tab:blue", alpha=0.8)
+        for value, label, colour in (
+            (r["p50_ms"], "p50", "tab:green"),
+            (r["p95_ms"], "p95", "tab:orange"),
+        ):
+            ax.axvline(value, color=colour, ls="--", label=f"{label} {value:.0f} ms")
+        ax.axvline(500, color="tab:red", lw=0.8, label="target p95 500 ms")
+        ax.set_xlabel("critical job start latency (ms)")
+        ax.set_ylabel("trials")
+        ax.set_title(f"Critical start latency behind {r['backlog']:,} low jobs")
+        ax.legend(fontsize=8)
+        save(fig, "priority")
+
+    if r := results.get("scan"):
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        for key, label in (("index", "index"), ("rescan", "unchanged rescan")):
+            if phase := r.get(key):
+                points = phase["timeline"]
+                ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+        ax.axhline(r["folders"], color="gray", lw=0.8, ls=":")
+        ax.set_xlabel("seconds since library-scan was submitted")
+        ax.set_ylabel("scan-movie jobs completed")
+        ax.set_title(f"Library scan of {r['folders']:,} folders (concurrency {r['concurrency']})")
+        ax.legend(fontsize=8)
+        save(fig, "scan")
+
+    if r := results.get("memory"):
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        samples = r["samples"]
+        for key, label in (("api_kib", "API"), ("worker_kib", "worker")):
+            ax.plot(
+                [s["jobs"] for s in samples],
+                [s[key] / 1024 for s in samples],
+                "o-",
+                label=label,
+                markersize=3,
+            )
+        ax.set_xlabel("jobs after warm-up")
+        ax.set_ylabel("RSS, all processes (MiB)")
+        ax.set_title("Resident memory while running jobs")
+        ax.legend(fontsize=8)
+        save(fig, "memory")
+    return written
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these ({', '.join(BENCHMARKS)}); repeat or comma-separate",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: rewrite docs/benchmarks.md and the plots from the stored results",
+    )
+    args = parser.parse_args(argv)
+    only = [name.strip() for value in args.only for name in value.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
+    names = [] if args.report else [name for name in BENCHMARKS if not only or name in only]
+
+    results = {k: v for k, v in previous_results().items() if k in BENCHMARKS}
+    load_start = load_average()
+    failed = []
+    for name in names:
+        result = run_one(name, args.quick)
+        if result is None:
+            failed.append(name)
+            results.pop(name, None)
+        else:
+            results[name] = result
+    info = {
+        **machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_start": load_start,
+        "load_end": load_average(),
+    }
+    write_doc(results, info)
+    written = plot(results)
+    log(f"wrote {DOC.relative_to(REPO_ROOT)} and {len(written)} plots in docs/bench/")
+    if failed:
+        log(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
