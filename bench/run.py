@@ -276,6 +276,12 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def heading(title: str, r: dict[str, Any]) -> str:
+    """A section's title: mode, when it ran, and how busy the machine was then."""
+    load = r.get("load_average") or ["?"]
+    return f"## {title} ({mode(r)}, {r['ran_at']}, 1-min load average {load[0]} at its end)\n\n"
+
+
 def intake_section(r: dict[str, Any]) -> str:
     rows = []
     for connections in sorted(r["levels"]["platform"], key=int):
@@ -295,8 +301,8 @@ def intake_section(r: dict[str, Any]) -> str:
                 ]
             )
     return (
-        f"## Intake ({mode(r)}, {r['ran_at']})\n\n"
-        f"`POST /api/webhooks/radarr` with `tests/fixtures/radarr_test.json` and `X-Api-Key`, "
+        heading("Intake", r)
+        + f"`POST /api/webhooks/radarr` with `tests/fixtures/radarr_test.json` and `X-Api-Key`, "
         f"{r['seconds_per_level']:g} s per level, load generator `{r['loadgen']}` (keep-alive), "
         f"server {r['server']} (`orchestrator.stack.api_command`), fresh SQLite data dir, own "
         f"Redis; the bare app runs under the same gunicorn command and Redis. No worker runs. "
@@ -334,8 +340,8 @@ def engine_section(r: dict[str, Any]) -> str:
             ]
         )
     return (
-        f"## Engine ({mode(r)}, {r['ran_at']})\n\n"
-        f"{r['jobs']:,} no-op jobs, then {r['chains']:,} three-step chains, worker concurrency "
+        heading("Engine", r)
+        + f"{r['jobs']:,} no-op jobs, then {r['chains']:,} three-step chains, worker concurrency "
         f"{r['concurrency']} (prefork, `orchestrator.stack.worker_command` flags; the bare app "
         f"swapped in with `-A bench.bare_celery`), one Redis. Timed from the first submit to "
         f"the last completion (platform: `completed_at` in SQL; bare: a Redis counter). "
@@ -365,8 +371,8 @@ def engine_section(r: dict[str, Any]) -> str:
 
 def priority_section(r: dict[str, Any]) -> str:
     return (
-        f"## Priority ({mode(r)}, {r['ran_at']})\n\n"
-        f"{r['backlog']:,} `low` no-op jobs enqueued in bulk in {r['enqueue_seconds']} s "
+        heading("Priority", r)
+        + f"{r['backlog']:,} `low` no-op jobs enqueued in bulk in {r['enqueue_seconds']} s "
         f"(no worker running), then a worker of concurrency 1 works through them at "
         f"{num(r['low_jobs_per_s_during_trials'])} jobs/s; {r['trials']} `critical` jobs, "
         f"each timed from just before `submit()` to its `started_at`. "
@@ -406,8 +412,8 @@ def scan_section(r: dict[str, Any]) -> str:
             f"({num(completion['in_process_ms_per_folder'], 2)} ms per folder).\n"
         )
     return (
-        f"## Scan ({mode(r)}, {r['ran_at']})\n\n"
-        f"{r['folders']:,} generated movie folders ({r['files']:,} files), `library-scan` "
+        heading("Scan", r)
+        + f"{r['folders']:,} generated movie folders ({r['files']:,} files), `library-scan` "
         f"through a worker of concurrency {r['concurrency']}, until every `scan-movie` child "
         f"completed (no player groups configured). Page cache warm.\n\n"
         + phase_text("Index", r["index"])
@@ -441,8 +447,8 @@ def memory_section(r: dict[str, Any]) -> str:
         )
     half = r["checkpoints"][1]
     return (
-        f"## Memory ({mode(r)}, {r['ran_at']})\n\n"
-        f"Webhook jobs posted through the API and run by a worker of concurrency 2 "
+        heading("Memory", r)
+        + f"Webhook jobs posted through the API and run by a worker of concurrency 2 "
         f"({num(r['jobs_per_s'])} jobs/s end to end); RSS (`VmRSS`) summed over each "
         f"service's processes, in MiB. *Before* is after a 200-job warm-up.\n\n"
         + table(
@@ -489,8 +495,12 @@ def write_doc(results: dict[str, Any], info: dict[str, Any]) -> None:
         f"- CPU: {info['cpu']}, `nproc` = {info['nproc']}",
         f"- Memory: {info['memory']}",
         f"- Python {info['python']}, Linux {info['kernel']}",
-        f"- Last run: {info['date']}; load average at start {info['load_start']}, "
-        f"at end {info['load_end']}",
+        f"- Written {info['date']}"
+        + (
+            f"; load average at start {info['load_start']}, at end {info['load_end']}"
+            if info.get("load_start")
+            else ""
+        ),
         "",
         "## Summary",
         "",
@@ -659,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [] if args.report else [name for name in BENCHMARKS if not only or name in only]
 
     results = {k: v for k, v in previous_results().items() if k in BENCHMARKS}
-    load_start = load_average()
+    load_start = None if args.report else load_average()
     failed = []
     for name in names:
         result = run_one(name, args.quick)
@@ -672,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         **machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_start": load_start,
-        "load_end": load_average(),
+        "load_end": None if args.report else load_average(),
     }
     write_doc(results, info)
     written = plot(results)
