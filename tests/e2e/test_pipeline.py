@@ -12,28 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
 
-from orchestrator.db import write_session
-from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-HEADERS = {"X-Api-Key": API_KEY}
-FINAL = {"completed", "failed", "cancelled"}
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+from tests.pipeline import FINAL, FIXTURES, HEADERS, clear_catalog, fixture, make_movie
 
 
 @pytest.fixture(autouse=True)
 def empty_catalog(database: str) -> None:
     """Each test configures its own libraries, mappings and players."""
-    with write_session() as session:
-        for model in (PlayerGroup, ManagerPathMapping, Library):
-            session.execute(delete(model))
+    clear_catalog()
 
 
 class Api:
@@ -82,18 +70,6 @@ def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
 def kodi() -> Iterator[FakeKodi]:
     with FakeKodi(username="kodi", password="kodi-pass") as server:
         yield server
-
-
-def make_movie(library: Path, folder: str, tmdb_id: int) -> Path:
-    movie = library / folder
-    movie.mkdir(parents=True)
-    (movie / f"{folder}.mkv").write_bytes(b"\0" * 4096)
-    (movie / f"{folder}.nfo").write_text(
-        f"<movie><title>{folder.split(' (')[0]}</title><year>1999</year>"
-        f'<uniqueid type="tmdb" default="true">{tmdb_id}</uniqueid></movie>'
-    )
-    (movie / "poster.jpg").write_bytes(b"jpg")
-    return movie
 
 
 def kodi_player(api: Api, group_id: int, server: FakeKodi | str, position: int = 0) -> None:

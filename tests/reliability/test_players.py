@@ -13,23 +13,17 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
 
-from orchestrator.db import write_session
-from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
-from tests.conftest import API_KEY, ApiServer, WorkerProcess, sqlite_only, wait_for_job
+from tests.conftest import ApiServer, WorkerProcess, sqlite_only, wait_for_job
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
+from tests.pipeline import FINAL, HEADERS, clear_catalog, fixture, make_movie, unique
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-HEADERS = {"X-Api-Key": API_KEY}
-FINAL = {"completed", "failed", "cancelled"}
 MOVIE = "The Matrix (1999)"
 KODI_USER, KODI_PASSWORD = "kodi", "kodi-pass"
 
@@ -37,22 +31,12 @@ KODI_USER, KODI_PASSWORD = "kodi", "kodi-pass"
 # --- helpers (copied from tests/e2e/test_pipeline.py, plus a few of our own) -------------
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return dict(json.loads((FIXTURES / f"{name}.json").read_text()))
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture(autouse=True)
 def empty_catalog(database: str) -> None:
     """Each test configures its own libraries, mappings and players (on SQLite: the faults
     here are the players' and the senders', not the database's)."""
     sqlite_only(database, "players or senders misbehaving")
-    with write_session() as session:
-        for model in (PlayerGroup, ManagerPathMapping, Library):
-            session.execute(delete(model))
+    clear_catalog()
 
 
 class Api:
@@ -129,18 +113,6 @@ def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
 def kodi() -> Iterator[FakeKodi]:
     with FakeKodi(username=KODI_USER, password=KODI_PASSWORD) as server:
         yield server
-
-
-def make_movie(library: Path, folder: str, tmdb_id: int) -> Path:
-    movie = library / folder
-    movie.mkdir(parents=True)
-    (movie / f"{folder}.mkv").write_bytes(b"\0" * 4096)
-    (movie / f"{folder}.nfo").write_text(
-        f"<movie><title>{folder.split(' (')[0]}</title><year>1999</year>"
-        f'<uniqueid type="tmdb" default="true">{tmdb_id}</uniqueid></movie>'
-    )
-    (movie / "poster.jpg").write_bytes(b"jpg")
-    return movie
 
 
 def library_setup(api: Api, tmp_path: Path) -> tuple[Path, dict[str, Any]]:

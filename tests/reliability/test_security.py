@@ -17,7 +17,6 @@ import copy
 import inspect
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,31 +25,18 @@ import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete
 
 from api import OPEN_ENDPOINTS, create_app
 from api import auth as api_auth
-from orchestrator.db import write_session
-from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
 from tests.conftest import API_KEY, ApiServer, WorkerProcess, sqlite_only
 from tests.fakes.players import FakeJellyfin, FakeKodi
+from tests.pipeline import FINAL, HEADERS, clear_catalog, fixture, make_movie, unique
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-HEADERS = {"X-Api-Key": API_KEY}
-FINAL = {"completed", "failed", "cancelled"}
 OPEN = {"health.healthz", "health.readyz", "web.index", "web.static"}
 PASSWORD, TOKEN = "kodi-s3cret-pw", "tok-s3cret"
 
 
 # --- helpers (copied from tests/e2e/test_pipeline.py) -------------------------------------
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return dict(json.loads((FIXTURES / f"{name}.json").read_text()))
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def basic(password: str, user: str = "radarr") -> str:
@@ -62,9 +48,7 @@ def empty_catalog(database: str) -> None:
     """Each test configures its own libraries, mappings and players (on SQLite: the faults
     here are the players' and the senders', not the database's)."""
     sqlite_only(database, "players or senders misbehaving")
-    with write_session() as session:
-        for model in (PlayerGroup, ManagerPathMapping, Library):
-            session.execute(delete(model))
+    clear_catalog()
 
 
 class Api:
@@ -138,18 +122,6 @@ class Api:
 @pytest.fixture
 def live(worker: WorkerProcess, api_server: ApiServer) -> Api:
     return Api(api_server)
-
-
-def make_movie(library: Path, folder: str, tmdb_id: int) -> Path:
-    movie = library / folder
-    movie.mkdir(parents=True)
-    (movie / f"{folder}.mkv").write_bytes(b"\0" * 4096)
-    (movie / f"{folder}.nfo").write_text(
-        f"<movie><title>{folder.split(' (')[0]}</title><year>1999</year>"
-        f'<uniqueid type="tmdb" default="true">{tmdb_id}</uniqueid></movie>'
-    )
-    (movie / "poster.jpg").write_bytes(b"jpg")
-    return movie
 
 
 def movies_setup(

@@ -18,15 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from orchestrator import submit
 from orchestrator.celery_app import app
-from orchestrator.db import read_session, write_session
+from orchestrator.db import read_session
 from orchestrator.models import Job
-from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
 from tests.conftest import (
-    API_KEY,
     REPO_ROOT,
     ApiServer,
     WorkerProcess,
@@ -34,9 +32,9 @@ from tests.conftest import (
     wait_for_job,
 )
 from tests.fakes.players import FakeKodi
+from tests.pipeline import HEADERS, clear_catalog
 
 PIPELINES = 200
-HEADERS = {"X-Api-Key": API_KEY}
 BODY = json.loads((REPO_ROOT / "tests" / "fixtures" / "radarr_download.json").read_text())
 
 
@@ -55,9 +53,7 @@ def _kill_pool(worker: WorkerProcess) -> int:
 
 
 def _configure(url: str, library: Path, kodi: FakeKodi) -> None:
-    with write_session() as session:
-        for model in (PlayerGroup, ManagerPathMapping, Library):
-            session.execute(delete(model))
+    clear_catalog()
 
     def create(path: str, body: dict) -> dict:
         response = httpx.post(f"{url}/api/v1/{path}", json=body, headers=HEADERS)
