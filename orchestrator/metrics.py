@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -62,35 +63,57 @@ def _parse(labels: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in labels.split(",") if part)
 
 
+@lru_cache(maxsize=4)
+def _upsert_statement(dialect: str) -> Any:
+    table = MetricCounter.__table__
+    statement: Any = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=["metric", "labels"],
+        set_={"value": table.c.value + statement.excluded.value},
+    )
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add each row's value to its counter, inside the caller's transaction.
+
+    Core on the session's connection with one prepared statement, not an ORM
+    statement: this runs with every event, and the ORM's bookkeeping would cost
+    more than the write itself.
+    """
+    if rows:
+        connection = session.connection()
+        connection.execute(_upsert_statement(connection.dialect.name), rows)
+
+
+def _row(metric: str, labels: dict[str, str], amount: float = 1) -> dict[str, Any]:
+    return {"metric": metric, "labels": _labels(labels), "value": amount}
+
+
+def _observation(metric: str, labels: dict[str, str], value: float) -> list[dict[str, Any]]:
+    # The count is the +Inf bucket's running total: no row of its own is needed.
+    bucket = next((str(b) for b in BUCKETS if value <= b), "+Inf")
+    return [
+        _row(f"{metric}:bucket", {**labels, "le": bucket}),
+        _row(f"{metric}:sum", labels, value),
+    ]
+
+
 def increment(session: Session, metric: str, labels: dict[str, str], amount: float = 1) -> None:
     """Add ``amount`` to a counter inside the caller's transaction."""
-    values = {"metric": metric, "labels": _labels(labels), "value": amount}
-    add = {"value": MetricCounter.__table__.c.value + amount}
-    keys = ["metric", "labels"]
-    if session.get_bind().dialect.name == "postgresql":
-        statement: Any = postgresql_insert(MetricCounter).values(**values)
-    else:
-        statement = sqlite_insert(MetricCounter).values(**values)
-    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=add))
-
-
-def observe(session: Session, metric: str, labels: dict[str, str], value: float) -> None:
-    """Record one observation of a histogram: its bucket, the sum and the count."""
-    bucket = next((str(b) for b in BUCKETS if value <= b), "+Inf")
-    increment(session, f"{metric}:bucket", {**labels, "le": bucket})
-    increment(session, f"{metric}:sum", labels, value)
-    increment(session, f"{metric}:count", labels)
+    _upsert(session, [_row(metric, labels, amount)])
 
 
 def count_event(session: Session, name: str, job_type: str, data: dict[str, Any]) -> None:
-    """Update the counters and histograms a lifecycle event feeds."""
+    """Update the counters and histograms a lifecycle event feeds, in one statement."""
     labels = {"type": job_type}
+    rows = []
     if name in EVENT_COUNTERS:
-        increment(session, EVENT_COUNTERS[name], labels)
+        rows.append(_row(EVENT_COUNTERS[name], labels))
     if name in EVENT_HISTOGRAMS:
         metric, field = EVENT_HISTOGRAMS[name]
         if isinstance(data.get(field), int | float):
-            observe(session, metric, labels, float(data[field]))
+            rows.extend(_observation(metric, labels, float(data[field])))
+    _upsert(session, rows)
 
 
 class SqlCollector:
