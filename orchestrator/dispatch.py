@@ -1,9 +1,10 @@
 """Submitting, publishing and re-publishing jobs (DESIGN 4).
 
 The row is committed first, then the message is published with ``task_id`` =
-job id and ``dispatched_at`` is stamped. A row whose publish failed keeps
-``dispatched_at`` empty and is re-published by :func:`redispatch_unpublished`,
-so an accepted job is never lost while the broker is away.
+job id, and ``dispatched_at`` is stamped soon after (:mod:`orchestrator.stamps`).
+A row whose publish failed keeps ``dispatched_at`` empty and is re-published by
+:func:`redispatch_unpublished`, so an accepted job is never lost while the broker
+is away.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,10 +31,12 @@ from orchestrator.priorities import parse_priority, queue_for
 from orchestrator.registry import get_job_type
 from orchestrator.routing import message_priority
 from orchestrator.settings import get_settings
+from orchestrator.stamps import stamps
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES_LIMIT = 100
+KWARGS_REPR_MAX = 1024
 
 
 @dataclass
@@ -113,6 +116,9 @@ def pending_duplicate(session: Session, dedupe_key: str | None) -> Job | None:
 
 def insert_job(session: Session, job: Job) -> Submitted:
     """Insert ``job``, or return the pending job that already holds its dedupe key."""
+    if not job.dedupe_key:
+        lifecycle.create(session, job)
+        return Submitted(job, created=True)
     existing = pending_duplicate(session, job.dedupe_key)
     if existing is not None:
         return Submitted(existing, created=False)
@@ -146,8 +152,15 @@ def _countdown(job: Job, now: datetime) -> float | None:
     return seconds if seconds > 0 else None
 
 
+def _short_repr(payload: dict[str, Any]) -> str:
+    # What Flower shows as the task's kwargs. Celery's own saferepr of a webhook
+    # body costs more than the rest of the publish; the builtin repr, cut, does not.
+    text = repr(payload)
+    return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."
+
+
 def publish(job: Job) -> bool:
-    """Send the job's message and stamp ``dispatched_at``; False if the broker is away."""
+    """Send the job's message (``dispatched_at`` is stamped shortly); False if not sent."""
     now = utcnow()
     try:
         app.send_task(
@@ -157,19 +170,15 @@ def publish(job: Job) -> bool:
             queue=job.queue,
             priority=message_priority(job.priority, app.conf.broker_url),
             countdown=_countdown(job, now),
+            argsrepr="()",
+            kwargsrepr=_short_repr(job.payload),
         )
     except Exception as exc:  # kombu raises many kinds; every one means "not sent"
         job_logger(log, job).warning(
             "not published (%s: %s); the sweep will re-publish it", type(exc).__name__, exc
         )
         return False
-    with write_session() as session:
-        session.execute(
-            update(Job)
-            .where(Job.id == job.id)
-            .values(dispatched_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+    stamps.add(job.id, now)
     return True
 
 

@@ -81,7 +81,7 @@ def claim(
             job_logger(log, job).info("message skipped: job is already %s", job.status)
             return None
         now = utcnow()
-        waited_since = job.run_at or job.next_retry_at or job.dispatched_at or job.created_at
+        waited_since = job.run_at or job.next_retry_at or job.dispatched_at or job.updated_at
         claimed = lifecycle.transition(
             session,
             job_id,
@@ -91,6 +91,8 @@ def claim(
             event_data={"wait_s": round(max(0.0, (now - waited_since).total_seconds()), 3)},
             started_at=now,
             worker=worker,
+            # The message was sent before its publisher got to stamp the row.
+            dispatched_at=job.dispatched_at or now,
             progress_percent=None,
             progress_message=None,
         )
