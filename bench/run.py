@@ -388,18 +388,26 @@ def scan_section(r: dict[str, Any]) -> str:
         if p["finished"]:
             notes = f"{p['seconds']:.1f} s"
             if p.get("notifications_done_s"):
-                notes += f" (their `notify-players` jobs done at {p['notifications_done_s']:.1f} s)"
+                notes += (
+                    f" (its {p.get('notify_jobs', 0)} `notify-players` job(s) done at "
+                    f"{p['notifications_done_s']:.1f} s)"
+                )
         else:
             notes = (
                 f"**not finished** when cut off at {p['cap_s']:.0f} s: {p['scans_completed']:,} "
-                f"scans completed; ≈ {num(p.get('projected_seconds'))} s projected from the "
-                f"steady rate ({num(p.get('steady_scans_per_s'), 1)} scans/s)"
+                f"folders written; ≈ {num(p.get('projected_seconds'))} s projected from the "
+                f"steady rate ({num(p.get('steady_scans_per_s'), 1)} folders/s)"
+            )
+        if job := p.get("job_result"):
+            notes += (
+                f"; {job['changed']:,} folders scanned, {job['unchanged']:,} unchanged, "
+                f"{job['failed']:,} failed"
             )
         if p.get("first_scan_s") is not None:
-            notes += f"; first scan completed at {p['first_scan_s']:.1f} s"
+            notes += f"; first batch written at {p['first_scan_s']:.1f} s"
         return (
-            f"- {label}: {notes}; the `library-scan` job itself was marked completed at "
-            f"{p['children_submitted_s']} s (its children are inserted and published after that)"
+            f"- {label}: {notes}; the `library-scan` job itself completed at "
+            f"{p['children_submitted_s']} s"
         )
 
     completion = r.get("index_completion")
@@ -411,18 +419,26 @@ def scan_section(r: dict[str, Any]) -> str:
             f"catalog without jobs in {completion['in_process_seconds']:.1f} s "
             f"({num(completion['in_process_ms_per_folder'], 2)} ms per folder).\n"
         )
+    signatures = ""
+    if r.get("signatures_only_s") is not None:
+        signatures = (
+            f"- `folder_signature` of every folder in one process (an unchanged rescan's "
+            f"floor): {r['signatures_only_s']:.2f} s\n"
+        )
     return (
         heading("Scan", r)
-        + f"{r['folders']:,} generated movie folders ({r['files']:,} files), `library-scan` "
-        f"through a worker of concurrency {r['concurrency']}, until every `scan-movie` child "
-        f"completed (no player groups configured). Page cache warm.\n\n"
+        + f"{r['folders']:,} generated movie folders ({r['files']:,} files), one `library-scan` "
+        f"through a worker of concurrency {r['concurrency']}, timed from its submission until "
+        f"it and the `notify-players` jobs it submitted completed (it scans the new and changed "
+        f"folders itself, in batches; no player groups configured). Page cache warm.\n\n"
         + phase_text("Index", r["index"])
         + "\n"
         + phase_text("Unchanged rescan", r["rescan"])
         + "\n"
         + extra
         + f"- Bare `os.scandir` walk with a `stat` per file: {r['bare_walk_s']:.3f} s\n"
-        f"- `scan_movie_folder` of every folder in one process (no jobs, no SQL): "
+        + signatures
+        + f"- `scan_movie_folder` of every folder in one process (no jobs, no SQL): "
         f"{r['scanner_only_s']:.2f} s\n\n![scan](bench/scan.png)\n"
     )
 
@@ -619,7 +635,7 @@ def plot(results: dict[str, Any]) -> list[Path]:
                 ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
         ax.axhline(r["folders"], color="gray", lw=0.8, ls=":")
         ax.set_xlabel("seconds since library-scan was submitted")
-        ax.set_ylabel("scan-movie jobs completed")
+        ax.set_ylabel("folders written by library-scan")
         ax.set_title(f"Library scan of {r['folders']:,} folders (concurrency {r['concurrency']})")
         ax.legend(fontsize=8)
         save(fig, "scan")

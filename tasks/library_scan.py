@@ -1,4 +1,11 @@
-"""``library-scan``: walk a library and submit a low-priority scan per folder.
+"""``library-scan``: bring the catalog in line with a library's folders, in this process.
+
+Each folder's signature (``services.folder_signature``) is compared with the one stored
+when it was last scanned; only new and changed folders are scanned. They are written in
+batches of ``BATCH_SIZE`` folders per transaction, together with their signatures, so a
+retry resumes where an attempt stopped. A folder that cannot be read is counted as failed
+and tried again next time. Folders gone from disk are marked removed. The players are
+notified once at the end: per folder when a few changed, else of the library root.
 
 ``library-scan-all`` runs it for every library; beat submits that every
 ``ORCH_LIBRARY_SCAN_INTERVAL`` seconds (default daily).
@@ -7,18 +14,36 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, job
 from orchestrator.db import read_session, write_session
 from services.catalog.models import Library
-from services.catalog.queries import libraries, mark_movies_removed
+from services.catalog.queries import (
+    apply_movie_scan,
+    apply_season_scan,
+    folder_signatures,
+    forget_folder_signatures,
+    libraries,
+    mark_movies_removed,
+    mark_seasons_removed,
+    store_folder_signatures,
+)
+from services.folder_signature import folder_signature
 from services.library_walk import list_library_folders
+from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
+from tasks.scan_movie import library_in
 
 LIBRARY_SCAN_INTERVAL = float(os.environ.get("ORCH_LIBRARY_SCAN_INTERVAL", str(24 * 3600)))
-SCAN_JOB_FOR_KIND = {"movies": "scan-movie", "tv": "scan-season"}
+BATCH_SIZE = 200
+# Up to this many changed folders are notified one by one; more, the library root once.
+NOTIFY_EACH_UP_TO = 10
+ERRORS_KEPT = 5
 
 
 class LibraryScanRequest(BaseModel):
@@ -27,31 +52,144 @@ class LibraryScanRequest(BaseModel):
     library_id: int
 
 
+@dataclass
+class Changes:
+    """What the scan changed so far; kept in the job's checkpoint across retries."""
+
+    scanned: int = 0
+    removed: int = 0
+    notify: list[list[str]] = field(default_factory=list)  # [path, update type]
+
+    def add(self, path: str, update_type: str, *, removed: bool = False) -> None:
+        """Count a folder scanned (or found removed) and remember it for the notifications."""
+        if removed:
+            self.removed += 1
+        else:
+            self.scanned += 1
+        if len(self.notify) <= NOTIFY_EACH_UP_TO:
+            self.notify.append([path, update_type])
+
+    def notifications(self, root: str) -> list[list[str]]:
+        """``[path, update type]`` of each ``notify-players`` job to submit."""
+        if self.scanned + self.removed > NOTIFY_EACH_UP_TO:
+            return [[root, "Modified"]]
+        return self.notify
+
+
 @job("library-scan", priority="low", max_retries=2, payload_model=LibraryScanRequest)
 def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]:
-    """Submit a scan for every folder of the library; mark movies whose folder vanished."""
+    """Scan the new and changed folders of the library, mark vanished ones removed and
+    notify the players once."""
     with read_session() as session:
         library = session.get(Library, request.library_id)
+        stored = folder_signatures(session, request.library_id)
     if library is None:
         raise PermanentError(f"library {request.library_id} does not exist")
     if not os.path.isdir(library.path):
         raise PermanentError(f"library folder {library.path} does not exist or is not a folder")
-    folders = list_library_folders(library.path, library.kind)
-    ctx.progress(50, f"{len(folders)} folders found")
-    kind = SCAN_JOB_FOR_KIND[library.kind]
+    folders = [os.path.abspath(f) for f in list_library_folders(library.path, library.kind)]
+    changes = Changes(**ctx.checkpoint)
+    # Folders an earlier attempt scanned look unchanged to this one.
+    unchanged = -changes.scanned
+    errors: list[str] = []
+    present: set[str] = set()
+    todo: list[tuple[str, str]] = []
     for folder in folders:
+        try:
+            signature = folder_signature(folder)
+        except OSError as exc:
+            _fail(ctx, errors, folder, exc)
+            present.add(folder)  # unreadable is not gone: its movie stays present
+            continue
+        if signature is None:
+            continue  # vanished since it was listed
+        present.add(folder)
+        if stored.get(folder) == signature:
+            unchanged += 1
+        else:
+            todo.append((folder, signature))
+    ctx.progress(5, f"{len(folders)} folders, {len(todo)} new or changed")
+
+    for start in range(0, len(todo), BATCH_SIZE):
+        batch = todo[start : start + BATCH_SIZE]
+        for path, update_type in _scan_batch(ctx, library, batch, errors):
+            changes.add(path, update_type)
+        ctx.save_checkpoint(asdict(changes))
+        done = start + len(batch)
+        ctx.progress(5 + 90 * done / len(todo), f"{done} of {len(todo)} folders scanned")
+
+    with write_session() as session:
+        if library.kind == "movies":
+            gone = mark_movies_removed(session, library.id, keep=present)
+        else:
+            gone = mark_seasons_removed(session, library.id, keep=present)
+        forget_folder_signatures(session, [path for path in stored if path not in present])
+    for path in gone:
+        changes.add(path, "Deleted", removed=True)
+    ctx.save_checkpoint(asdict(changes))
+
+    notify_ids = [
         ctx.submit(
-            kind,
-            {"library_id": library.id, "path": folder},
-            priority="low",
-            dedupe_key=f"{kind}:{folder}",
+            "notify-players",
+            {"library_id": library.id, "path": path, "update_type": update_type},
+            dedupe_key=f"notify-players:{path}",
         )
-    removed = 0
-    if library.kind == "movies":
-        with write_session() as session:
-            removed = mark_movies_removed(session, library.id, keep=set(folders))
-    return {"library": library.name, "folders": len(folders), "scans": len(folders),
-            "removed": removed}  # fmt: skip
+        for path, update_type in changes.notifications(library.path)
+    ]
+    return {
+        "library": library.name,
+        "folders": len(folders),
+        "changed": changes.scanned,
+        "unchanged": max(0, unchanged),
+        "removed": changes.removed,
+        "failed": len(errors),
+        "errors": errors[:ERRORS_KEPT],
+        "notify_job_ids": notify_ids,
+    }
+
+
+def _scan_batch(
+    ctx: JobContext, library: Library, batch: list[tuple[str, str]], errors: list[str]
+) -> list[tuple[str, str]]:
+    """Scan the folders, then write them and their signatures in one transaction;
+    returns ``(folder, update type)`` of each folder written."""
+    scan_folder: Callable[[str], MovieScan | SeasonScan] = (
+        scan_movie_folder if library.kind == "movies" else scan_season_folder
+    )
+    scans: list[tuple[str, MovieScan | SeasonScan]] = []
+    for folder, signature in batch:
+        try:
+            scans.append((signature, scan_folder(folder)))
+        except (OSError, ValueError) as exc:
+            _fail(ctx, errors, folder, exc)
+    written = []
+    # Scanned before the transaction opens: on SQLite a write transaction holds the
+    # database's write lock.
+    with write_session() as session:
+        row = library_in(session, library.id)
+        for _, scan in scans:
+            written.append((scan.folder, _apply(session, row, scan)))
+        signatures = {scan.folder: signature for signature, scan in scans if scan.exists}
+        store_folder_signatures(session, library.id, signatures)
+    return written
+
+
+def _apply(session: Session, library: Library, scan: MovieScan | SeasonScan) -> str:
+    """Write one folder's scan to the catalog; returns the notification's update type."""
+    if isinstance(scan, MovieScan):
+        change = apply_movie_scan(session, library, scan)
+        if change.removed or not scan.exists:
+            return "Deleted"
+        return "Created" if change.is_new else "Modified"
+    counts = apply_season_scan(session, library, scan)
+    if not scan.exists:
+        return "Deleted"
+    return "Created" if 0 < counts["added"] == counts["episodes"] else "Modified"
+
+
+def _fail(ctx: JobContext, errors: list[str], folder: str, exc: Exception) -> None:
+    ctx.log.warning("cannot scan %s: %s", folder, exc)
+    errors.append(f"{folder}: {exc}")
 
 
 @job("library-scan-all", priority="low", max_retries=0, schedule=LIBRARY_SCAN_INTERVAL)

@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session, write_session
 from services.catalog.models import Library
-from services.catalog.queries import apply_movie_scan
+from services.catalog.queries import (
+    apply_movie_scan,
+    forget_folder_signatures,
+    store_folder_signatures,
+)
+from services.folder_signature import folder_signature
 from services.pathmap import is_within
 from services.scanner import scan_movie_folder
 
@@ -44,10 +49,22 @@ def library_holding(request: ScanRequest) -> Library:
     return library
 
 
+def remember_signature(
+    session: Session, library_id: int, folder: str, signature: str | None
+) -> None:
+    """Store the scanned folder's signature, so that ``library-scan`` skips it while it
+    stays unchanged; a folder without one (gone) is forgotten."""
+    if signature is None:
+        forget_folder_signatures(session, [folder])
+    else:
+        store_folder_signatures(session, library_id, {folder: signature})
+
+
 @job("scan-movie", priority="high", max_retries=3, retry_base=5.0, payload_model=ScanRequest)
 def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the folder, upsert the movie (or mark it removed) and submit ``notify-players``."""
     library = library_holding(request)
+    signature = folder_signature(request.path)  # before the scan: a later change rescans
     scan = scan_movie_folder(request.path, progress=lambda p, m: ctx.progress(p * 0.9, m))
     if not scan.exists and request.update_type != "Deleted":
         # Radarr calls right after the import; a network share may lag behind it.
@@ -57,6 +74,7 @@ def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
         )
     with write_session() as session:
         change = apply_movie_scan(session, library_in(session, library.id), scan)
+        remember_signature(session, library.id, scan.folder, signature if scan.exists else None)
     update_type = request.update_type
     if change.removed or not scan.exists:
         update_type = "Deleted"

@@ -1,4 +1,5 @@
-"""Catalog tables: libraries, path mappings, player groups, players, movies, episode files."""
+"""Catalog tables: libraries, path mappings, player groups, players, movies, episode files,
+signatures of scanned folders."""
 
 from __future__ import annotations
 
@@ -158,3 +159,17 @@ class EpisodeFileRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime: Mapped[float] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(10), default="present")
+
+
+class ScannedFolder(Base):
+    """The signature of a library folder when it was last scanned into the catalog."""
+
+    __tablename__ = "scanned_folders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_id: Mapped[int] = mapped_column(
+        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    signature: Mapped[str] = mapped_column(String(64))
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

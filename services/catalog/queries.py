@@ -1,4 +1,5 @@
-"""Catalog queries and updates: libraries by path, groups of a library, movie upserts."""
+"""Catalog queries and updates: libraries by path, groups of a library, movie upserts,
+signatures of scanned folders."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.models import utcnow
@@ -17,6 +19,7 @@ from services.catalog.models import (
     MediaFileRow,
     Movie,
     PlayerGroup,
+    ScannedFolder,
     group_libraries,
 )
 
@@ -193,16 +196,37 @@ def apply_movie_scan(session: Session, library: Library, scan: ScannedMovie) -> 
     )
 
 
-def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> int:
-    """Mark removed every present movie of the library whose folder is not in ``keep``."""
-    removed = 0
+def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:
+    """Mark removed every present movie of the library whose folder is not in ``keep``;
+    returns their folders."""
+    query = select(Movie.path).where(Movie.library_id == library_id, Movie.state == "present")
+    gone = sorted(set(session.scalars(query)) - keep)
     now = utcnow()
-    query = select(Movie).where(Movie.library_id == library_id, Movie.state == "present")
-    for movie in session.scalars(query):
-        if movie.path not in keep:
-            movie.state, movie.updated_at = "removed", now
-            removed += 1
-    return removed
+    for chunk in _chunks(gone):
+        session.execute(
+            update(Movie)
+            .where(Movie.path.in_(chunk))
+            .values(state="removed", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return gone
+
+
+def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:
+    """Mark removed the episode files of every season folder of the library not in
+    ``keep``; returns those folders."""
+    query = select(EpisodeFileRow.season_path).where(
+        EpisodeFileRow.library_id == library_id, EpisodeFileRow.state == "present"
+    )
+    gone = sorted(set(session.scalars(query)) - keep)
+    for chunk in _chunks(gone):
+        session.execute(
+            update(EpisodeFileRow)
+            .where(EpisodeFileRow.season_path.in_(chunk))
+            .values(state="removed")
+            .execution_options(synchronize_session=False)
+        )
+    return gone
 
 
 def apply_season_scan(session: Session, library: Library, scan: ScannedSeason) -> dict[str, int]:
@@ -270,3 +294,47 @@ def _file_to_dict(row: MediaFileRow) -> dict[str, Any]:
         "size": row.size,
         "mtime": row.mtime,
     }
+
+
+def folder_signatures(session: Session, library_id: int) -> dict[str, str]:
+    """``{folder: signature}`` of every folder of the library stored by a scan."""
+    query = select(ScannedFolder.path, ScannedFolder.signature).where(
+        ScannedFolder.library_id == library_id
+    )
+    return {path: signature for path, signature in session.execute(query)}
+
+
+def store_folder_signatures(session: Session, library_id: int, signatures: dict[str, str]) -> None:
+    """Insert or update the signatures of scanned folders (SQLite and PostgreSQL)."""
+    if not signatures:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    rows = [
+        {"library_id": library_id, "path": path, "signature": signature, "scanned_at": now}
+        for path, signature in signatures.items()
+    ]
+    # A scan-movie job may store the same folder meanwhile: upsert, never a duplicate.
+    for chunk in _chunks(rows):
+        insert = dialect.insert(ScannedFolder).values(chunk)
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[ScannedFolder.path],
+                set_={
+                    "library_id": insert.excluded.library_id,
+                    "signature": insert.excluded.signature,
+                    "scanned_at": insert.excluded.scanned_at,
+                },
+            )
+        )
+
+
+def forget_folder_signatures(session: Session, paths: Sequence[str]) -> None:
+    """Delete the stored signatures of these folders, so that they are scanned again."""
+    for chunk in _chunks(list(paths)):
+        session.execute(delete(ScannedFolder).where(ScannedFolder.path.in_(chunk)))
+
+
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    # Keeps each statement well under the bound-parameter limits of SQLite and PostgreSQL.
+    return [items[start : start + size] for start in range(0, len(items), size)]

@@ -1,74 +1,261 @@
-"""``library-scan`` walks a real library folder: one scan per movie, vanished ones removed."""
+"""``library-scan`` on real folders: only new and changed folders are scanned, vanished ones
+are removed, and the players are notified once."""
 
 from __future__ import annotations
 
+import os
 import shutil
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from orchestrator import submit
 from orchestrator.db import read_session, write_session
-from services.catalog.models import Library, Movie
+from orchestrator.models import Job
+from services.catalog.models import (
+    EpisodeFileRow,
+    GroupPathMapping,
+    Library,
+    Movie,
+    Player,
+    PlayerGroup,
+    ScannedFolder,
+)
 from tests.conftest import WorkerProcess, wait_for_job
+from tests.fakes.players import FakeKodi
+from tests.pipeline import make_movie, unique
 
 
-def _movie(library: Path, name: str, tmdb_id: int) -> Path:
-    folder = library / name
-    folder.mkdir(parents=True)
-    (folder / f"{name}.mkv").write_bytes(b"\0" * 1024)
-    (folder / "movie.nfo").write_text(
-        f'<movie><title>{name}</title><uniqueid type="tmdb">{tmdb_id}</uniqueid></movie>'
-    )
-    return folder
-
-
-def test_library_scan_indexes_every_folder_and_marks_vanished_movies(
-    worker: WorkerProcess, tmp_path: Path
-) -> None:
+@pytest.fixture
+def movies(worker: WorkerProcess, tmp_path: Path) -> Path:
+    """An empty movie library folder (a worker is running)."""
     root = tmp_path / "movies"
-    for n in range(5):
-        _movie(root, f"Film {n} (200{n})", 9000 + n)
-    (root / ".hidden").mkdir()
+    root.mkdir()
+    return root
+
+
+def _library(root: Path, kind: str = "movies") -> int:
     with write_session() as session:
-        library = Library(name=f"lib-{uuid.uuid4().hex[:6]}", path=str(root), kind="movies")
+        library = Library(name=unique("lib"), path=str(root), kind=kind)
         session.add(library)
         session.flush()
-        library_id = library.id
+        return library.id
 
-    first = wait_for_job(submit("library-scan", {"library_id": library_id}).job.id)
-    assert first.status == "completed"
-    assert (first.result["folders"], first.result["removed"]) == (5, 0)
-    scans = [wait_for_job(child) for child in _children(first.id)]
-    assert [s.status for s in scans] == ["completed"] * 5
-    assert all(s.priority == 8 for s in scans)
 
-    shutil.rmtree(root / "Film 3 (2003)")
-    second = wait_for_job(submit("library-scan", {"library_id": library_id}).job.id)
-    for child in _children(second.id):
-        wait_for_job(child)
+def _scan(library_id: int) -> Any:
+    job = wait_for_job(submit("library-scan", {"library_id": library_id}).job.id)
+    assert job.status == "completed", job.error
+    return job
 
-    assert second.result["removed"] == 1
+
+def _counts(job: Any) -> tuple[int, int, int, int, int]:
+    r = job.result
+    return r["folders"], r["changed"], r["unchanged"], r["removed"], r["failed"]
+
+
+def _notified(job: Any) -> list[tuple[str, str]]:
+    """``(path, update type)`` of the ``notify-players`` jobs the scan submitted."""
     with read_session() as session:
-        states = dict(
-            session.execute(
-                select(Movie.tmdb_id, Movie.state).where(Movie.library_id == library_id)
-            ).all()
-        )
-    assert states == {9000: "present", 9001: "present", 9002: "present", 9003: "removed",
-                      9004: "present"}  # fmt: skip
+        children = list(session.scalars(select(Job).where(Job.parent_id == job.id)))
+    assert sorted(c.id for c in children) == sorted(job.result["notify_job_ids"])
+    assert {c.type for c in children} <= {"notify-players"}
+    return sorted((c.payload["path"], c.payload["update_type"]) for c in children)
+
+
+def _movies(library_id: int) -> dict[str, tuple[int | None, str]]:
+    """``{folder name: (tmdb id, state)}`` of the library's movies."""
+    with read_session() as session:
+        rows = session.execute(
+            select(Movie.path, Movie.tmdb_id, Movie.state).where(Movie.library_id == library_id)
+        ).all()
+    return {os.path.basename(path): (tmdb_id, state) for path, tmdb_id, state in rows}
+
+
+def test_first_scan_indexes_every_folder_and_an_unchanged_rescan_scans_none(
+    movies: Path,
+) -> None:
+    for n in range(5):
+        make_movie(movies, f"Film {n} (200{n})", 9000 + n)
+    (movies / ".hidden").mkdir()
+    library_id = _library(movies)
+
+    first = _scan(library_id)
+    second = _scan(library_id)
+
+    assert first.priority == 8
+    assert _counts(first) == (5, 5, 0, 0, 0)
+    assert _movies(library_id) == {f"Film {n} (200{n})": (9000 + n, "present") for n in range(5)}
+    assert _notified(first) == [(str(movies / f"Film {n} (200{n})"), "Created") for n in range(5)]
+    assert _counts(second) == (5, 0, 5, 0, 0)
+    assert second.result["errors"] == []
+    assert _notified(second) == []
+
+
+def test_a_changed_folder_is_the_only_one_rescanned(movies: Path) -> None:
+    folders = [make_movie(movies, f"Film {n} (201{n})", 9100 + n) for n in range(3)]
+    library_id = _library(movies)
+    _scan(library_id)
+    scanned_at = _scanned_at(library_id)
+
+    (folders[1] / "extras").mkdir()
+    (folders[1] / "extras" / "interview.mkv").write_bytes(b"\0" * 10)
+    (folders[1] / f"{folders[1].name}.en.srt").write_text("1\n")
+    job = _scan(library_id)
+
+    assert _counts(job) == (3, 1, 2, 0, 0)
+    assert _notified(job) == [(str(folders[1]), "Modified")]
+    after = _scanned_at(library_id)
+    assert after[folders[0].name] == scanned_at[folders[0].name]
+    assert after[folders[2].name] == scanned_at[folders[2].name]
+    assert after[folders[1].name] > scanned_at[folders[1].name]
+
+
+def test_a_removed_folder_marks_its_movie_removed_and_notifies_deleted(movies: Path) -> None:
+    folders = [make_movie(movies, f"Film {n} (202{n})", 9200 + n) for n in range(3)]
+    library_id = _library(movies)
+    _scan(library_id)
+
+    shutil.rmtree(folders[2])
+    job = _scan(library_id)
+
+    assert _counts(job) == (2, 0, 2, 1, 0)
+    assert _notified(job) == [(str(folders[2]), "Deleted")]
+    assert _movies(library_id)[folders[2].name] == (9202, "removed")
+    assert _movies(library_id)[folders[0].name] == (9200, "present")
+    with read_session() as session:
+        stored = set(session.scalars(select(ScannedFolder.path)))
+    assert str(folders[2]) not in stored
+    assert str(folders[0]) in stored
+
+
+def test_more_than_ten_changed_folders_notify_the_library_root_once(movies: Path) -> None:
+    for n in range(11):
+        make_movie(movies, f"Film {n:02d} (1990)", 9300 + n)
+    library_id = _library(movies)
+
+    job = _scan(library_id)
+
+    assert _counts(job) == (11, 11, 0, 0, 0)
+    assert _notified(job) == [(str(movies), "Modified")]
+
+
+def test_a_webhook_scan_stores_its_signature_so_the_library_scan_skips_it(
+    movies: Path,
+) -> None:
+    folders = [make_movie(movies, f"Film {n} (203{n})", 9400 + n) for n in range(2)]
+    library_id = _library(movies)
+    scan = submit("scan-movie", {"library_id": library_id, "path": str(folders[0])}).job
+    assert wait_for_job(scan.id).status == "completed"
+
+    job = _scan(library_id)
+
+    assert _counts(job) == (2, 1, 1, 0, 0)
+    assert _notified(job) == [(str(folders[1]), "Created")]
+
+
+@pytest.fixture
+def unreadable(movies: Path) -> Iterator[Path]:
+    """A movie folder nobody may list (skips when chmod does not stop this user)."""
+    folder = make_movie(movies, "Locked (1990)", 9599)
+    folder.chmod(0)
+    try:
+        if os.access(folder, os.R_OK):
+            pytest.skip("this user reads folders whatever their mode (root)")
+        yield folder
+    finally:
+        folder.chmod(0o755)
+
+
+def test_an_unreadable_folder_fails_alone_and_is_tried_again_next_time(
+    movies: Path, unreadable: Path
+) -> None:
+    make_movie(movies, "Open (1991)", 9500)
+    library_id = _library(movies)
+
+    first = _scan(library_id)
+    unreadable.chmod(0o755)
+    second = _scan(library_id)
+    unreadable.chmod(0)
+    third = _scan(library_id)
+
+    assert _counts(first) == (2, 1, 0, 0, 1)
+    assert len(first.result["errors"]) == 1
+    assert str(unreadable) in first.result["errors"][0]
+    assert _counts(second) == (2, 1, 1, 0, 0)
+    assert _notified(second) == [(str(unreadable), "Created")]
+    assert _counts(third) == (2, 0, 1, 0, 1)
+    assert _movies(library_id)["Locked (1990)"] == (9599, "present")
+
+
+def test_a_tv_library_is_indexed_by_season_folder(worker: WorkerProcess, tmp_path: Path) -> None:
+    root = tmp_path / "tv"
+    season = root / "Show" / "Season 01"
+    season.mkdir(parents=True)
+    (season / "Show - S01E01.mkv").write_bytes(b"\0" * 10)
+    flat = root / "Mini Series"
+    flat.mkdir()
+    (flat / "Mini Series - S01E01.mkv").write_bytes(b"\0" * 10)
+    library_id = _library(root, kind="tv")
+
+    first = _scan(library_id)
+    (season / "Show - S01E02.mkv").write_bytes(b"\0" * 10)
+    second = _scan(library_id)
+    shutil.rmtree(flat)
+    third = _scan(library_id)
+
+    assert _counts(first) == (2, 2, 0, 0, 0)
+    assert _notified(first) == [(str(flat), "Created"), (str(season), "Created")]
+    assert _counts(second) == (2, 1, 1, 0, 0)
+    assert _notified(second) == [(str(season), "Modified")]
+    assert _counts(third) == (1, 0, 1, 1, 0)
+    assert _notified(third) == [(str(flat), "Deleted")]
+    with read_session() as session:
+        episodes = session.execute(
+            select(EpisodeFileRow.path, EpisodeFileRow.episodes, EpisodeFileRow.state).where(
+                EpisodeFileRow.library_id == library_id
+            )
+        ).all()
+    assert sorted((os.path.basename(p), e, s) for p, e, s in episodes) == [
+        ("Mini Series - S01E01.mkv", [1], "removed"),
+        ("Show - S01E01.mkv", [1], "present"),
+        ("Show - S01E02.mkv", [2], "present"),
+    ]
+
+
+def test_the_library_root_notification_reaches_kodi_as_a_scan_of_the_mapped_root(
+    movies: Path,
+) -> None:
+    for n in range(12):
+        make_movie(movies, f"Film {n:02d} (1980)", 9700 + n)
+    library_id = _library(movies)
+    with FakeKodi(username="kodi", password="kodi-pass") as kodi:
+        with write_session() as session:
+            group = PlayerGroup(name=unique("group"))
+            group.libraries = [session.get(Library, library_id)]
+            group.path_mappings = [
+                GroupPathMapping(from_path=str(movies), to_path="smb://nas/movies")
+            ]
+            kodi_player = Player(
+                name="kodi", type="kodi", url=kodi.url, username="kodi", password="kodi-pass"
+            )
+            group.players = [kodi_player]
+            session.add(group)
+
+        job = _scan(library_id)
+        [notify_id] = job.result["notify_job_ids"]
+        notify = wait_for_job(notify_id)
+
+        assert notify.status == "completed", notify.error
+        assert kodi.scans() == [{"directory": "smb://nas/movies/", "showdialogs": False}]
 
 
 def test_library_scan_of_a_missing_folder_fails_with_the_path(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
-    with write_session() as session:
-        library = Library(name=f"gone-{uuid.uuid4().hex[:6]}", path=str(tmp_path / "nope"),
-                          kind="movies")  # fmt: skip
-        session.add(library)
-        session.flush()
-        library_id = library.id
+    library_id = _library(tmp_path / "nope")
 
     job = wait_for_job(submit("library-scan", {"library_id": library_id}).job.id)
 
@@ -77,8 +264,9 @@ def test_library_scan_of_a_missing_folder_fails_with_the_path(
     assert job.retry_count == 0
 
 
-def _children(job_id: str) -> list[str]:
-    from orchestrator.models import Job
-
+def _scanned_at(library_id: int) -> dict[str, Any]:
     with read_session() as session:
-        return list(session.scalars(select(Job.id).where(Job.parent_id == job_id)))
+        rows = session.execute(
+            select(Movie.path, Movie.scanned_at).where(Movie.library_id == library_id)
+        ).all()
+    return {os.path.basename(path): scanned_at for path, scanned_at in rows}

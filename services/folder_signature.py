@@ -1,0 +1,54 @@
+"""A cheap signature of a folder's contents, to tell whether it changed since it was scanned.
+
+The signature hashes the sorted (relative path, size, mtime in ns) of every entry under
+the folder, sub-folders included (extras, BDMV, VIDEO_TS, Subs): adding, removing,
+renaming, resizing or touching a file anywhere inside changes it. It costs one
+``scandir`` per folder and one ``stat`` per file, and reads no file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+Entry = tuple[str, int, int]
+
+
+def folder_signature(path: str | os.PathLike[str]) -> str | None:
+    """Hex digest of the folder's contents; None when the folder does not exist.
+
+    Raises ``OSError`` when the folder exists but cannot be read (e.g. permissions).
+    """
+    entries: list[Entry] = []
+    try:
+        _collect(os.fspath(path), "", entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    for relative, size, mtime_ns in sorted(entries):
+        digest.update(os.fsencode(relative) + f"\0{size}\0{mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _collect(folder: str, prefix: str, entries: list[Entry]) -> None:
+    with os.scandir(folder) as listing:
+        children = list(listing)
+    for child in children:
+        relative = prefix + child.name
+        # Symlinked folders are not followed: a link back up would never end.
+        if child.is_dir(follow_symlinks=False):
+            entries.append((relative + "/", 0, 0))
+            try:
+                _collect(child.path, relative + "/", entries)
+            except OSError:
+                # An unreadable sub-folder must not hide the rest of the movie.
+                entries.append((relative + "/", -1, -1))
+            continue
+        try:
+            stat = child.stat()
+        except OSError:  # vanished meanwhile, or a broken symlink
+            try:
+                stat = child.stat(follow_symlinks=False)
+            except OSError:
+                continue
+        entries.append((relative, stat.st_size, stat.st_mtime_ns))
