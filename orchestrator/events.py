@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import threading
 import time
 from typing import Any
 
@@ -29,7 +31,7 @@ def record_event(session: Session, job: Job, name: str, data: dict[str, Any]) ->
     """Store an event of ``job``; it is announced once the transaction commits."""
     # Core on the session's connection: an ORM object per event would only cost time.
     session.connection().execute(
-        insert(JobEvent.__table__),
+        insert(JobEvent),
         {
             "job_id": job.id,
             "root_id": job.root_id,
@@ -45,10 +47,48 @@ def record_event(session: Session, job: Job, name: str, data: dict[str, Any]) ->
     session.info[_RING] = True
 
 
+class Ringer:
+    """Rings the doorbell from a thread of its own.
+
+    A commit only sets a flag, so it does not wait for a Redis round trip, and a
+    burst of commits costs one message.
+    """
+
+    def __init__(self) -> None:
+        self._wanted = threading.Event()
+        self._starting = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> None:
+        """Ring soon."""
+        self._wanted.set()
+        if self._thread is None:
+            with self._starting:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="doorbell", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            ring()
+
+    def _forget(self) -> None:
+        # A forked child has no thread yet: it starts its own when it first rings.
+        self._wanted = threading.Event()
+        self._starting = threading.Lock()
+        self._thread = None
+
+
+ringer = Ringer()
+os.register_at_fork(after_in_child=ringer._forget)
+
+
 @event.listens_for(Session, "after_commit")
 def _ring_after_commit(session: Session) -> None:
     if session.info.pop(_RING, False):
-        ring()
+        ringer.request()
 
 
 @event.listens_for(Session, "after_rollback")

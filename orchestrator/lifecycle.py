@@ -79,7 +79,7 @@ def create(session: Session, job: Job) -> Job:
     # Unset columns are left out, so they get their defaults (and SQL NULL, not JSON null).
     values = {column.key: getattr(job, column.key) for column in Job.__table__.columns}
     session.connection().execute(
-        insert(Job.__table__), {key: value for key, value in values.items() if value is not None}
+        insert(Job), {key: value for key, value in values.items() if value is not None}
     )
     record_event(session, job, "job.created", {"priority": job.priority, "queue": job.queue})
     job_logger(log, job).info("created (priority %s, queue %s)", job.priority, job.queue)

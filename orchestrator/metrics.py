@@ -65,11 +65,12 @@ def _parse(labels: str) -> dict[str, str]:
 
 @lru_cache(maxsize=4)
 def _upsert_statement(dialect: str) -> Any:
-    table = MetricCounter.__table__
-    statement: Any = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement: Any = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
+        MetricCounter
+    )
     return statement.on_conflict_do_update(
         index_elements=["metric", "labels"],
-        set_={"value": table.c.value + statement.excluded.value},
+        set_={"value": MetricCounter.value + statement.excluded.value},
     )
 
 

@@ -33,11 +33,11 @@ FLUSH_INTERVAL = 0.2
 
 _published_at = bindparam("published_at", type_=UTCDateTime())
 STAMP = (
-    update(Job.__table__)
+    update(Job)
     .where(
-        Job.__table__.c.id == bindparam("job_id"),
-        Job.__table__.c.dispatched_at.is_(None),
-        Job.__table__.c.updated_at <= _published_at,
+        Job.id == bindparam("job_id"),
+        Job.dispatched_at.is_(None),
+        Job.updated_at <= _published_at,
     )
     .values(dispatched_at=_published_at)
 )
