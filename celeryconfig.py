@@ -57,9 +57,13 @@ task_publish_retry_policy = {
     "interval_max": 0.5,
 }
 
+# Workers send task events (Flower's view). Publishers do not send "task-sent" (off
+# by default in Celery too): it would double the broker writes of every submit.
 worker_send_task_events = True
-task_send_sent_event = True
-task_track_started = True
+task_send_sent_event = False
+# No STARTED state in the result backend: the database records the start, and
+# storing it twice would cost two more Redis writes per job.
+task_track_started = False
 
 imports = tuple(_settings.job_modules)
 

@@ -46,8 +46,8 @@ app.conf.update(
     },
     broker_connection_retry_on_startup=True,
     worker_send_task_events=True,
-    task_send_sent_event=True,
-    task_track_started=True,
+    task_send_sent_event=False,
+    task_track_started=False,
 )
 
 _client: tuple[int, redis.Redis] | None = None
