@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "orchestrator:events"
 _RING = "orchestrator.ring"
+# How long the doorbell waits for more commits before it rings: streams see an event
+# at most this much later.
+RING_DELAY = 0.01
 
 
 def record_event(session: Session, job: Job, name: str, data: dict[str, Any]) -> None:
@@ -50,8 +53,8 @@ def record_event(session: Session, job: Job, name: str, data: dict[str, Any]) ->
 class Ringer:
     """Rings the doorbell from a thread of its own.
 
-    A commit only sets a flag, so it does not wait for a Redis round trip, and a
-    burst of commits costs one message.
+    A commit only sets a flag, so it does not wait for a Redis round trip, and the
+    commits of a burst (within ``RING_DELAY``) cost one message.
     """
 
     def __init__(self) -> None:
@@ -61,7 +64,8 @@ class Ringer:
 
     def request(self) -> None:
         """Ring soon."""
-        self._wanted.set()
+        if not self._wanted.is_set():
+            self._wanted.set()
         if self._thread is None:
             with self._starting:
                 if self._thread is None:
@@ -71,6 +75,8 @@ class Ringer:
     def _run(self) -> None:
         while True:
             self._wanted.wait()
+            # Commits during this pause find the flag set and cost nothing more.
+            time.sleep(RING_DELAY)
             self._wanted.clear()
             ring()
 
