@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import REPO_ROOT, load_average, log
+from bench.history import before_after_section
 
 BENCHMARKS = ("intake", "engine", "priority", "scan", "memory")
 TIME_LIMITS = {"intake": 600, "engine": 900, "priority": 600, "scan": 900, "memory": 900}
@@ -525,6 +526,7 @@ def write_doc(results: dict[str, Any], info: dict[str, Any]) -> None:
             summary_rows(results),
         ),
         "",
+        before_after_section(results),
     ]
     for name in BENCHMARKS:
         if name in results:
