@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.api_client import Api
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
-from tests.pipeline import FINAL, FIXTURES, HEADERS, clear_catalog, fixture, make_movie
+from tests.pipeline import FIXTURES, HEADERS, clear_catalog, fixture, make_movie
 
 
 @pytest.fixture(autouse=True)
@@ -24,45 +23,9 @@ def empty_catalog(database: str) -> None:
     clear_catalog()
 
 
-class Api:
-    """A small client of the live API."""
-
-    def __init__(self, server: ApiServer) -> None:
-        self.url = server.url
-
-    def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
-        kwargs.setdefault("headers", HEADERS)
-        return httpx.post(f"{self.url}{path}", json=body, timeout=10, **kwargs)
-
-    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.post(path, body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.url}{path}", headers=HEADERS, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def chain(self, root_id: str, timeout: float = 40) -> list[dict[str, Any]]:
-        """Every job of a chain once all are final, oldest first."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            jobs = self.get(f"/api/v1/jobs?root_id={root_id}&limit=100")["items"]
-            if jobs and all(j["status"] in FINAL for j in jobs):
-                return sorted(jobs, key=lambda j: j["created_at"])
-            time.sleep(0.1)
-        raise AssertionError(f"chain {root_id} not finished: {jobs}")
-
-    def webhook(self, source: str, body: dict[str, Any]) -> str:
-        response = self.post(f"/api/webhooks/{source}", body)
-        assert response.status_code == 202, response.text
-        assert response.json()["status"] == "queued"
-        return str(response.json()["job_id"])
-
-
 @pytest.fixture
 def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
+    """The live API, with a worker running."""
     return Api(api_server)
 
 

@@ -12,23 +12,22 @@ holds back neither the other groups of the library nor the other jobs of the wor
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.api_client import Api
 from tests.conftest import ApiServer, WorkerProcess, sqlite_only, wait_for_job
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
-from tests.pipeline import FINAL, HEADERS, clear_catalog, fixture, make_movie, unique
+from tests.pipeline import FINAL, clear_catalog, fixture, make_movie, unique
 
 MOVIE = "The Matrix (1999)"
 KODI_USER, KODI_PASSWORD = "kodi", "kodi-pass"
 
 
-# --- helpers (copied from tests/e2e/test_pipeline.py, plus a few of our own) -------------
+# --- helpers (the client is tests/api_client.py) -----------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -39,73 +38,9 @@ def empty_catalog(database: str) -> None:
     clear_catalog()
 
 
-class Api:
-    """A small client of the live API."""
-
-    def __init__(self, server: ApiServer, worker: WorkerProcess) -> None:
-        self.url = server.url
-        self.worker = worker
-
-    def stuck(self, what: str) -> AssertionError:
-        """A timeout, with the end of the worker's log to tell why."""
-        return AssertionError(f"{what}\n--- worker log (end) ---\n{self.worker.log()[-4000:]}")
-
-    def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
-        kwargs.setdefault("headers", HEADERS)
-        return httpx.post(f"{self.url}{path}", json=body, timeout=10, **kwargs)
-
-    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.post(path, body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = httpx.patch(f"{self.url}{path}", json=body, headers=HEADERS, timeout=10)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.url}{path}", headers=HEADERS, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def chain(self, root_id: str, timeout: float = 40) -> list[dict[str, Any]]:
-        """Every job of a chain once all are final, oldest first."""
-        deadline = time.monotonic() + timeout
-        jobs: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            jobs = self.get(f"/api/v1/jobs?root_id={root_id}&limit=100")["items"]
-            if jobs and all(j["status"] in FINAL for j in jobs):
-                return sorted(jobs, key=lambda j: j["created_at"])
-            time.sleep(0.1)
-        raise self.stuck(f"chain {root_id} not finished: {jobs}")
-
-    def webhook(self, source: str, body: dict[str, Any]) -> str:
-        response = self.post(f"/api/webhooks/{source}", body)
-        assert response.status_code == 202, response.text
-        assert response.json()["status"] == "queued"
-        return str(response.json()["job_id"])
-
-    def notify_job(self, root_id: str, timeout: float = 20) -> str:
-        """The id of the chain's ``notify-players`` job, once it exists."""
-        deadline = time.monotonic() + timeout
-        jobs: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            jobs = self.get(f"/api/v1/jobs?root_id={root_id}&limit=100")["items"]
-            notify = [j for j in jobs if j["type"] == "notify-players"]
-            if notify:
-                return str(notify[0]["id"])
-            if jobs and all(j["status"] in FINAL for j in jobs):
-                break  # the chain ended before notifying (a failed webhook or scan)
-            time.sleep(0.05)
-        raise self.stuck(f"chain {root_id} has no notify-players job: {jobs}")
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return dict(self.get(f"/api/v1/jobs/{job_id}"))
-
-
 @pytest.fixture
 def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
+    """The live API; a wait that runs out shows the end of the worker's log."""
     return Api(api_server, worker)
 
 

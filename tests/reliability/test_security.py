@@ -16,7 +16,6 @@ import base64
 import copy
 import inspect
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,16 @@ from flask.testing import FlaskClient
 
 from api import OPEN_ENDPOINTS, create_app
 from api import auth as api_auth
+from tests.api_client import Api
 from tests.conftest import API_KEY, ApiServer, WorkerProcess, sqlite_only
 from tests.fakes.players import FakeJellyfin, FakeKodi
-from tests.pipeline import FINAL, HEADERS, clear_catalog, fixture, make_movie, unique
+from tests.pipeline import HEADERS, clear_catalog, fixture, make_movie, unique
 
 OPEN = {"health.healthz", "health.readyz", "web.index", "web.static"}
 PASSWORD, TOKEN = "kodi-s3cret-pw", "tok-s3cret"
 
 
-# --- helpers (copied from tests/e2e/test_pipeline.py) -------------------------------------
+# --- helpers (the client is tests/api_client.py) -----------------------------------------
 
 
 def basic(password: str, user: str = "radarr") -> str:
@@ -51,77 +51,10 @@ def empty_catalog(database: str) -> None:
     clear_catalog()
 
 
-class Api:
-    """A small client of the live API that keeps every answer it got."""
-
-    def __init__(self, server: ApiServer) -> None:
-        self.url = server.url
-        self.seen: list[str] = []
-
-    def _keep(self, response: httpx.Response) -> httpx.Response:
-        self.seen.append(f"{response.request.method} {response.request.url}\n{response.text}")
-        return response
-
-    def post(self, path: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
-        kwargs.setdefault("headers", HEADERS)
-        return self._keep(httpx.post(f"{self.url}{path}", json=body, timeout=10, **kwargs))
-
-    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.post(path, body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = httpx.patch(f"{self.url}{path}", json=body, headers=HEADERS, timeout=10)
-        assert self._keep(response).status_code == 200, response.text
-        return dict(response.json())
-
-    def get(self, path: str) -> Any:
-        response = self.text(path)
-        return response.json()
-
-    def text(self, path: str, **kwargs: Any) -> httpx.Response:
-        response = httpx.get(f"{self.url}{path}", headers=HEADERS, timeout=20, **kwargs)
-        assert self._keep(response).status_code == 200, response.text
-        return response
-
-    def chain(self, root_id: str, timeout: float = 40) -> list[dict[str, Any]]:
-        """Every job of a chain once all are final, oldest first."""
-        deadline = time.monotonic() + timeout
-        jobs: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            jobs = self.get(f"/api/v1/jobs?root_id={root_id}&limit=100")["items"]
-            if jobs and all(j["status"] in FINAL for j in jobs):
-                return sorted(jobs, key=lambda j: j["created_at"])
-            time.sleep(0.1)
-        raise AssertionError(f"chain {root_id} not finished: {jobs}")
-
-    def webhook(self, source: str, body: dict[str, Any], **kwargs: Any) -> str:
-        response = self.post(f"/api/webhooks/{source}", body, **kwargs)
-        assert response.status_code == 202, response.text
-        assert response.json()["status"] == "queued"
-        return str(response.json()["job_id"])
-
-    def events(self, root_id: str, until: str, timeout: float = 10) -> str:
-        """``/api/v1/events`` of a chain replayed from the start, read until ``until``."""
-        text = ""
-        headers = {**HEADERS, "Last-Event-ID": "0"}
-        url = f"{self.url}/api/v1/events?root_id={root_id}"
-        with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
-            assert response.status_code == 200
-            deadline = time.monotonic() + timeout
-            for chunk in response.iter_text():
-                text += chunk
-                if until in text or time.monotonic() > deadline:
-                    break
-        self.seen.append(f"GET {url}\n{text}")
-        assert until in text, text
-        return text
-
-
 @pytest.fixture
 def live(worker: WorkerProcess, api_server: ApiServer) -> Api:
-    return Api(api_server)
+    """The live API; every answer it gets is kept in ``live.seen``."""
+    return Api(api_server, read_timeout=20)
 
 
 def movies_setup(
