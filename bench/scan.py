@@ -171,11 +171,8 @@ def finish_index(library_id: int, root: Path, broker: str) -> dict[str, Any]:
 
     from orchestrator.db import read_session, write_session
     from orchestrator.models import Job, utcnow
-    from services.catalog.queries import (
-        apply_movie_scan,
-        folder_signatures,
-        store_folder_signatures,
-    )
+    from services.catalog.queries import apply_movie_scan
+    from services.catalog.signatures import folder_signatures, store_folder_signatures
     from services.folder_signature import folder_signature
     from services.library_walk import list_library_folders
     from services.scanner import scan_movie_folder

@@ -27,11 +27,13 @@ from services.catalog.models import Library
 from services.catalog.queries import (
     apply_movie_scan,
     apply_season_scan,
-    folder_signatures,
-    forget_folder_signatures,
     libraries,
     mark_movies_removed,
     mark_seasons_removed,
+)
+from services.catalog.signatures import (
+    folder_signatures,
+    forget_folder_signatures,
     store_folder_signatures,
 )
 from services.folder_signature import folder_signature

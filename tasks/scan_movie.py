@@ -10,11 +10,8 @@ from sqlalchemy.orm import Session
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session, write_session
 from services.catalog.models import Library
-from services.catalog.queries import (
-    apply_movie_scan,
-    forget_folder_signatures,
-    store_folder_signatures,
-)
+from services.catalog.queries import apply_movie_scan
+from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
 from services.scanner import scan_movie_folder

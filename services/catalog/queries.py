@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.models import utcnow
@@ -19,7 +18,6 @@ from services.catalog.models import (
     MediaFileRow,
     Movie,
     PlayerGroup,
-    ScannedFolder,
     group_libraries,
 )
 
@@ -202,7 +200,7 @@ def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> li
     query = select(Movie.path).where(Movie.library_id == library_id, Movie.state == "present")
     gone = sorted(set(session.scalars(query)) - keep)
     now = utcnow()
-    for chunk in _chunks(gone):
+    for chunk in chunks(gone):
         session.execute(
             update(Movie)
             .where(Movie.path.in_(chunk))
@@ -219,7 +217,7 @@ def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> l
         EpisodeFileRow.library_id == library_id, EpisodeFileRow.state == "present"
     )
     gone = sorted(set(session.scalars(query)) - keep)
-    for chunk in _chunks(gone):
+    for chunk in chunks(gone):
         session.execute(
             update(EpisodeFileRow)
             .where(EpisodeFileRow.season_path.in_(chunk))
@@ -296,45 +294,7 @@ def _file_to_dict(row: MediaFileRow) -> dict[str, Any]:
     }
 
 
-def folder_signatures(session: Session, library_id: int) -> dict[str, str]:
-    """``{folder: signature}`` of every folder of the library stored by a scan."""
-    query = select(ScannedFolder.path, ScannedFolder.signature).where(
-        ScannedFolder.library_id == library_id
-    )
-    return {path: signature for path, signature in session.execute(query)}
-
-
-def store_folder_signatures(session: Session, library_id: int, signatures: dict[str, str]) -> None:
-    """Insert or update the signatures of scanned folders (SQLite and PostgreSQL)."""
-    if not signatures:
-        return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    now = utcnow()
-    rows = [
-        {"library_id": library_id, "path": path, "signature": signature, "scanned_at": now}
-        for path, signature in signatures.items()
-    ]
-    # A scan-movie job may store the same folder meanwhile: upsert, never a duplicate.
-    for chunk in _chunks(rows):
-        insert = dialect.insert(ScannedFolder).values(chunk)
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[ScannedFolder.path],
-                set_={
-                    "library_id": insert.excluded.library_id,
-                    "signature": insert.excluded.signature,
-                    "scanned_at": insert.excluded.scanned_at,
-                },
-            )
-        )
-
-
-def forget_folder_signatures(session: Session, paths: Sequence[str]) -> None:
-    """Delete the stored signatures of these folders, so that they are scanned again."""
-    for chunk in _chunks(list(paths)):
-        session.execute(delete(ScannedFolder).where(ScannedFolder.path.in_(chunk)))
-
-
-def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
-    # Keeps each statement well under the bound-parameter limits of SQLite and PostgreSQL.
+def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    """``items`` in lists of ``size``: one statement each stays well under the
+    bound-parameter limits of SQLite and PostgreSQL."""
     return [items[start : start + size] for start in range(0, len(items), size)]
