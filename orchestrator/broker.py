@@ -11,10 +11,11 @@ from orchestrator.priorities import QUEUES
 log = logging.getLogger(__name__)
 
 
-def queue_depths() -> dict[str, int]:
-    """Messages waiting in each job queue (all priority levels together)."""
+def queue_depths(broker_url: str | None = None) -> dict[str, int]:
+    """Messages waiting in each job queue (all priority levels together), on the
+    configured broker or on ``broker_url``."""
     depths = {}
-    with app.connection_for_read() as connection:
+    with app.connection_for_read(broker_url) as connection:
         connection.ensure_connection(max_retries=1, timeout=2)  # fail fast, never hang
         channel = connection.default_channel
         for queue in QUEUES:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from orchestrator.processes import terminate
+
 MAX_UNIX_SOCKET_PATH = 100
 
 
@@ -81,10 +83,4 @@ def start(socket_path: Path, *, daemonize: bool, timeout: float = 10.0) -> subpr
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """Stop a Redis started by :func:`start` (it writes its append-only file first)."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    terminate(process, timeout)

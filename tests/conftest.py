@@ -199,13 +199,9 @@ class WorkerProcess:
 
     def stop(self) -> None:
         """Warm shutdown, then kill if it hangs."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from orchestrator.processes import terminate
+
+        terminate(self.process, 20)
         self._log.close()
 
 

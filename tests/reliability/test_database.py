@@ -29,9 +29,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from orchestrator.celery_app import app as celery_app
+from orchestrator.broker import queue_depths
 from orchestrator.embedded import redis_server_binary
-from orchestrator.priorities import QUEUES
+from orchestrator.processes import terminate
 from orchestrator.settings import settings_from_env
 from orchestrator.stack import api_command
 from tests.conftest import (
@@ -57,16 +57,6 @@ LOAD_CLIENTS = 16
 # --- processes of the test's own ----------------------------------------------------
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextlib.contextmanager
 def _redis(folder: Path) -> Iterator[str]:
     """A Redis broker of the test's own on a TCP port; yields its URL."""
@@ -86,7 +76,7 @@ def _redis(folder: Path) -> Iterator[str]:
             raise RuntimeError("test Redis did not start")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        _terminate(process)
+        terminate(process)
 
 
 class _Worker(WorkerProcess):
@@ -127,7 +117,7 @@ class Api:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        _terminate(self.process)
+        terminate(self.process)
         self._log.close()
 
 
@@ -251,20 +241,6 @@ class Gate:
 # --- what the broker and the database hold ------------------------------------------
 
 
-def _depths(broker_url: str) -> dict[str, int]:
-    """Messages waiting in each job queue of ``broker_url`` (as ``broker.queue_depths``)."""
-    depths = {}
-    with celery_app.connection_for_read(broker_url) as connection:
-        connection.ensure_connection(max_retries=1, timeout=2)
-        channel = connection.default_channel
-        for queue in QUEUES:
-            try:
-                depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
-            except Exception:  # a queue nobody declared yet holds nothing
-                depths[queue] = 0
-    return depths
-
-
 def _jobs(database_url: str) -> dict[str, tuple[str, bool]]:
     """Every job of the database: id -> (status, whether its message was published)."""
     engine = create_engine(database_url, poolclass=NullPool)
@@ -299,7 +275,7 @@ def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path: Path) -> No
         broker = stack.enter_context(_redis(tmp_path))
         database = REFUSED.format(port=free_port())
         api = _gunicorn(stack, _env(tmp_path, database, broker), tmp_path / "api.log")
-        before = _depths(broker)
+        before = queue_depths(broker)
         with httpx.Client(base_url=api.url, headers=HEADERS, timeout=10, trust_env=False) as c:
             answers = [
                 c.post("/api/v1/jobs", json={"type": "test-echo", "payload": {"n": 1}}),
@@ -330,7 +306,7 @@ def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path: Path) -> No
             "checks": {"database": False, "broker": True},
         }
         assert alive.status_code == 200
-        assert _depths(broker) == before  # the refused submissions published nothing
+        assert queue_depths(broker) == before  # the refused submissions published nothing
         log = api.log()
         assert "Traceback" not in log and "unhandled error" not in log, log
         assert "database unavailable" in log  # logged once per refused request
@@ -366,7 +342,7 @@ def test_nothing_is_published_while_the_database_is_away_and_the_api_recovers(
             url = real.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False)
             database_back = gate.open
         api = _gunicorn(stack, _env(tmp_path, url, broker), tmp_path / "api.log")
-        before = _depths(broker)
+        before = queue_depths(broker)
 
         with httpx.Client(base_url=api.url, headers=HEADERS, timeout=10, trust_env=False) as c:
             for n in range(5):
@@ -374,7 +350,7 @@ def test_nothing_is_published_while_the_database_is_away_and_the_api_recovers(
                 _assert_unavailable(c.post("/api/v1/jobs", json=job))
                 _assert_unavailable(c.post("/api/webhooks/radarr", json=TEST_WEBHOOK))
             assert c.get("/readyz").json()["checks"] == {"database": False, "broker": True}
-            assert _depths(broker) == before  # nothing published for a refused request
+            assert queue_depths(broker) == before  # nothing published for a refused request
 
             database_back()
 
@@ -391,7 +367,7 @@ def test_nothing_is_published_while_the_database_is_away_and_the_api_recovers(
             accepted = {submitted.json()["id"], hook.json()["job_id"]}
             assert c.get(f"/api/v1/jobs/{submitted.json()['id']}").status_code == 200
         # Both accepted jobs were published, once each...
-        assert sum(_depths(broker).values()) == sum(before.values()) + len(accepted)
+        assert sum(queue_depths(broker).values()) == sum(before.values()) + len(accepted)
         # ...and are the only rows: the refused requests left nothing behind. Their
         # dispatch stamps are written in a batch shortly after the publish.
         deadline = time.monotonic() + 5
@@ -439,7 +415,7 @@ def test_a_write_locked_sqlite_database_is_a_503_then_serves_again(tmp_path: Pat
         echo = {"type": "test-echo", "payload": {}}
         with httpx.Client(base_url=api.url, headers=HEADERS, timeout=30, trust_env=False) as c:
             assert c.post("/api/v1/jobs", json=echo).status_code == 202
-            before = _depths(broker)
+            before = queue_depths(broker)
 
             locker = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
             stack.callback(locker.close)
@@ -451,7 +427,7 @@ def test_a_write_locked_sqlite_database_is_a_503_then_serves_again(tmp_path: Pat
             ]
             waited = time.monotonic() - started
             listed = c.get("/api/v1/jobs")
-            locked_depths = _depths(broker)
+            locked_depths = queue_depths(broker)
             locker.execute("ROLLBACK")
 
             started = time.monotonic()
