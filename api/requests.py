@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import current_app, request
@@ -10,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
 from api.errors import ApiError
+from orchestrator.payloads import too_deep
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 # Ids and counters are 32-bit integer columns on PostgreSQL.
@@ -58,16 +60,32 @@ def json_body() -> dict[str, Any]:
     if not raw.strip():
         raise ApiError(400, "the request body is empty: send a JSON object")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    deep = too_deep(body)
+    if deep:
+        raise ApiError(400, f"the request body is {deep}")
     # JSON can only spell a NUL as \u0000 (a raw one is refused by the parser): a body
     # without that escape needs no walk through every string.
     if b"\\u0000" in raw and has_nul(body):
         raise ApiError(400, "the request body holds a NUL character (\\u0000): remove it")
     return body
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's parser takes NaN and Infinity, which JSON does not have: the row would
+    # hold them, and every list that shows it would be invalid JSON.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large for a number")
+    return number
 
 
 def query_limit() -> int:

@@ -27,6 +27,7 @@ from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
+from orchestrator.payloads import too_deep
 from orchestrator.priorities import parse_priority, queue_for
 from orchestrator.registry import get_job_type
 from orchestrator.routing import message_priority
@@ -68,8 +69,12 @@ def build_job(
     payload = {} if payload is None else payload
     if not isinstance(payload, dict):
         raise InvalidPayload("payload must be a JSON object")
+    deep = too_deep(payload)
+    if deep:
+        raise InvalidPayload(f"payload is {deep}")
     try:
-        json.dumps(payload)
+        # allow_nan=False: NaN and Infinity are not JSON, and would poison every list.
+        json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"payload is not JSON-serializable: {exc}") from exc
     if kind.payload_model is not None:
