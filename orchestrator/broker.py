@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.celery_app import app
 from orchestrator.priorities import QUEUES
 
 log = logging.getLogger(__name__)
+
+# A queue that holds one marker message and that no worker reads.
+MARKER_QUEUE = "orchestrator.marker"
 
 
 def queue_depths(broker_url: str | None = None) -> dict[str, int]:
@@ -34,15 +38,50 @@ def live_workers(timeout: float = 1.0) -> dict[str, list[str]] | None:
     return {worker: [task["id"] for task in tasks or []] for worker, tasks in replies.items()}
 
 
-def held_task_ids(timeout: float = 1.0) -> set[str] | None:
-    """Ids of every task some worker runs, holds (prefetched) or keeps for later (ETA);
+@dataclass
+class WorkerReplies:
+    """Who answered an inspection, and every task id they run, hold or keep for later."""
+
+    hostnames: set[str]
+    held: set[str]
+
+
+def inspect_workers(timeout: float = 1.0) -> WorkerReplies | None:
+    """Ask every worker what it runs, holds (prefetched) or keeps for later (ETA);
     None if no worker answered."""
-    inspect = app.control.inspect(timeout=timeout)
-    held: set[str] = set()
-    answered = False
-    for replies in (inspect.active(), inspect.reserved(), inspect.scheduled()):
-        for tasks in (replies or {}).values():
-            answered = True
+    pongs = app.control.inspect(timeout=timeout).ping() or {}
+    if not pongs:
+        return None
+    # Knowing how many answer, each question returns as soon as they all have.
+    inspect = app.control.inspect(timeout=timeout, limit=len(pongs))
+    replies = WorkerReplies(hostnames=set(pongs), held=set())
+    for answers in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        for hostname, tasks in (answers or {}).items():
+            replies.hostnames.add(hostname)
             for task in tasks or []:
-                held.add(task.get("request", task)["id"])
-    return held if answered else None
+                replies.held.add(task.get("request", task)["id"])
+    return replies
+
+
+def broker_kept_its_messages() -> bool:
+    """False if the broker lost what it held (restarted empty, flushed) since last asked.
+
+    A marker message sits in a queue no worker reads; when it is gone, so are the jobs'
+    messages. The marker is put back, so the next call answers True. The first call on a
+    new broker answers False too: republishing then only makes duplicates, which the
+    claim skips.
+    """
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+        marker = connection.SimpleQueue(
+            MARKER_QUEUE, queue_opts={"durable": True}, serializer="json"
+        )
+        try:
+            # Declared each time: a broker that lost its data lost the queue too.
+            _, count, _ = marker.queue.queue_declare()
+            if count:
+                return True
+            marker.put({"marker": "broker kept its messages"}, delivery_mode=2)
+            return False
+        finally:
+            marker.close()

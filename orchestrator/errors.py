@@ -22,6 +22,10 @@ class RetryableError(JobError):
         self.delay = delay
 
 
+class JobTimedOut(RetryableError):
+    """A run went past its job type's time limit; the job is retried while it may be."""
+
+
 class PermanentError(JobError):
     """A failure that no retry can fix: the job fails at once."""
 

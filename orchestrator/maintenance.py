@@ -1,30 +1,34 @@
 """The platform's own scheduled jobs: retention of finished jobs, and the reaper.
 
-The reaper gives back jobs stuck because their worker died (SIGKILL, OOM, power
-loss) without the broker giving their message back (Redis keeps an unacknowledged
-message until its visibility timeout):
-- a job ``processing`` that no live worker runs, started longer ago than
-  ``ORCH_REAPER_TIMEOUT``, goes to ``retrying`` (or ``failed`` once its retries are
-  spent) and is published again;
-- a job waiting (``pending``/``retrying``) and due longer ago than that, that no worker
-  holds while its queue is empty, lost its message: it is published again. (A copy of
-  a message that was not lost after all is skipped by the claim.)
+The reaper (every ``ORCH_REAPER_INTERVAL``, 10 s) gives back jobs stranded because their
+worker died (SIGKILL, OOM, power loss) without the broker giving their message back
+(Redis keeps an unacknowledged message until its visibility timeout), or because the
+broker lost its messages:
+- a job ``processing`` on a worker that has not answered for ``ORCH_WORKER_TIMEOUT``
+  (25 s), or that no live worker holds after ``ORCH_REAPER_TIMEOUT`` (600 s), goes to
+  ``retrying`` (or ``failed`` once its retries are spent) and is published again;
+- when the broker lost its messages (its marker message is gone), every published job
+  still waiting that no worker holds is published again;
+- otherwise a waiting job due longer ago than ``ORCH_REAPER_TIMEOUT``, that no worker
+  holds while its queue is empty, lost its message: it is published again.
+A copy of a message that was not lost after all is skipped by the claim.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from orchestrator import lifecycle
-from orchestrator.broker import held_task_ids, queue_depths
+from orchestrator.broker import broker_kept_its_messages, inspect_workers, queue_depths
 from orchestrator.context import JobContext
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
-from orchestrator.models import Job, utcnow
+from orchestrator.models import Job, WorkerSeen, utcnow
 from orchestrator.registry import job
 from orchestrator.runner import lose_attempt
 from orchestrator.settings import get_settings
@@ -57,32 +61,81 @@ def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     return {"deleted": deleted, "older_than_days": days}
 
 
-@job("reaper", priority="critical", max_retries=0, schedule=get_settings().reaper_interval)
+@job(
+    "reaper",
+    priority="critical",
+    max_retries=0,
+    schedule=get_settings().reaper_interval,
+    time_limit=60,
+    keep_idle=False,
+)
 def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Return to the queue the jobs whose worker is gone."""
-    held = held_task_ids()
-    if held is None:
-        # No worker answered: we cannot tell a dead worker from a slow reply.
+    """Return to the queue the jobs whose worker is gone or whose message was lost.
+
+    A scheduled run that found nothing to do leaves no row (``keep_idle=False``).
+    """
+    replies = inspect_workers()
+    if replies is None:
+        # No worker answered, not even this one's: a reply was slow, nothing is known.
         return {"reaped": [], "republished": [], "skipped": "no worker answered"}
-    held.add(ctx.job_id)
-    cutoff = utcnow() - timedelta(seconds=get_settings().reaper_timeout)
+    replies.held.add(ctx.job_id)
+    settings = get_settings()
+    now = utcnow()
+    dead = _record_seen(replies.hostnames, now - timedelta(seconds=settings.worker_timeout))
+    cutoff = now - timedelta(seconds=settings.reaper_timeout)
     waiting = [s.value for s in lifecycle.WAITING]
     with read_session() as session:
-        stuck = session.scalars(
-            select(Job).where(Job.status == JobStatus.PROCESSING, Job.started_at < cutoff)
+        running = session.scalars(select(Job).where(Job.status == JobStatus.PROCESSING)).all()
+        published = session.scalars(
+            select(Job).where(Job.status.in_(waiting), Job.dispatched_at.is_not(None))
         ).all()
-        overdue = session.scalars(
-            select(Job).where(
-                Job.status.in_(waiting),
-                Job.dispatched_at < cutoff,
-                func.coalesce(Job.next_retry_at, Job.run_at, Job.dispatched_at) < cutoff,
-            )
-        ).all()
-    reaped = [j.id for j in stuck if j.id not in held and _give_back(j)]
-    empty_queues = {queue for queue, depth in queue_depths().items() if depth == 0}
-    lost = [j for j in overdue if j.id not in held and j.queue in empty_queues]
+    stuck = [
+        j
+        for j in running
+        if j.id not in replies.held
+        and (dead(j.worker, j.started_at) or (j.started_at is not None and j.started_at < cutoff))
+    ]
+    reaped = [j.id for j in stuck if _give_back(j)]
+    lost = [j for j in published if j.id not in replies.held]
+    if broker_kept_its_messages():
+        # The broker has them, unless a queue is empty while its jobs are long overdue.
+        empty_queues = {queue for queue, depth in queue_depths().items() if depth == 0}
+        lost = [j for j in lost if j.queue in empty_queues and _long_overdue(j, cutoff)]
+    else:
+        ctx.log.warning("the broker lost its messages: republishing %d waiting jobs", len(lost))
     republished = [j.id for j in lost if publish(j)]
     return {"reaped": reaped, "republished": republished}
+
+
+def _long_overdue(job: Job, cutoff: datetime) -> bool:
+    if job.dispatched_at is None:
+        return False
+    due = job.next_retry_at or job.run_at or job.dispatched_at
+    return job.dispatched_at < cutoff and due < cutoff
+
+
+def _record_seen(
+    hostnames: set[str], silent_since: datetime
+) -> Callable[[str | None, datetime | None], bool]:
+    """Note that ``hostnames`` answered now; returns a test of whether a worker is dead:
+    silent since ``silent_since``, or never heard of and running a job started before it.
+    """
+    now = utcnow()
+    with write_session() as session:
+        session.execute(delete(WorkerSeen).where(WorkerSeen.hostname.in_(hostnames)))
+        session.add_all(WorkerSeen(hostname=name, seen_at=now) for name in hostnames)
+        # Workers silent for a day are forgotten, so the table stays small.
+        session.execute(delete(WorkerSeen).where(WorkerSeen.seen_at < now - timedelta(days=1)))
+    with read_session() as session:
+        seen = {row.hostname: row.seen_at for row in session.scalars(select(WorkerSeen))}
+
+    def dead(worker: str | None, started_at: datetime | None) -> bool:
+        if worker in hostnames:
+            return False
+        last = seen.get(worker or "", started_at)
+        return last is not None and last < silent_since
+
+    return dead
 
 
 def _give_back(stuck: Job) -> bool:

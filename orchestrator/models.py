@@ -112,3 +112,12 @@ class MetricCounter(Base):
     metric: Mapped[str] = mapped_column(String(100), primary_key=True)
     labels: Mapped[str] = mapped_column(String(500), primary_key=True)
     value: Mapped[float] = mapped_column(default=0.0)
+
+
+class WorkerSeen(Base):
+    """When the reaper last heard a worker answer; a worker silent for long is dead."""
+
+    __tablename__ = "workers_seen"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

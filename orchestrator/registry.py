@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any, "JobContext"], Any]
 F = TypeVar("F", bound=Handler)
 
+# Letters, digits, ``-``, ``_``, ``.`` and ``:`` as Celery task names use them; no
+# spaces or control characters (the name is a queue-visible label, a log field and a URL
+# parameter), and no more than the database column holds.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+
 
 @dataclass(frozen=True)
 class JobType:
@@ -36,6 +42,15 @@ class JobType:
     retry_cap: float | None
     payload_model: type[BaseModel] | None
     schedule: float | None = None
+    # Seconds a run may take: at the soft limit the handler is interrupted (and the job
+    # retried or failed, saying so); at the hard limit its process is killed.
+    time_limit: float = 0.0
+    keep_idle: bool = True
+
+    @property
+    def hard_time_limit(self) -> float:
+        """When the process running the job is killed: the soft limit plus a grace."""
+        return self.time_limit + min(30.0, self.time_limit)
 
 
 _registry: dict[str, JobType] = {}
@@ -51,6 +66,8 @@ def job(
     retry_cap: float | None = None,
     payload_model: type[BaseModel] | None = None,
     schedule: float | None = None,
+    time_limit: float | None = None,
+    keep_idle: bool = True,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of job type ``name``.
 
@@ -58,7 +75,11 @@ def job(
     one is given) and a :class:`JobContext`; what it returns is the job's result.
     ``retry_base`` is the first backoff in seconds; ``retry_cap`` bounds it
     (default ``ORCH_RETRY_BACKOFF_CAP``). With ``schedule`` (seconds), beat submits the
-    job with an empty payload at that interval.
+    job with an empty payload at that interval. ``time_limit`` (seconds, default
+    ``ORCH_JOB_TIME_LIMIT``) bounds one run: past it the run is interrupted and the job
+    retried, or failed once its retries are spent. With ``keep_idle=False`` a scheduled run
+    (sent by beat) that found nothing to do (no children, and a result without any
+    non-empty value) leaves no row behind.
     """
 
     def decorate(handler: F) -> F:
@@ -72,6 +93,8 @@ def job(
                 retry_cap=retry_cap,
                 payload_model=payload_model,
                 schedule=schedule,
+                time_limit=time_limit or get_settings().job_time_limit,
+                keep_idle=keep_idle,
             )
         )
         return handler
@@ -81,6 +104,13 @@ def job(
 
 def register(job_type: JobType) -> None:
     """Add a job type and create its Celery task (named by the type)."""
+    if not isinstance(job_type.name, str) or not NAME_PATTERN.fullmatch(job_type.name):
+        raise ValueError(
+            f"job type name {job_type.name!r} is not valid: use 1 to 100 letters, digits,"
+            " '-', '_', '.' or ':', starting with a letter or digit"
+        )
+    if job_type.time_limit <= 0:
+        raise ValueError(f"time_limit of {job_type.name!r} must be a positive number of seconds")
     existing = _registry.get(job_type.name)
     if existing is not None and existing.handler is not job_type.handler:
         raise ValueError(f"job type {job_type.name!r} is already registered")
@@ -89,16 +119,26 @@ def register(job_type: JobType) -> None:
 
 
 def _make_celery_task(job_type: JobType) -> None:
+    from orchestrator.job_task import JobTask
     from orchestrator.runner import execute
 
     def run(self: Any, **payload: Any) -> Any:
         return execute(self.request, job_type, payload)
 
-    run.__name__ = run.__qualname__ = job_type.name.replace("-", "_")
+    # Celery compiles a signature from the function's name: it must be an identifier.
+    run.__name__ = run.__qualname__ = re.sub(r"\W", "_", job_type.name)
     run.__doc__ = job_type.handler.__doc__
     # ``throws``: the runner has already logged the failure with its context;
     # Celery records the task state without logging a second traceback.
-    app.task(name=job_type.name, bind=True, typing=False, throws=(Exception,))(run)
+    app.task(
+        name=job_type.name,
+        base=JobTask,
+        bind=True,
+        typing=False,
+        throws=(Exception,),
+        soft_time_limit=job_type.time_limit,
+        time_limit=job_type.hard_time_limit,
+    )(run)
 
 
 def load_job_modules(modules: list[str] | None = None) -> None:

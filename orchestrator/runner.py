@@ -13,15 +13,16 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
-from celery.exceptions import Ignore, Retry
+from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
 from orchestrator.context import JobContext
 from orchestrator.db import write_session
 from orchestrator.dispatch import insert_job, publish
-from orchestrator.errors import InvalidPayload, PermanentError, RetryableError
+from orchestrator.errors import InvalidPayload, JobTimedOut, PermanentError, RetryableError
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
@@ -38,7 +39,8 @@ RUNNING = frozenset({JobStatus.PROCESSING})
 def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
     """Run the job whose id is the Celery task id of ``request``; returns its result."""
     redelivered = bool((request.delivery_info or {}).get("redelivered"))
-    job = claim(request.id, job_type, payload, request.hostname, redelivered)
+    recorded: list[Job] = []
+    job = claim(request.id, job_type, payload, request.hostname, redelivered, recorded)
     if job is None:
         raise Ignore()
     ctx = JobContext(job)
@@ -51,10 +53,17 @@ def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
     except RetryableError as exc:
         _retry_or_fail(job, job_type, exc, exc.delay, started)
         raise
+    except SoftTimeLimitExceeded as exc:
+        timed_out = JobTimedOut(f"ran longer than its time limit of {job_type.time_limit:g} s")
+        _retry_or_fail(job, job_type, timed_out, None, started)
+        raise timed_out from exc
     except Exception as exc:  # an unexpected error counts as retryable (DESIGN 3.2)
         _retry_or_fail(job, job_type, exc, None, started)
         raise
-    _complete(job, result, ctx, started)
+    if recorded and not job_type.keep_idle and _is_idle(result, ctx):
+        _forget(job)
+    else:
+        _complete(job, result, ctx, started)
     return result
 
 
@@ -64,10 +73,12 @@ def claim(
     payload: dict[str, Any],
     worker: str,
     redelivered: bool = False,
+    recorded: list[Job] | None = None,
 ) -> Job | None:
     """Move the job to ``processing`` for this worker, or None if it is not waiting.
 
-    A message without a row (``celery -A orchestrator call``) gets its row here first.
+    A message without a row (beat, ``celery -A orchestrator call``) gets its row here
+    first, and is appended to ``recorded`` when given.
     A message the broker gave back (``redelivered``) while the job is ``processing``
     means the process running it died: that attempt is lost, and counts as a retry.
     """
@@ -75,6 +86,8 @@ def claim(
         job = session.get(Job, job_id)
         if job is None:
             job = _record_external(session, job_id, job_type, payload)
+            if recorded is not None:
+                recorded.append(job)
         if job.status == JobStatus.PROCESSING and redelivered:
             job = lose_attempt(session, job) or job
         if job.status not in lifecycle.WAITING:
@@ -102,14 +115,17 @@ def claim(
         return claimed
 
 
-def lose_attempt(session: Session, job: Job) -> Job | None:
-    """Record that the attempt running ``job`` died with its worker process.
+def lose_attempt(
+    session: Session, job: Job, message: str | None = None, kind: str = "WorkerLost"
+) -> Job | None:
+    """Record that the attempt running ``job`` ended without its process reporting back
+    (the process died, or was killed at the hard time limit).
 
     The job goes to ``retrying`` (or ``failed`` once its retries are spent); None when
     another process already dealt with that attempt.
     """
-    message = f"worker {job.worker} died while running attempt {job.attempts}"
-    error = {"type": "WorkerLost", "message": message, "traceback": ""}
+    message = message or f"worker {job.worker} died while running attempt {job.attempts}"
+    error = {"type": kind, "message": message, "traceback": ""}
     if should_retry(job.retry_count, job.max_retries):
         return lifecycle.transition(
             session,
@@ -133,6 +149,41 @@ def lose_attempt(session: Session, job: Job) -> Job | None:
         error={**error, "message": f"{message}; no retries left"},
         completed_at=utcnow(),
     )
+
+
+def end_lost_attempt(job_id: str, message: str, kind: str) -> Job | None:
+    """Record that the running attempt of ``job_id`` ended without reporting back
+    (e.g. killed at its hard time limit), and publish the retry if there is one."""
+    with write_session() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != JobStatus.PROCESSING:
+            return None
+        moved = lose_attempt(session, job, message, kind)
+    if moved is not None and moved.status == JobStatus.RETRYING:
+        publish(moved)
+    return moved
+
+
+def refuse_message(job_id: str, reason: str) -> Job | None:
+    """Fail the waiting job ``job_id`` whose message cannot be run at all (a hostile
+    payload published straight to the broker); None if there is no such waiting job."""
+    error = {"type": "UnrunnableMessage", "message": reason, "traceback": ""}
+    with write_session() as session:
+        # Through ``processing``: a job fails only from a run, as the lifecycle says.
+        taken = lifecycle.transition(
+            session, job_id, JobStatus.PROCESSING, expected=lifecycle.WAITING, started_at=utcnow()
+        )
+        if taken is None:
+            return None
+        return lifecycle.transition(
+            session,
+            job_id,
+            JobStatus.FAILED,
+            expected=RUNNING,
+            event_data={"error": reason},
+            error=error,
+            completed_at=utcnow(),
+        )
 
 
 def _record_external(
@@ -196,6 +247,22 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
     for child in children:
         if child.created:
             publish(child.job)
+
+
+def _is_idle(result: Any, ctx: JobContext) -> bool:
+    """True for a run that found nothing to do: no children, and a result without any
+    non-empty value (``None``, ``{}``, ``{"reaped": [], "republished": []}``)."""
+    if ctx.children:
+        return False
+    if isinstance(result, dict):
+        return not any(result.values())
+    return not result
+
+
+def _forget(job: Job) -> None:
+    # A maintenance run that found nothing to do is not worth a row in the record.
+    with write_session() as session:
+        session.execute(delete(Job).where(Job.id == job.id, Job.status == JobStatus.PROCESSING))
 
 
 def _error_of(exc: BaseException) -> dict[str, Any]:

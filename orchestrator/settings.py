@@ -40,14 +40,20 @@ class Settings(BaseModel):
     sweep_grace: float = 10.0
     sse_keepalive: float = 15.0
     retention_days: float = 30.0
-    # A job "processing" on no live worker for this long is given back to the queue.
+    # A job "processing" that no live worker holds for this long is given back to the queue.
     reaper_timeout: float = 600.0
-    reaper_interval: float = 60.0
+    reaper_interval: float = 10.0
+    # A worker that has not answered the reaper for this long is dead: its jobs go back.
+    worker_timeout: float = 25.0
     log_format: str = "text"
     # How long a SQLite writer waits for the write lock before giving up (503).
     sqlite_busy_timeout: float = 30.0
     max_request_bytes: int = 1024 * 1024
+    # Seconds one run of a job may take unless its type says otherwise (``@job``).
+    job_time_limit: float = 900.0
     log_level: str = "INFO"
+    # Event streams each API process serves at once (each holds a thread); more get 503.
+    max_streams: int = 128
 
     @property
     def embedded_redis_socket(self) -> Path:
@@ -112,6 +118,9 @@ _ENV_FIELDS = {
     "ORCH_RETENTION_DAYS": "retention_days",
     "ORCH_REAPER_TIMEOUT": "reaper_timeout",
     "ORCH_REAPER_INTERVAL": "reaper_interval",
+    "ORCH_WORKER_TIMEOUT": "worker_timeout",
+    "ORCH_JOB_TIME_LIMIT": "job_time_limit",
+    "ORCH_MAX_STREAMS": "max_streams",
 }
 
 

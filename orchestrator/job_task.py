@@ -1,0 +1,129 @@
+"""The Celery task class of every job type: what a worker's main process does for a job
+besides handing it to a pool process.
+
+- A message it cannot hand over (a payload nested too deeply to pickle, positional
+  arguments, kwargs that are not an object) is dropped with a log line and its job
+  failed, instead of crashing the worker on every redelivery.
+- A run killed at its hard time limit is recorded as a lost attempt (retried, or failed
+  once its retries are spent), saying so.
+- A job revoked through Celery (``celery control revoke``, Flower) is ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.exceptions import InvalidTaskError, TimeLimitExceeded
+from celery.signals import task_revoked
+from celery.worker import state as worker_state
+from celery.worker.request import Request
+
+from orchestrator.payloads import MAX_PAYLOAD_DEPTH, too_deep
+
+log = logging.getLogger(__name__)
+
+
+def unrunnable(request: Request) -> str | None:
+    """Why the message of ``request`` cannot be run, or None if it can."""
+    if request.args:
+        return "given positional arguments: a job takes its payload as keyword arguments"
+    if not isinstance(request.kwargs, dict):
+        return "a payload that is not a JSON object"
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode()
+    # Counting brackets costs next to nothing; only a body with many is walked.
+    if isinstance(body, bytes) and body.count(b"{") + body.count(b"[") <= MAX_PAYLOAD_DEPTH:
+        return None
+    deep = too_deep(request.kwargs)
+    return f"a payload {deep}" if deep else None
+
+
+class JobRequest(Request):
+    """A job's request in the worker's main process: refuses what cannot be run."""
+
+    def __init__(self, message: Any, **options: Any) -> None:
+        super().__init__(message, **options)
+        reason = unrunnable(self)
+        if reason is None:
+            return
+        from orchestrator.runner import refuse_message
+
+        try:
+            refuse_message(self.id, f"message dropped: {reason}")
+        except Exception:  # the database being away must not stop the worker either
+            log.exception("job %s: could not record its dropped message", self.id)
+        # Celery logs this, rejects the message without requeueing it and goes on.
+        raise InvalidTaskError(f"job {self.id} ({self.name}): {reason}")
+
+
+class JobTask(Task):
+    """Base class of the Celery task of each job type (see ``orchestrator.registry``)."""
+
+    Request = JobRequest
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Record a run killed at its hard time limit (called in the main process)."""
+        if not isinstance(exc, TimeLimitExceeded):
+            return  # the runner has already recorded every other outcome
+        from orchestrator.runner import end_lost_attempt
+
+        limit = self.time_limit
+        end_lost_attempt(
+            task_id,
+            f"killed at its hard time limit of {limit:g} s: it did not stop at its"
+            f" soft limit of {self.soft_time_limit:g} s",
+            "JobTimedOut",
+        )
+
+
+@task_revoked.connect
+def _cancel_revoked(request: Any = None, terminated: bool = False, **_: Any) -> None:
+    # A revoke from the celery CLI or Flower discards the message: the job is cancelled.
+    if request is None:
+        return
+    try:
+        republish = _record_revocation(request.id, bool(terminated))
+    except Exception:
+        log.exception("job %s: could not record its revocation", request.id)
+        return
+    if republish is not None:
+        from orchestrator.dispatch import publish
+
+        publish(republish)
+
+
+def _record_revocation(job_id: str, terminated: bool) -> Any:
+    """Cancel the revoked job; returns the job instead when the revocation is stale."""
+    from sqlalchemy import select
+
+    from orchestrator import lifecycle
+    from orchestrator.db import write_session
+    from orchestrator.lifecycle import JobStatus
+    from orchestrator.models import Job, JobEvent, utcnow
+
+    with write_session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return None
+        latest = session.scalar(
+            select(JobEvent.name)
+            .where(JobEvent.job_id == job_id, JobEvent.name.in_(["job.cancelled", "job.requeued"]))
+            .order_by(JobEvent.id.desc())
+            .limit(1)
+        )
+        if job.status in lifecycle.WAITING and latest == "job.requeued":
+            # Cancelled while running (which revokes it in every worker), then retried by
+            # hand: this worker still remembers the old revoke. Forget it and run the job.
+            worker_state.revoked.discard(job_id)
+            return job
+        lifecycle.transition(
+            session,
+            job_id,
+            JobStatus.CANCELLED,
+            event_data={"revoked": True, "terminated": terminated},
+            completed_at=utcnow(),
+        )
+    return None
