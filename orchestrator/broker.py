@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,3 +87,32 @@ def broker_kept_its_messages() -> bool:
             return False
         finally:
             marker.close()
+
+
+def restore_unacknowledged(held: set[str], older_than: float) -> list[str]:
+    """Put back in their queue the messages taken by a worker more than ``older_than``
+    seconds ago and never acknowledged, unless a live worker holds them (``held``);
+    returns their task ids. Redis only: RabbitMQ gives them back when the worker's
+    connection drops; Redis keeps them until its visibility timeout (an hour).
+    """
+    restored: list[str] = []
+    with app.connection_for_write() as connection:
+        if connection.transport.driver_type != "redis":
+            return restored
+        connection.ensure_connection(max_retries=1, timeout=2)
+        channel = connection.default_channel
+        client = channel.client
+        taken_before = time.time() - older_than
+        for tag in client.zrangebyscore(channel.unacked_index_key, 0, taken_before):
+            raw = client.hget(channel.unacked_key, tag)
+            if raw is None:
+                continue  # acknowledged meanwhile
+            message = json.loads(raw)[0]
+            task_id = (message.get("headers") or {}).get("id")
+            if task_id in held:
+                continue
+            channel.qos.restore_by_tag(tag, leftmost=True)
+            restored.append(str(task_id))
+    if restored:
+        log.warning("put back %d messages no live worker holds: %s", len(restored), restored)
+    return restored

@@ -16,14 +16,19 @@ A copy of a message that was not lost after all is skipped by the claim.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from orchestrator import lifecycle
-from orchestrator.broker import broker_kept_its_messages, inspect_workers, queue_depths
+from orchestrator.broker import (
+    broker_kept_its_messages,
+    inspect_workers,
+    queue_depths,
+    restore_unacknowledged,
+)
 from orchestrator.context import JobContext
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import publish
@@ -80,62 +85,95 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         return {"reaped": [], "republished": [], "skipped": "no worker answered"}
     replies.held.add(ctx.job_id)
     settings = get_settings()
-    now = utcnow()
-    dead = _record_seen(replies.hostnames, now - timedelta(seconds=settings.worker_timeout))
-    cutoff = now - timedelta(seconds=settings.reaper_timeout)
-    waiting = [s.value for s in lifecycle.WAITING]
+    workers = _note_answers(replies.hostnames, settings.worker_timeout)
+    cutoff = utcnow() - timedelta(seconds=settings.reaper_timeout)
     with read_session() as session:
         running = session.scalars(select(Job).where(Job.status == JobStatus.PROCESSING)).all()
-        published = session.scalars(
-            select(Job).where(Job.status.in_(waiting), Job.dispatched_at.is_not(None))
-        ).all()
     stuck = [
         j
         for j in running
         if j.id not in replies.held
-        and (dead(j.worker, j.started_at) or (j.started_at is not None and j.started_at < cutoff))
+        and (workers.dead(j.worker, j.started_at) or _started_before(j, cutoff))
     ]
     reaped = [j.id for j in stuck if _give_back(j)]
-    lost = [j for j in published if j.id not in replies.held]
+    restored: list[str] = []
+    if not workers.silent:
+        # Every worker that did not answer is dead: messages they took and never
+        # acknowledged go back to their queue (Redis would wait for its visibility timeout).
+        restored = restore_unacknowledged(replies.held, settings.worker_timeout)
     if broker_kept_its_messages():
-        # The broker has them, unless a queue is empty while its jobs are long overdue.
-        empty_queues = {queue for queue, depth in queue_depths().items() if depth == 0}
-        lost = [j for j in lost if j.queue in empty_queues and _long_overdue(j, cutoff)]
+        lost = _lost_from_empty_queues(cutoff)
     else:
-        ctx.log.warning("the broker lost its messages: republishing %d waiting jobs", len(lost))
-    republished = [j.id for j in lost if publish(j)]
-    return {"reaped": reaped, "republished": republished}
+        ctx.log.warning("the broker lost its messages: republishing every waiting job")
+        lost = _published_waiting()
+    republished = [j.id for j in lost if j.id not in replies.held and publish(j)]
+    return {"reaped": reaped, "restored": restored, "republished": republished}
 
 
-def _long_overdue(job: Job, cutoff: datetime) -> bool:
-    if job.dispatched_at is None:
-        return False
-    due = job.next_retry_at or job.run_at or job.dispatched_at
-    return job.dispatched_at < cutoff and due < cutoff
+def _started_before(job: Job, cutoff: datetime) -> bool:
+    return job.started_at is not None and job.started_at < cutoff
 
 
-def _record_seen(
-    hostnames: set[str], silent_since: datetime
-) -> Callable[[str | None, datetime | None], bool]:
-    """Note that ``hostnames`` answered now; returns a test of whether a worker is dead:
-    silent since ``silent_since``, or never heard of and running a job started before it.
-    """
+def _published_waiting(*conditions: Any) -> list[Job]:
+    with read_session() as session:
+        return list(
+            session.scalars(
+                select(Job).where(
+                    Job.status.in_([s.value for s in lifecycle.WAITING]),
+                    Job.dispatched_at.is_not(None),
+                    *conditions,
+                )
+            )
+        )
+
+
+def _lost_from_empty_queues(cutoff: datetime) -> list[Job]:
+    """Waiting jobs due before ``cutoff`` whose queue is empty: their message is gone."""
+    empty_queues = {queue for queue, depth in queue_depths().items() if depth == 0}
+    if not empty_queues:
+        return []
+    return _published_waiting(
+        Job.queue.in_(empty_queues),
+        Job.dispatched_at < cutoff,
+        func.coalesce(Job.next_retry_at, Job.run_at, Job.dispatched_at) < cutoff,
+    )
+
+
+@dataclass
+class _Workers:
+    """Which workers answered the reaper now, and when each was last heard."""
+
+    answering: set[str]
+    last_seen: dict[str, datetime]
+    silent_since: datetime
+
+    def dead(self, worker: str | None, started_at: datetime | None) -> bool:
+        """True if ``worker`` has been silent too long (never heard of: since ``started_at``)."""
+        if worker in self.answering:
+            return False
+        last = self.last_seen.get(worker or "", started_at)
+        return last is not None and last < self.silent_since
+
+    @property
+    def silent(self) -> set[str]:
+        """Workers that did not answer now but were heard recently: perhaps only slow."""
+        return {
+            name
+            for name, seen in self.last_seen.items()
+            if name not in self.answering and seen >= self.silent_since
+        }
+
+
+def _note_answers(hostnames: set[str], worker_timeout: float) -> _Workers:
+    """Record that ``hostnames`` answered now, and read when every worker was last heard."""
     now = utcnow()
     with write_session() as session:
         session.execute(delete(WorkerSeen).where(WorkerSeen.hostname.in_(hostnames)))
         session.add_all(WorkerSeen(hostname=name, seen_at=now) for name in hostnames)
         # Workers silent for a day are forgotten, so the table stays small.
         session.execute(delete(WorkerSeen).where(WorkerSeen.seen_at < now - timedelta(days=1)))
-    with read_session() as session:
-        seen = {row.hostname: row.seen_at for row in session.scalars(select(WorkerSeen))}
-
-    def dead(worker: str | None, started_at: datetime | None) -> bool:
-        if worker in hostnames:
-            return False
-        last = seen.get(worker or "", started_at)
-        return last is not None and last < silent_since
-
-    return dead
+        last_seen = {row.hostname: row.seen_at for row in session.scalars(select(WorkerSeen))}
+    return _Workers(hostnames, last_seen, now - timedelta(seconds=worker_timeout))
 
 
 def _give_back(stuck: Job) -> bool:
