@@ -10,12 +10,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import ApiError
 from api.requests import json_body, query_limit
-from api.serialize import job_to_dict
+from api.serialize import job_summary, job_to_dict, summary_query
 from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job, retry_job, submit
 from orchestrator.errors import JobNotFound
@@ -58,8 +58,8 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
     return jsonify(job), 202, {"Location": job["links"]["self"]}
 
 
-def _encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+def _encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -76,9 +76,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @bp.get("")
 def list_jobs() -> Response:
-    """Jobs, newest first, filtered by status, type, root_id and parent_id."""
+    """Job summaries, newest first, filtered by status, type, root_id and parent_id.
+
+    A summary has no payload, result, checkpoint or traceback: the job's own GET has them.
+    """
     limit = query_limit()
-    query = select(Job)
+    query = summary_query()
     status = request.args.get("status")
     if status is not None and status not in {s.value for s in JobStatus}:
         allowed = ", ".join(s.value for s in JobStatus)
@@ -94,21 +97,21 @@ def list_jobs() -> Response:
         )
     query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     with read_session() as session:
-        jobs = list(session.scalars(query))
-    next_cursor = _encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
-    return jsonify({"items": [job_to_dict(j) for j in jobs[:limit]], "next_cursor": next_cursor})
+        rows = list(session.execute(query))
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = _encode_cursor(last.created_at, last.id) if last else None
+    return jsonify({"items": [job_summary(r) for r in rows[:limit]], "next_cursor": next_cursor})
 
 
 @bp.get("/<job_id>")
 def get_job(job_id: str) -> Response:
-    """One job with its children."""
+    """One job in full, with its children as summaries."""
     with read_session() as session:
         job = session.get(Job, job_id)
         if job is None:
             raise JobNotFound(f"no job with id {job_id}")
-        children = list(
-            session.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.created_at))
-        )
+        query = summary_query().where(Job.parent_id == job_id).order_by(Job.created_at)
+        children = list(session.execute(query))
     return jsonify(job_to_dict(job, children=children))
 
 

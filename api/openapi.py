@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from api.jobs import SubmitBody
 from api.requests import DEFAULT_LIMIT, MAX_LIMIT
+from api.serialize import ERROR_MESSAGE_CHARS
 from orchestrator.lifecycle import JobStatus
 from orchestrator.priorities import QUEUES
 from services.catalog.config import RESOURCES, PlayerType
@@ -54,6 +55,25 @@ ID = {**INT32, "minimum": 1}
 STATUSES = {"enum": [s.value for s in JobStatus]}
 JOB_LINKS = _obj("self stream", {"self": STR, "stream": STR})
 QUEUED = {"const": "queued"}
+# What a job and its summary share (api/serialize.py).
+JOB_FIELDS = (
+    "id type status priority queue attempts retry_count max_retries progress parent_id root_id "
+    "dedupe_key worker created_at updated_at run_at dispatched_at started_at completed_at "
+    "next_retry_at links"
+)
+JOB_PROPERTIES: Schema = {
+    "id": STR, "type": STR, "status": STATUSES,
+    "priority": {"type": "integer", "minimum": 1, "maximum": 10, "description": "1 runs first"},
+    "queue": {"enum": list(QUEUES)},
+    "attempts": {"type": "integer", "minimum": 0},
+    "retry_count": {"type": "integer", "minimum": 0},
+    "max_retries": {"type": "integer", "minimum": 0},
+    "progress": _obj("percent message", {"percent": _null("number"), "message": NSTR}),
+    "parent_id": NSTR, "root_id": STR, "dedupe_key": NSTR, "worker": NSTR,
+    "created_at": TIME, "updated_at": TIME, "run_at": NTIME, "dispatched_at": NTIME,
+    "started_at": NTIME, "completed_at": NTIME, "next_retry_at": NTIME,
+    "links": JOB_LINKS,
+}  # fmt: skip
 
 # --- the JSON forms the API answers with (api/serialize.py, services/catalog) -------------
 # fmt: off
@@ -66,26 +86,22 @@ SCHEMAS: dict[str, Schema] = {
         "field": {**STR, "description": "422: the field naming a row that does not exist"},
     }, description="An RFC 9457 problem, as application/problem+json."),
     "Job": _obj(
-        "id type status priority queue payload result error checkpoint attempts retry_count "
-        "max_retries progress parent_id root_id dedupe_key worker created_at updated_at run_at "
-        "dispatched_at started_at completed_at next_retry_at links", {
-            "id": STR, "type": STR, "status": STATUSES,
-            "priority": {"type": "integer", "minimum": 1, "maximum": 10,
-                         "description": "1 runs first"},
-            "queue": {"enum": list(QUEUES)}, "payload": OBJECT,
+        f"{JOB_FIELDS} payload result error checkpoint", {
+            **JOB_PROPERTIES, "payload": OBJECT,
             "result": {"description": "What the handler returned: any JSON"},
-            "error": _null("object"), "checkpoint": _null("object"),
-            "attempts": {"type": "integer", "minimum": 0},
-            "retry_count": {"type": "integer", "minimum": 0},
-            "max_retries": {"type": "integer", "minimum": 0},
-            "progress": _obj("percent message", {"percent": _null("number"), "message": NSTR}),
-            "parent_id": NSTR, "root_id": STR, "dedupe_key": NSTR, "worker": NSTR,
-            "created_at": TIME, "updated_at": TIME, "run_at": NTIME, "dispatched_at": NTIME,
-            "started_at": NTIME, "completed_at": NTIME, "next_retry_at": NTIME,
-            "links": JOB_LINKS,
-            "children": {**_array(_ref("Job")), "description": "GET of one job only"},
+            "error": _null("object", description="type, message and traceback"),
+            "checkpoint": _null("object"),
+            "children": {**_array(_ref("JobSummary")), "description": "GET of one job only"},
             "deduplicated": {**BOOL, "description": "Submit only: a pending job held the key"},
-        }),
+        }, description="A job in full."),
+    "JobSummary": _obj(f"{JOB_FIELDS} error", {
+        **JOB_PROPERTIES,
+        "error": {**_obj("type message", {
+            "type": STR, "message": {**STR, "maxLength": ERROR_MESSAGE_CHARS + 1},
+        }, additionalProperties=False), "type": ["object", "null"]},
+    }, additionalProperties=False, description="A job as lists show it: no payload, result, "
+       "checkpoint or traceback (GET the job for them); the error message is cut to "
+       f"{ERROR_MESSAGE_CHARS} characters and an ellipsis."),
     "Event": _obj("id event job_id root_id type status attempt data created_at", {
         "id": INT, "event": STR, "job_id": STR, "root_id": STR, "type": STR, "status": STATUSES,
         "attempt": INT, "data": OBJECT, "created_at": TIME,
@@ -143,11 +159,13 @@ RESOURCE_SCHEMA = {
     "player-groups": "PlayerGroup",
     "players": "Player",
 }
-for _name in ("Job", "Movie", *RESOURCE_SCHEMA.values()):
+# A page of jobs holds summaries; the others hold the rows as their GET shows them.
+PAGE_ITEMS = {"Job": "JobSummary", "Movie": "Movie", **{n: n for n in RESOURCE_SCHEMA.values()}}
+for _name, _item in PAGE_ITEMS.items():
     SCHEMAS[f"{_name}Page"] = _obj(
         "items next_cursor",
         {
-            "items": _array(_ref(_name)),
+            "items": _array(_ref(_item)),
             "next_cursor": {**NSTR, "description": "Pass as `cursor` for the next page"},
         },
     )
@@ -317,10 +335,12 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
             "post": _op("jobs.submit_job", "Submit a job (or get the pending one holding its "
                         "dedupe_key)", _ok(202, "Job", **location), "400 422 503",
                         body=submit_body),
-            "get": _op("jobs.list_jobs", "Jobs, newest first", _ok(200, "JobPage"), "400 503",
+            "get": _op("jobs.list_jobs", "Job summaries, newest first (GET a job for its "
+                       "payload and result)", _ok(200, "JobPage"), "400 503",
                        JOB_PAGE + FILTERS),
         },
-        "/api/v1/jobs/{job_id}": {"get": _op("jobs.get_job", "A job with its children",
+        "/api/v1/jobs/{job_id}": {"get": _op("jobs.get_job", "A job in full, with its "
+                                             "children as summaries",
                                              _ok(200, "Job"), "404 503", JOB)},
         "/api/v1/jobs/{job_id}/retry": {"post": _op(
             "jobs.retry", "Queue a failed or cancelled job again", _ok(202, "Job"),

@@ -1,4 +1,10 @@
-"""JSON forms of jobs as the API returns them (DESIGN 3.1)."""
+"""JSON forms of jobs as the API returns them (DESIGN 3.1).
+
+A job comes in two forms: whole (``GET /api/v1/jobs/<id>``, submit, retry, cancel) and as
+a summary in lists (``GET /api/v1/jobs`` and a job's ``children``). A summary leaves out
+``payload``, ``result``, ``checkpoint`` and the error's traceback, which may each be
+megabytes, and keeps the error's type and the start of its message.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,41 @@ from datetime import datetime
 from typing import Any
 
 from flask import url_for
+from sqlalchemy import Row, Select, func, select
 
 from orchestrator.models import Job
+
+# Enough to say why a job failed; the whole message is in the job's own GET.
+ERROR_MESSAGE_CHARS = 300
+
+# Every column but the big ones (payload, result, error, checkpoint).
+SUMMARY_COLUMNS = (
+    Job.id, Job.type, Job.status, Job.priority, Job.queue, Job.attempts, Job.retry_count,
+    Job.max_retries, Job.progress_percent, Job.progress_message, Job.parent_id, Job.root_id,
+    Job.dedupe_key, Job.worker, Job.created_at, Job.updated_at, Job.run_at, Job.dispatched_at,
+    Job.started_at, Job.completed_at, Job.next_retry_at,
+)  # fmt: skip
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def job_to_dict(job: Job, *, children: list[Job] | None = None) -> dict[str, Any]:
-    """The job with its links; ``children`` are listed when given."""
-    body: dict[str, Any] = {
+def _links(job_id: str) -> dict[str, str]:
+    return {
+        "self": url_for("jobs.get_job", job_id=job_id),
+        "stream": url_for("events.job_stream", job_id=job_id),
+    }
+
+
+def _common(job: Job | Row[Any]) -> dict[str, Any]:
+    """The fields both forms share."""
+    return {
         "id": job.id,
         "type": job.type,
         "status": job.status,
         "priority": job.priority,
         "queue": job.queue,
-        "payload": job.payload,
-        "result": job.result,
-        "error": job.error,
-        "checkpoint": job.checkpoint,
         "attempts": job.attempts,
         "retry_count": job.retry_count,
         "max_retries": job.max_retries,
@@ -41,11 +62,41 @@ def job_to_dict(job: Job, *, children: list[Job] | None = None) -> dict[str, Any
         "started_at": _iso(job.started_at),
         "completed_at": _iso(job.completed_at),
         "next_retry_at": _iso(job.next_retry_at),
-        "links": {
-            "self": url_for("jobs.get_job", job_id=job.id),
-            "stream": url_for("events.job_stream", job_id=job.id),
-        },
+        "links": _links(job.id),
     }
+
+
+def job_to_dict(job: Job, *, children: list[Row[Any]] | None = None) -> dict[str, Any]:
+    """The whole job with its links; ``children`` (rows of ``summary_query``) as summaries."""
+    body = _common(job)
+    body.update(payload=job.payload, result=job.result, error=job.error, checkpoint=job.checkpoint)
     if children is not None:
-        body["children"] = [job_to_dict(child) for child in children]
+        body["children"] = [job_summary(child) for child in children]
+    return body
+
+
+def summary_query() -> Select[*tuple[Any, ...]]:
+    """A SELECT of what ``job_summary`` needs and nothing more.
+
+    The error's type and the start of its message are read inside the database, so that
+    neither the traceback nor a huge message ever reaches this process.
+    """
+    message = func.substr(Job.error["message"].as_string(), 1, ERROR_MESSAGE_CHARS + 1)
+    return select(
+        *SUMMARY_COLUMNS,
+        Job.error["type"].as_string().label("error_type"),
+        message.label("error_message"),
+    )
+
+
+def job_summary(row: Row[Any]) -> dict[str, Any]:
+    """A job as lists show it: a row of ``summary_query``; ``error`` is {type, message}."""
+    body = _common(row)
+    error = None
+    if row.error_type is not None or row.error_message is not None:
+        message = row.error_message or ""
+        if len(message) > ERROR_MESSAGE_CHARS:
+            message = message[:ERROR_MESSAGE_CHARS] + "…"
+        error = {"type": row.error_type or "", "message": message}
+    body["error"] = error
     return body

@@ -115,6 +115,20 @@ def test_list_filters_and_paginates_with_a_cursor(client: FlaskClient) -> None:
     assert len(seen) == len(set(seen))
 
 
+def test_the_list_gives_summaries_and_the_job_itself_is_whole(client: FlaskClient) -> None:
+    body = {"type": "test-echo", "payload": {"big": "x" * 1000}, "countdown": 3600}
+    job = client.post("/api/v1/jobs", json=body, headers=AUTH).get_json()
+
+    page = client.get("/api/v1/jobs?type=test-echo&status=pending&limit=500", headers=AUTH)
+    item = next(i for i in page.get_json()["items"] if i["id"] == job["id"])
+    whole = client.get(f"/api/v1/jobs/{job['id']}", headers=AUTH).get_json()
+
+    # The summary is the job without its payload, result and checkpoint.
+    assert set(whole) - set(item) == {"payload", "result", "checkpoint", "children"}
+    assert {k: v for k, v in whole.items() if k in item} == item
+    assert whole["payload"] == {"big": "x" * 1000} and "x" * 1000 not in page.text
+
+
 @pytest.mark.parametrize(
     ("query", "words"),
     [("status=done", ["status"]), ("limit=0", ["limit"]), ("limit=x", ["limit"]),
