@@ -7,7 +7,8 @@ import sys
 import time
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import load_only
 
 from orchestrator.broker import live_workers, queue_depths
 from orchestrator.db import read_session
@@ -111,11 +112,7 @@ def jobs() -> None:
 @click.option("--limit", default=20, show_default=True)
 def jobs_list(status: str | None, job_type: str | None, limit: int) -> None:
     """The newest jobs."""
-    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
-    if status:
-        query = query.where(Job.status == status)
-    if job_type:
-        query = query.where(Job.type == job_type)
+    query = _table_query(status, job_type, limit)
     with read_session() as session:
         rows = list(session.scalars(query))
     click.echo(_jobs_table(rows))
@@ -131,11 +128,7 @@ def jobs_watch(
     status: str | None, job_type: str | None, limit: int, interval: float, count: int | None
 ) -> None:
     """A live table of the newest jobs (Ctrl-C to stop)."""
-    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
-    if status:
-        query = query.where(Job.status == status)
-    if job_type:
-        query = query.where(Job.type == job_type)
+    query = _table_query(status, job_type, limit)
     refreshes = 0
     try:
         while count is None or refreshes < count:
@@ -190,6 +183,24 @@ def status() -> None:
         click.echo(f"  {name}  running {len(running)}")
     click.echo("queues   " + "  ".join(f"{q} {depths[q]}" for q in QUEUES))
     click.echo("jobs     " + "  ".join(f"{s.value} {counts.get(s.value, 0)}" for s in JobStatus))
+
+
+def _table_query(status: str | None, job_type: str | None, limit: int) -> Select[Job]:
+    """The newest jobs, loading only the columns ``_jobs_table`` shows.
+
+    Payloads, results and tracebacks may be megabytes each: they stay in the database
+    (``jobs show`` prints them), and reading one by mistake raises instead of loading it.
+    """
+    shown = load_only(
+        Job.id, Job.type, Job.status, Job.priority, Job.attempts, Job.progress_percent,
+        Job.created_at, raiseload=True,
+    )  # fmt: skip
+    query = select(Job).options(shown).order_by(Job.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(Job.status == status)
+    if job_type:
+        query = query.where(Job.type == job_type)
+    return query
 
 
 def _jobs_table(rows: list[Job]) -> str:
