@@ -1,4 +1,5 @@
-// The live job list: one page of jobs, kept current by the events stream.
+// The live job list: one page of job summaries, kept current by the events stream; the
+// detail (detail.js) fetches a job whole when its row is opened.
 import { closeDetail, currentJobId, onChainEvent } from "./detail.js";
 import { badge, el, fmtTime, followSse, getJson, jobHref, readSse, shortId, showMessage } from "./lib.js";
 
@@ -139,10 +140,16 @@ function applyEvent(entry, ev) {
   fillRow(entry);
 }
 
+// A row keeps what the list endpoint gives (no payload, result, checkpoint or traceback):
+// a job fetched whole must not hold megabytes for as long as the page stays open.
+function summary({ payload, result, checkpoint, children, ...job }) {
+  return { ...job, error: job.error && { type: job.error.type, message: job.error.message } };
+}
+
 async function addJob(id, firstEvent) {
   list.fetching.set(id, [firstEvent]);
   try {
-    const job = await getJson(`/api/v1/jobs/${enc(id)}`);
+    const job = summary(await getJson(`/api/v1/jobs/${enc(id)}`));
     const wanted = (!list.filters.status || job.status === list.filters.status)
       && (!list.filters.type || job.type === list.filters.type);
     if (list.rows.has(id) || !wanted) return;
