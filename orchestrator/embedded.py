@@ -68,7 +68,9 @@ def start(socket_path: Path, *, daemonize: bool, timeout: float = 10.0) -> subpr
         "--logfile", str(data_dir / "redis.log"),
         "--daemonize", "yes" if daemonize else "no",
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    # A session of its own: a Ctrl-C in the terminal must not stop the broker under
+    # the other processes; `up` stops it last, once they are gone.
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if is_running(socket_path):
@@ -76,6 +78,8 @@ def start(socket_path: Path, *, daemonize: bool, timeout: float = 10.0) -> subpr
         if not daemonize and process.poll() is not None:
             break
         time.sleep(0.05)
+    if not daemonize:
+        terminate(process, timeout=5)
     raise EmbeddedRedisError(
         f"embedded Redis did not start on {socket_path}; see {data_dir / 'redis.log'}"
     )
