@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Job totals, durations, jobs by status, queue depths, webhooks received."""
+    """Job totals, durations, jobs by status, queue depths, webhooks received, restarts."""
     try:
         depths = queue_depths()
     except Exception as exc:  # the broker being away must not hide the other metrics

@@ -49,6 +49,7 @@ HELP = {
     "jobs_failed": "Jobs failed for good, by type.",
     "jobs_retried": "Automatic retries scheduled, by type.",
     "webhooks_received": "Webhooks accepted, by source and event type.",
+    "process_restarts": "Children of `orchestrator up` restarted after they exited, by service.",
     "job_run_seconds": "Time a job's handler ran, by type.",
     "job_wait_seconds": "Time a job waited between being due and starting, by type.",
 }
@@ -131,7 +132,7 @@ class SqlCollector:
         for row in rows:
             counters[row.metric].append(row)
         for metric in ("jobs_submitted", "jobs_completed", "jobs_failed", "jobs_retried",
-                       "webhooks_received"):  # fmt: skip
+                       "webhooks_received", "process_restarts"):  # fmt: skip
             yield _counter(metric, counters.get(metric, []))
         for metric in ("job_run_seconds", "job_wait_seconds"):
             yield _histogram(metric, counters)
