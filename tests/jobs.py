@@ -98,3 +98,26 @@ class Greeting(BaseModel):
 def typed(payload: Greeting, ctx: JobContext) -> str:
     """A job with a validated payload."""
     return " ".join(f"hello {payload.name}" for _ in range(payload.times))
+
+
+@job("test.dotted-name")
+def dotted(payload: dict[str, Any], ctx: JobContext) -> str:
+    """A job type whose name has a dot, as Celery task names often do."""
+    return "dotted"
+
+
+@job("test-time-limited", max_retries=1, retry_base=0.1, time_limit=1)
+def time_limited(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Sleep ``seconds`` on the first attempt, within a 1 s time limit; with ``stubborn``,
+    go on sleeping past the soft limit."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if ctx.attempt > 1:
+        return {"attempt": ctx.attempt}
+    try:
+        time.sleep(payload.get("seconds", 0))
+    except SoftTimeLimitExceeded:
+        if not payload.get("stubborn"):
+            raise
+        time.sleep(payload["seconds"])
+    return {"attempt": ctx.attempt}
