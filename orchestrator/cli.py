@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
+from celery.utils.nodenames import default_nodename, host_format
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.utils.url import maybe_sanitize_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
-from orchestrator import credentials, embedded, stack
+from orchestrator import beatlock, credentials, embedded, metrics, readiness, stack
 from orchestrator.cli_jobs import COMMANDS
+from orchestrator.db import write_session
 from orchestrator.logs import configure_logging
 from orchestrator.migrate import upgrade
 from orchestrator.priorities import QUEUES
-from orchestrator.settings import get_settings
+from orchestrator.settings import Settings, get_settings
+from orchestrator.supervisor import Child, Supervisor, describe_exit
 
 PLUGIN_GROUP = "orchestrator.commands"
 
@@ -66,28 +70,113 @@ def _exec(service: str, command: list[str], extra_env: dict[str, str] | None = N
 @click.option("--port", default=8000, show_default=True, help="API port.")
 @click.option("--flower-port", default=5555, show_default=True, help="Flower port.")
 def up(host: str, port: int, flower_port: int) -> None:
-    """Run the whole stack: API, worker, beat and Flower (Ctrl-C stops it all)."""
+    """Run the whole stack: API, workers, beat and Flower (Ctrl-C stops it all).
+
+    A child that exits is restarted with backoff; only Ctrl-C or SIGTERM stop the stack.
+    """
     settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _lock_beat(settings, "orchestrator up")  # held until this process exits
+    _check_ports(host, port, flower_port)
+    stopping = False
+
+    def _stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Before anything starts, so that a Ctrl-C during start-up still stops it all.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     redis_child = stack.prepare(settings, own_redis=True)
+    commands = stack.up_commands(settings, host, port, flower_port)
+    supervisor = Supervisor([Child(*named) for named in commands], on_restart=_count_restart)
+    exit_code = 0
+    try:
+        if not stopping:
+            supervisor.start()
+            problem = _wait_until_ready(supervisor, host, port, flower_port, lambda: stopping)
+            if problem:
+                click.echo(f"{problem}; stopping", err=True)
+                exit_code = 1
+            elif not stopping:
+                click.echo(_banner(settings, host, port, flower_port, redis_child is not None))
+        while not stopping and not exit_code:
+            supervisor.poll()
+            time.sleep(0.2)
+    finally:
+        # The broker last: the others would log its loss while they stop.
+        supervisor.stop()
+        if redis_child is not None:
+            embedded.stop(redis_child)
+    click.echo("stopped")
+    sys.exit(exit_code)
+
+
+def _lock_beat(settings: Settings, holder: str) -> int:
+    """Hold the data dir's beat lock, or stop with a one-line error naming its holder."""
+    try:
+        return beatlock.acquire(settings.data_dir, holder)
+    except beatlock.BeatLockHeld as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _check_ports(host: str, port: int, flower_port: int) -> None:
+    """Refuse at once a port we could not listen on, naming the option that changes it."""
+    if port == flower_port:
+        raise click.ClickException(f"--port and --flower-port are both {port}; choose two ports")
+    for option, number in (("--port", port), ("--flower-port", flower_port)):
+        error = readiness.bind_error(host, number)
+        if error is None:
+            continue
+        if error.errno == errno.EADDRINUSE:
+            reason = f"port {number} on {host} is already in use"
+        else:
+            reason = f"cannot listen on {host}:{number} ({error.strerror or error})"
+        raise click.ClickException(f"{reason}; choose another with {option}")
+
+
+STARTUP_TIMEOUT = 120.0
+
+
+def _wait_until_ready(
+    supervisor: Supervisor, host: str, port: int, flower_port: int, stopping: Callable[[], bool]
+) -> str | None:
+    """Wait until both ports listen and both workers answer; what went wrong, if anything."""
+    workers = [default_nodename(None), host_format(stack.CRITICAL_WORKER)]
+    answered: set[str] = set()
+    api_up = flower_up = False
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not stopping():
+        failed = supervisor.first_exited()
+        if failed is not None:
+            assert failed.process is not None
+            code = describe_exit(failed.process.returncode)
+            return f"{failed.name} exited with code {code} while starting"
+        api_up = api_up or readiness.listens(host, port)
+        flower_up = flower_up or readiness.listens(host, flower_port)
+        if len(answered) < len(workers):
+            answered |= readiness.answering_workers(workers, timeout=0.5)
+        waiting = [what for what, ready in (
+            (f"API on port {port}", api_up),
+            (f"Flower on port {flower_port}", flower_up),
+            *((name, name in answered) for name in workers),
+        ) if not ready]  # fmt: skip
+        if not waiting:
+            return None
+        if time.monotonic() > deadline:
+            return f"not ready after {STARTUP_TIMEOUT:g} s: {', '.join(waiting)}"
+        time.sleep(0.2)
+    return None
+
+
+def _banner(settings: Settings, host: str, port: int, flower_port: int, embedded: bool) -> str:
     key, _ = credentials.api_key(settings)
     user, password, _ = credentials.flower_credentials(settings)
-    commands: list[tuple[str, list[str], dict[str, str]]] = [
-        ("api", stack.api_command(settings, host, port), {}),
-        ("worker", stack.worker_command(), {}),
-        ("beat", stack.beat_command(settings), {}),
-        ("flower", stack.flower_command(host, flower_port), {}),
-    ]
-    children: list[tuple[str, subprocess.Popen]] = []
-    for name, command, env in commands:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env, "ORCH_SERVICE": name}, start_new_session=True
-        )
-        children.append((name, process))
-    if redis_child is not None:
+    if embedded:
         broker = f"embedded Redis at {settings.embedded_redis_socket}"
     else:
         broker = maybe_sanitize_url(settings.effective_broker_url)
-    click.echo(
+    return (
         f"\norchestrator is up\n"
         f"  API      http://{host}:{port}/api/v1/jobs   (API key: {key})\n"
         f"  Flower   http://{host}:{flower_port}/        (user {user}, password {password})\n"
@@ -95,39 +184,15 @@ def up(host: str, port: int, flower_port: int) -> None:
         f"  data     {settings.data_dir.resolve()}\n"
         f"Press Ctrl-C to stop.\n"
     )
-    stopping = False
-
-    def _stop(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    exit_code = 0
-    while not stopping:
-        for name, process in children:
-            if process.poll() is not None:
-                click.echo(f"{name} exited with code {process.returncode}; stopping", err=True)
-                stopping, exit_code = True, 1
-        time.sleep(0.2)
-    _stop_children(children)
-    if redis_child is not None:
-        embedded.stop(redis_child)
-    click.echo("stopped")
-    sys.exit(exit_code)
 
 
-def _stop_children(children: list[tuple[str, subprocess.Popen]], timeout: float = 20.0) -> None:
-    for _, process in children:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for _, process in children:
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _count_restart(child: Child) -> None:
+    """Count a restart in SQL, where /metrics (another process) reads it."""
+    try:
+        with write_session() as session:
+            metrics.increment(session, "process_restarts", {"service": child.name})
+    except Exception as exc:  # the database being away must not stop the supervision
+        logging.getLogger(__name__).warning("restart of %s not counted: %s", child.name, exc)
 
 
 @main.command()
@@ -160,6 +225,9 @@ def worker(
 def beat() -> None:
     """Run Celery beat (the periodic re-dispatch sweep and scheduled jobs)."""
     settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Kept through the exec: celery beat itself then holds the lock.
+    os.set_inheritable(_lock_beat(settings, "orchestrator beat"), True)
     stack.prepare(settings)
     _exec("beat", stack.beat_command(settings))
 

@@ -16,6 +16,8 @@ from orchestrator.priorities import QUEUES
 from orchestrator.settings import Settings
 
 CELERY = [sys.executable, "-m", "celery", "-A", "orchestrator"]
+# The worker of `up` that runs only the critical queue, with one process.
+CRITICAL_WORKER = "critical@%h"
 
 
 def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen | None:
@@ -28,7 +30,13 @@ def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen 
     child = None
     if settings.uses_embedded_redis:
         child = embedded.start(settings.embedded_redis_socket, daemonize=not own_redis)
-    upgrade(settings.effective_database_url)
+    try:
+        upgrade(settings.effective_database_url)
+    except BaseException:
+        # In a session of its own, the Redis would outlive us: nothing else stops it.
+        if child is not None:
+            embedded.stop(child)
+        raise
     return child
 
 
@@ -78,3 +86,20 @@ def flower_command(host: str, port: int) -> list[str]:
     """Flower; its auth, state file and task cap come from the project's settings
     (see ``orchestrator.celery_app``), as for ``celery -A orchestrator flower``."""
     return [*CELERY, "flower", f"--address={host}", f"--port={port}"]
+
+
+def up_commands(
+    settings: Settings, host: str, port: int, flower_port: int
+) -> list[tuple[str, list[str]]]:
+    """The children of ``orchestrator up``, by name.
+
+    Besides the worker on every queue, a worker with one process on the critical
+    queue alone: critical work never waits behind normal jobs that hang.
+    """
+    return [
+        ("api", api_command(settings, host, port)),
+        ("worker", worker_command()),
+        ("critical-worker", worker_command("critical", concurrency=1, hostname=CRITICAL_WORKER)),
+        ("beat", beat_command(settings)),
+        ("flower", flower_command(host, flower_port)),
+    ]
