@@ -75,13 +75,16 @@ class Api:
         return list(self.get(f"/api/v1/jobs?root_id={root_id}&limit=100")["items"])
 
     def chain(self, root_id: str, timeout: float = 40) -> list[dict[str, Any]]:
-        """Every job of a chain once all are final, oldest first."""
+        """Every job of a chain in full once all are final, oldest first.
+
+        The list gives summaries (no payload, result or checkpoint): each job is read whole.
+        """
         deadline = time.monotonic() + timeout
         jobs: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             jobs = self._chain_jobs(root_id)
             if jobs and all(j["status"] in FINAL for j in jobs):
-                return sorted(jobs, key=lambda j: j["created_at"])
+                return [self.job(j["id"]) for j in sorted(jobs, key=lambda j: j["created_at"])]
             time.sleep(0.1)
         raise self.stuck(f"chain {root_id} not finished: {jobs}")
 
