@@ -318,3 +318,21 @@ def _processes_of(data_dir: Path) -> list[int]:
         except OSError:
             continue
     return [pid for pid in found if alive(pid)]
+
+
+def test_restarts_back_off_doubling_up_to_the_cap(caplog: pytest.LogCaptureFixture) -> None:
+    from orchestrator.supervisor import Child, Supervisor
+
+    restarted: list[str] = []
+    crashing = Child("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    supervisor = Supervisor(
+        [crashing], lambda child: restarted.append(child.name), first_delay=0.1, max_delay=0.4
+    )
+    caplog.set_level("WARNING", logger="orchestrator.supervisor")
+    supervisor.start()
+    try:
+        wait_for(lambda: supervisor.poll() or len(restarted) >= 4, 20, "four restarts")
+    finally:
+        supervisor.stop()
+    delays = re.findall(r"crasher exited with code 3; restarting in (\S+) s", caplog.text)
+    assert delays[:4] == ["0.1", "0.2", "0.4", "0.4"]  # doubled, then capped
