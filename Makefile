@@ -8,7 +8,7 @@ ARGS ?=
 # The core cases that also run against RabbitMQ when ORCH_TEST_AMQP_URL is set.
 AMQP_TESTS := tests/integration/test_execution.py tests/integration/test_delivery.py \
 	tests/integration/test_priority.py tests/integration/test_streams.py \
-	tests/reliability/test_worker_loss.py
+	tests/reliability/test_worker_loss.py tests/reliability/test_worker_guards.py
 
 .PHONY: install up test lint browser clean bench
 
