@@ -45,3 +45,33 @@ def test_scheduled_job_types_are_on_beat_schedule() -> None:
     assert entry["schedule"] == 86400.0
     assert entry["options"]["queue"] == "low"
     assert "orchestrator.redispatch" in app.conf.beat_schedule
+
+
+@pytest.mark.parametrize(
+    "name", ["", "has space", "new\nline", "-leading-dash", "é-accent", "x" * 101, "a/b"]
+)
+def test_a_name_that_is_not_a_plain_label_is_refused_when_registered(name: str) -> None:
+    with pytest.raises(ValueError, match="is not valid"):
+
+        @job(name)
+        def bad(payload: dict, ctx: object) -> None:
+            """Badly named."""
+
+
+def test_names_with_dots_and_colons_register_as_celery_tasks() -> None:
+    @job("media.resize:poster")
+    def resize(payload: dict, ctx: object) -> None:
+        """Dotted."""
+
+    assert app.tasks["media.resize:poster"].name == "media.resize:poster"
+
+
+def test_every_job_type_has_a_soft_then_hard_time_limit() -> None:
+    @job("unit-limited", time_limit=10)
+    def limited(payload: dict, ctx: object) -> None:
+        """Limited."""
+
+    task = app.tasks["unit-limited"]
+    assert (task.soft_time_limit, task.time_limit) == (10, 20)
+    default = app.tasks["test-echo"]
+    assert (default.soft_time_limit, default.time_limit) == (900, 930)  # ORCH_JOB_TIME_LIMIT
