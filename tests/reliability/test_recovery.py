@@ -33,6 +33,7 @@ from orchestrator.priorities import queue_for
 from orchestrator.routing import message_priority
 from tests.conftest import REPO_ROOT, WorkerProcess, sqlite_only
 from tests.reliability.test_broker_outage import Redis
+from tests.reliability.test_worker_loss import _pool_processes
 
 RECOVERY_TARGET = 60.0
 
@@ -136,13 +137,6 @@ def _wait_all_completed(ids: list[str], timeout: float) -> None:
     assert left == [], f"{len(left)} jobs not completed: {left[:5]}"
 
 
-def _pool_pids(worker: WorkerProcess) -> list[int]:
-    out = subprocess.run(
-        ["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True
-    ).stdout
-    return [int(pid) for pid in out.split()]
-
-
 def _reaper_rows() -> list[dict[str, Any]]:
     with read_session() as session:
         return [
@@ -168,7 +162,7 @@ def test_jobs_of_a_killed_worker_complete_within_a_minute(stack: Stack) -> None:
         time.sleep(0.05)
     assert running, "the victim never ran a job"
 
-    for pid in [victim.process.pid, *_pool_pids(victim)]:
+    for pid in [victim.process.pid, *_pool_processes(victim)]:
         os.kill(pid, signal.SIGKILL)  # no goodbye: its messages stay unacknowledged
     killed_at = time.time()
     _wait_all_completed(ids, timeout=RECOVERY_TARGET + 30)
