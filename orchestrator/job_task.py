@@ -68,12 +68,18 @@ class JobTask(Task):
         """Record a run killed at its hard time limit (called in the main process)."""
         if not isinstance(exc, TimeLimitExceeded):
             return  # the runner has already recorded every other outcome
+        from orchestrator.db import read_session
+        from orchestrator.lifecycle import JobStatus
+        from orchestrator.models import Job
         from orchestrator.runner import end_lost_attempt
 
-        limit = self.time_limit
+        with read_session() as session:
+            job = session.get(Job, task_id)
+        if job is None or job.status != JobStatus.PROCESSING:
+            return
         end_lost_attempt(
-            task_id,
-            f"killed at its hard time limit of {limit:g} s: it did not stop at its"
+            job,
+            f"killed at its hard time limit of {self.time_limit:g} s: it did not stop at its"
             f" soft limit of {self.soft_time_limit:g} s",
             "JobTimedOut",
         )

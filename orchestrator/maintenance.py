@@ -35,7 +35,7 @@ from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, WorkerSeen, utcnow
 from orchestrator.registry import job
-from orchestrator.runner import lose_attempt
+from orchestrator.runner import end_lost_attempt
 from orchestrator.settings import get_settings
 
 RETENTION_BATCH = 1000
@@ -95,7 +95,7 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         if j.id not in replies.held
         and (workers.dead(j.worker, j.started_at) or _started_before(j, cutoff))
     ]
-    reaped = [j.id for j in stuck if _give_back(j)]
+    reaped = [j.id for j in stuck if end_lost_attempt(j) is not None]
     restored: list[str] = []
     if not workers.silent:
         # Every worker that did not answer is dead: messages they took and never
@@ -174,11 +174,3 @@ def _note_answers(hostnames: set[str], worker_timeout: float) -> _Workers:
         session.execute(delete(WorkerSeen).where(WorkerSeen.seen_at < now - timedelta(days=1)))
         last_seen = {row.hostname: row.seen_at for row in session.scalars(select(WorkerSeen))}
     return _Workers(hostnames, last_seen, now - timedelta(seconds=worker_timeout))
-
-
-def _give_back(stuck: Job) -> bool:
-    with write_session() as session:
-        moved = lose_attempt(session, stuck)
-    if moved is not None and moved.status == JobStatus.RETRYING:
-        publish(moved)
-    return moved is not None

@@ -151,13 +151,9 @@ def lose_attempt(
     )
 
 
-def end_lost_attempt(job_id: str, message: str, kind: str) -> Job | None:
-    """Record that the running attempt of ``job_id`` ended without reporting back
-    (e.g. killed at its hard time limit), and publish the retry if there is one."""
+def end_lost_attempt(job: Job, message: str | None = None, kind: str = "WorkerLost") -> Job | None:
+    """:func:`lose_attempt` in a transaction of its own, then publish the retry if any."""
     with write_session() as session:
-        job = session.get(Job, job_id)
-        if job is None or job.status != JobStatus.PROCESSING:
-            return None
         moved = lose_attempt(session, job, message, kind)
     if moved is not None and moved.status == JobStatus.RETRYING:
         publish(moved)
