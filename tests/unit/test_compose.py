@@ -25,12 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = ("api", "worker", "beat", "flower")
+APP_SERVICES = ("api", "worker", "critical-worker", "beat", "flower")
 SERVICES = {"redis", "postgres", *APP_SERVICES}
 # service -> (CLI command, the port it serves on, if any)
 COMMANDS = {
     "api": ("api", 8000),
     "worker": ("worker", None),
+    "critical-worker": ("worker", None),
     "beat": ("beat", None),
     "flower": ("flower", 5555),
 }
@@ -106,7 +107,7 @@ def _is_bind(source: str) -> bool:
 # --- docker-compose.yml ------------------------------------------------------------------
 
 
-def test_the_six_services(services: dict[str, dict[str, Any]]) -> None:
+def test_the_seven_services(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == SERVICES
 
 
@@ -132,6 +133,15 @@ def test_worker_scales(services: dict[str, dict[str, Any]]) -> None:
         assert key not in worker, f"worker has {key}: `--scale worker=N` would clash"
 
 
+def test_a_worker_keeps_a_process_for_critical_work(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    _, command, *args = _command(services["critical-worker"])
+    params = main.commands[command].make_context(command, list(args)).params
+    assert (params["queues"], params["concurrency"]) == ("critical", 1)
+    assert "critical@$$HOSTNAME" in _healthcheck(services["critical-worker"])
+
+
 def test_beat_runs_once(services: dict[str, dict[str, Any]]) -> None:
     beat = services["beat"]
     assert (beat.get("deploy") or {}).get("replicas", 1) == 1
@@ -141,7 +151,7 @@ def test_beat_runs_once(services: dict[str, dict[str, Any]]) -> None:
 def test_published_ports(services: dict[str, dict[str, Any]]) -> None:
     assert _ports(services["api"]) == {("8000", "8000")}
     assert _ports(services["flower"]) == {("5555", "5555")}
-    for name in ("redis", "postgres", "worker", "beat"):
+    for name in ("redis", "postgres", "worker", "critical-worker", "beat"):
         assert not _ports(services[name]), f"{name} publishes a port"
 
 
@@ -170,7 +180,7 @@ def test_start_order(services: dict[str, dict[str, Any]]) -> None:
         "redis": "service_healthy",
         "postgres": "service_healthy",
     }
-    for name in ("worker", "beat", "flower"):
+    for name in ("worker", "critical-worker", "beat", "flower"):
         assert _depends(services[name]).get("api") == "service_healthy", name
 
 
