@@ -1,21 +1,88 @@
 """Fake Kodi, Jellyfin/Emby and Plex speaking just enough of their protocols.
 
 See ``tests.fakes`` for what every fake shares (recording, ``stop()``, context manager).
-Unknown paths answer 404.
+Unknown paths answer 404. Every player fake can also trickle its answers (``trickle``).
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
+import threading
 import time
 from typing import Any
 
-from tests.fakes import FakeServer, Incoming, Reply, json_reply
+from tests.fakes import FakeServer, Incoming, Reply, _Handler, json_reply
 
 
-class FakeKodi(FakeServer):
+class TricklingFake(FakeServer):
+    """A fake that can send each answer one byte every ``trickle`` seconds.
+
+    ``trickle = None`` (the default) answers at once. With ``trickle_headers = False`` the
+    status line and headers go out at once and only the body trickles; with True they
+    trickle too. A pause shorter than the client's timeout never trips a per-read timeout:
+    only a deadline for the whole call ends such an answer early. ``stop()`` ends a trickle.
+    """
+
+    def __init__(self) -> None:
+        self.trickle: float | None = None
+        self.trickle_headers = False
+        self.halted = threading.Event()
+        super().__init__()
+        # Read by the server for each new connection: no request has come in yet.
+        self._server.RequestHandlerClass = _TrickleHandler
+
+    def stop(self) -> None:
+        """End any trickle in progress, then shut the server down."""
+        self.halted.set()
+        super().stop()
+
+
+class _TrickleWriter(io.BufferedIOBase):
+    """The handler's ``wfile``, writing one byte at a time while its fake trickles."""
+
+    def __init__(self, raw: io.BufferedIOBase, fake: TricklingFake) -> None:
+        super().__init__()
+        self.raw = raw
+        self.fake = fake
+        self.in_headers = False
+
+    def write(self, data: Any) -> int:
+        """Write ``data``, slowly when the fake trickles this part of the answer."""
+        pause = self.fake.trickle
+        if pause is None or (self.in_headers and not self.fake.trickle_headers):
+            return self.raw.write(data)
+        for index, byte in enumerate(bytes(data)):
+            if index and self.fake.halted.wait(pause):
+                raise BrokenPipeError("the fake was stopped mid-answer")
+            self.raw.write(bytes([byte]))
+        return len(data)
+
+    def flush(self) -> None:
+        """Flush the socket writer."""
+        self.raw.flush()
+
+
+class _TrickleHandler(_Handler):
+    def setup(self) -> None:
+        super().setup()
+        fake = self.server.fake
+        assert isinstance(fake, TricklingFake)
+        self.writer = _TrickleWriter(self.wfile, fake)
+        self.wfile = self.writer
+
+    def end_headers(self) -> None:
+        # BaseHTTPRequestHandler writes the status line and headers here, the body later.
+        self.writer.in_headers = True
+        try:
+            super().end_headers()
+        finally:
+            self.writer.in_headers = False
+
+
+class FakeKodi(TricklingFake):
     """Kodi's ``POST /jsonrpc``; Basic auth is required when a username is given.
 
     ``mode``: "ok", "error500", "garbage" (200, not JSON), "slow" (sleep ``delay`` first) or
@@ -102,7 +169,7 @@ def _error(code: int) -> dict[str, Any]:
     return {"code": code, "message": _RPC_ERRORS[code]}
 
 
-class FakeJellyfin(FakeServer):
+class FakeJellyfin(TricklingFake):
     """Jellyfin (``Authorization: MediaBrowser Token="..."``) or Emby (``X-Emby-Token``).
 
     Serves ``GET /System/Info`` and ``POST /Library/Media/Updated`` (answering ``status``,
@@ -166,7 +233,7 @@ class FakeJellyfin(FakeServer):
         return Reply(self.status)
 
 
-class FakePlex(FakeServer):
+class FakePlex(TricklingFake):
     """Plex Media Server: ``/identity`` (no token, as in Plex), ``/library/sections`` and
     ``GET /library/sections/<key>/refresh?path=...`` (answering ``status``, default 200).
 
