@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import asyncio
+from collections.abc import Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -92,22 +93,15 @@ def request(
 ) -> httpx.Response:
     """Send one request and map failures onto the player error tree.
 
-    Transport errors, timeouts and 5xx (plus any status in ``unavailable``) raise
-    ``PlayerUnavailable``; 401/403 ``PlayerAuthError``; any other non-2xx ``PlayerError``.
+    ``settings.timeout`` is a deadline for the whole call: connecting, sending and reading
+    the whole answer. Missing it, transport errors and 5xx (plus any status in
+    ``unavailable``) raise ``PlayerUnavailable``; 401/403 ``PlayerAuthError``; any other
+    non-2xx ``PlayerError``. Not for use inside a running event loop (it runs its own).
     """
     where = settings.describe()
     try:
-        # Players live on the LAN: a host-wide proxy or .netrc must not get involved.
-        response = httpx.request(
-            method,
-            url,
-            headers=headers,
-            json=json,
-            auth=auth,
-            timeout=settings.timeout,
-            trust_env=False,
-        )
-    except httpx.TimeoutException as exc:
+        response = _run(_send(settings.timeout, method, url, headers=headers, json=json, auth=auth))
+    except (TimeoutError, httpx.TimeoutException) as exc:
         raise PlayerUnavailable(f"{where}: no answer within {settings.timeout:g} s") from exc
     except httpx.HTTPError as exc:
         detail = settings.redact(f"{type(exc).__name__}: {exc}")
@@ -120,6 +114,34 @@ def request(
     if not 200 <= status < 300:
         raise PlayerError(f"{where}: HTTP {status} {response.reason_phrase}")
     return response
+
+
+async def _send(timeout: float, method: str, url: str, **options: Any) -> httpx.Response:
+    """One request, cancelled (and its connection closed) once ``timeout`` has passed."""
+    # httpx's own timeout bounds each socket operation, not the call: a player sending one
+    # byte every few seconds never trips it. Cancelling the task bounds the whole call,
+    # headers and body included; httpcore closes the connection it was using.
+    async with asyncio.timeout(timeout):
+        # Players live on the LAN: a host-wide proxy or .netrc must not get involved.
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            return await client.request(method, url, **options)
+
+
+def _run(call: Coroutine[Any, Any, httpx.Response]) -> httpx.Response:
+    """``asyncio.run(call)``, but without waiting for the threads of the loop's executor."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(call)
+    try:
+        return loop.run_until_complete(task)
+    finally:
+        # Interrupted (a signal, the job's time limit), the call is cancelled all the same:
+        # that closes its connection.
+        task.cancel()
+        loop.run_until_complete(asyncio.wait([task]))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        # asyncio.run would wait here for a name lookup still running in a thread after the
+        # deadline; that lookup holds no connection to the player and ends on its own.
+        loop.close()
 
 
 def json_body(settings: PlayerSettings, response: httpx.Response) -> Any:

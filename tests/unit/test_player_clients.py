@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -20,7 +22,7 @@ from services.players import (
     PlexClient,
     client_for,
 )
-from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
+from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex, TricklingFake
 
 TIMEOUT = 2.0
 MOVIE = "/data/movies/Fast & Furious (2001)"
@@ -298,3 +300,54 @@ def test_secrets_in_the_url_never_reach_messages() -> None:
         with pytest.raises(PlayerUnavailable) as caught:
             client.scan(MOVIE)
         assert "s3cret" not in str(caught.value)
+
+
+# --- a deadline for the whole call ----------------------------------------------------
+
+DEADLINE = 1.0
+# Between bytes: well under the timeout, so that no wait for one read ever times out.
+TRICKLE = 0.3
+TRICKLING: dict[str, tuple[type[TricklingFake], dict[str, str]]] = {
+    "kodi": (FakeKodi, {}),
+    "jellyfin": (FakeJellyfin, {"token": "jf-token"}),
+    "plex": (FakePlex, {"token": "plex-token"}),
+}
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers"])
+@pytest.mark.parametrize("kind", list(TRICKLING))
+def test_a_trickling_answer_fails_as_a_timeout_at_the_deadline(kind: str, headers: bool) -> None:
+    fake_type, secrets = TRICKLING[kind]
+    with fake_type() as fake:
+        client = client_for(PlayerSettings(type=kind, url=fake.url, timeout=DEADLINE, **secrets))
+        fake.trickle, fake.trickle_headers = TRICKLE, headers
+
+        started = time.monotonic()
+        with pytest.raises(PlayerUnavailable, match="no answer within 1 s"):
+            client.ping()  # in full, the first answer alone would take 10 s or more
+        seconds = time.monotonic() - started
+        assert DEADLINE * 0.9 < seconds < DEADLINE * 2
+
+        # A slow answer that is complete before the deadline is still fine.
+        fake.trickle, fake.trickle_headers = 0.001, False
+        assert client.ping()
+
+
+def test_a_name_lookup_that_hangs_also_ends_at_the_deadline(
+    kodi: FakeKodi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookup = socket.getaddrinfo
+
+    def slow_lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("kodi.test", b"kodi.test"):
+            time.sleep(3 * DEADLINE)  # a resolver that does not answer; bounded all the same
+            host = "127.0.0.1"
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
+    client = kodi_client(kodi, url=kodi.url.replace("127.0.0.1", "kodi.test"), timeout=DEADLINE)
+
+    started = time.monotonic()
+    with pytest.raises(PlayerUnavailable, match="no answer within 1 s"):
+        client.ping()
+    assert time.monotonic() - started < DEADLINE * 2
