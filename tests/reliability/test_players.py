@@ -12,6 +12,7 @@ holds back neither the other groups of the library nor the other jobs of the wor
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -458,3 +459,113 @@ def test_refused_connection_alone_is_retried_until_the_player_is_back(
     assert (notify["status"], notify["retry_count"]) == ("completed", 1)
     assert only_group(notify)["player"] == name
     assert len(kodi.scans()) == 1
+
+
+# --- players that trickle their answers --------------------------------------------------
+
+# One byte a second never trips the client's 5 s timeout between reads: only the deadline
+# for the whole call (the same 5 s) ends such an answer, which would take minutes in full.
+TRICKLE = 1.0
+DEADLINE = 5.0
+
+
+def held(notify_id: str, until: str) -> float:
+    """Seconds the job spends processing before reaching ``until`` (or a final status).
+
+    The wait is bounded by three deadlines: a player that holds the call until its trickle
+    is done makes the test fail here.
+    """
+    wait_status(notify_id, "processing")
+    started = time.monotonic()
+    wait_status(notify_id, until, timeout=3 * DEADLINE)
+    return time.monotonic() - started
+
+
+def test_trickling_kodi_fails_at_the_deadline_and_falls_back_to_the_next_kodi(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    group = movies_setup(api, tmp_path)
+    with FakeKodi(username=KODI_USER, password=KODI_PASSWORD) as trickling:
+        trickling.trickle = TRICKLE  # the body only: the status line and headers come at once
+        slow = add_kodi(api, group, trickling.url, position=0)
+        good = add_kodi(api, group, kodi.url, position=1)
+
+        _, notify_id = start(api)
+        seconds = held(notify_id, "completed")
+
+        notify = api.job(notify_id)
+        assert (notify["status"], notify["retry_count"]) == ("completed", 0), notify
+        outcome = only_group(notify)
+        assert outcome["player"] == good
+        assert [(f["player"], f["retryable"]) for f in outcome["fallbacks"]] == [(slow, True)]
+        assert "no answer within 5 s" in outcome["fallbacks"][0]["error"]
+        assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
+        assert trickling.methods() == ["JSONRPC.Ping"]  # nothing after the call that failed
+        assert len(kodi.scans()) == 1
+
+
+def test_trickling_jellyfin_is_retried_after_the_deadline_then_notified_once(
+    api: Api, tmp_path: Path
+) -> None:
+    group = movies_setup(api, tmp_path, to="/media/movies")
+    with FakeJellyfin(token="jf-token") as jellyfin:
+        add_player(api, group, "jellyfin", jellyfin.url, token="jf-token")
+        # Its 204 has no body: the status line itself trickles.
+        jellyfin.trickle, jellyfin.trickle_headers = TRICKLE, True
+
+        root_id, notify_id = start(api)
+        seconds = held(notify_id, "retrying")
+        retrying = api.job(notify_id)
+        assert retrying["status"] == "retrying", retrying
+        assert "no answer within 5 s" in retrying["error"]["message"]
+        assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
+        jellyfin.trickle = None
+        notify = api.chain(root_id)[-1]
+
+        assert (notify["status"], notify["retry_count"]) == ("completed", 1)
+        assert only_group(notify)["status"] == "notified"
+        update = {"Path": f"/media/movies/{MOVIE}", "UpdateType": "Created"}
+        # The one whose answer trickled, then the one that was accepted: nothing more.
+        assert jellyfin.updates() == [update, update]
+
+
+def test_trickling_plex_is_retried_after_the_deadline_then_refreshed_once(
+    api: Api, tmp_path: Path
+) -> None:
+    group = movies_setup(api, tmp_path, to="/plex/movies")
+    with FakePlex(token="plex-token", sections=PLEX_SECTIONS) as plex:
+        add_player(api, group, "plex", plex.url, token="plex-token")
+        plex.trickle = TRICKLE  # the section list trickles: no refresh may follow
+
+        root_id, notify_id = start(api)
+        seconds = held(notify_id, "retrying")
+        retrying = api.job(notify_id)
+        assert retrying["status"] == "retrying", retrying
+        assert "no answer within 5 s" in retrying["error"]["message"]
+        assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
+        assert plex.refreshes() == []
+        plex.trickle = None
+        notify = api.chain(root_id)[-1]
+
+        assert (notify["status"], notify["retry_count"]) == ("completed", 1)
+        assert only_group(notify)["details"] == {"sections": ["1"]}
+        assert plex.refreshes() == [("1", f"/plex/movies/{MOVIE}")]
+
+
+def test_testing_a_trickling_player_answers_within_the_deadline(api: Api, tmp_path: Path) -> None:
+    group = movies_setup(api, tmp_path)
+    with FakeKodi(username=KODI_USER, password=KODI_PASSWORD) as trickling:
+        trickling.trickle, trickling.trickle_headers = TRICKLE, True
+        name = add_kodi(api, group, trickling.url)
+        player = next(p for p in api.get("/api/v1/players")["items"] if p["name"] == name)
+
+        started = time.monotonic()
+        # The API client's own 10 s read timeout bounds this wait on a route without one.
+        response = api.post(f"/api/v1/players/{player['id']}/test", {})
+        seconds = time.monotonic() - started
+
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["ok"], answer["status"]) == (False, "unreachable"), answer
+        assert "no answer within 5 s" in answer["error"]
+        assert DEADLINE * 0.9 < seconds < 2 * DEADLINE
