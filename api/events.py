@@ -2,12 +2,19 @@
 
 Stored events after ``Last-Event-ID`` are replayed first, then new ones follow
 live; a job stream ends after its terminal event.
+
+Each open stream holds a thread of its API process for its whole life. So that streams
+can never take the threads that answer everything else, a process serves at most
+``ORCH_MAX_STREAMS`` at once (``orchestrator.stack.api_command`` gives it that many
+threads on top of those for ordinary requests); one more is refused at once with a 503
+and ``Retry-After``, and the client (the web page does) tries again a little later.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,18 +24,45 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError
+from api.errors import ApiError, problem
 from api.requests import parse_id, query_int
 from orchestrator.db import read_session
 from orchestrator.errors import JobNotFound
 from orchestrator.events import Doorbell, event_to_dict, events_after
 from orchestrator.lifecycle import TERMINAL, JobStatus
 from orchestrator.models import Job, JobEvent
+from orchestrator.settings import get_settings
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# Seconds a client refused for want of stream slots should wait before trying again.
+RETRY_AFTER = 5
+
+
+class StreamSlots:
+    """How many streams this process serves now, against ``ORCH_MAX_STREAMS``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.open = 0
+
+    def take(self, limit: int) -> bool:
+        """Take a slot if fewer than ``limit`` are taken; False when full."""
+        with self._lock:
+            if self.open >= limit:
+                return False
+            self.open += 1
+            return True
+
+    def give_back(self) -> None:
+        """Return a slot taken by :meth:`take`."""
+        with self._lock:
+            self.open -= 1
+
+
+slots = StreamSlots()
 
 
 def _sse(row_id: int, name: str, data: dict[str, Any]) -> str:
@@ -86,16 +120,33 @@ def _stream(
 def _event_stream(
     filters: dict[str, Any], after: int, finished: Callable[[Session], bool] | None = None
 ) -> Response:
-    # Touch the database before the 200 goes out, so that an outage is a clean 503.
-    with read_session() as session:
-        session.execute(text("SELECT 1"))
-    # The generator outlives the request context: read the app's config now.
-    keepalive = float(current_app.config["SSE_KEEPALIVE"])
-    return Response(
-        _stream(filters, after, finished, keepalive),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    limit = get_settings().max_streams
+    if not slots.take(limit):
+        response = problem(
+            503,
+            f"this API process already serves {limit} event streams (ORCH_MAX_STREAMS);"
+            f" try again in {RETRY_AFTER} s",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
+    try:
+        # Touch the database before the 200 goes out, so that an outage is a clean 503.
+        with read_session() as session:
+            session.execute(text("SELECT 1"))
+        # The generator outlives the request context: read the app's config now.
+        keepalive = float(current_app.config["SSE_KEEPALIVE"])
+        response = Response(
+            _stream(filters, after, finished, keepalive),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    except BaseException:
+        slots.give_back()
+        raise
+    # The server closes the response once the stream ended or the client left, even if
+    # the generator never started (whose own ``finally`` would then not run).
+    response.call_on_close(slots.give_back)
+    return response
 
 
 @bp.get("/api/v1/jobs/<job_id>/stream")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from orchestrator.logs import configure_logging
@@ -24,3 +25,25 @@ else:
 def post_worker_init(worker: Any) -> None:
     """Give the application's own loggers the configured format in each worker process."""
     configure_logging(_settings.log_level, _settings.log_format)
+
+
+def on_starting(server: Any) -> None:
+    """Stop at once, as without ``--reuse-port``, when something listens on our port.
+
+    With ``--reuse-port`` (see ``orchestrator.stack.api_command``) each worker process
+    binds a socket of its own, so a second API of the same user would quietly share the
+    port (and its requests) instead of failing: a plain bind first keeps it an error.
+    """
+    if not server.cfg.reuse_port:
+        return
+    for address in server.cfg.address:
+        if not isinstance(address, tuple):
+            continue  # a Unix socket
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address[:2])
+            except OSError as exc:
+                server.log.error("cannot listen on %s:%s: %s", address[0], address[1], exc)
+                raise SystemExit(1) from exc

@@ -43,13 +43,28 @@ def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen 
 def api_command(
     settings: Settings, host: str, port: int, workers: int = 2, threads: int = 16
 ) -> list[str]:
-    """Gunicorn serving ``api:create_app()`` with threads (each SSE stream holds one)."""
+    """Gunicorn serving ``api:create_app()``: ``workers`` processes, each with ``threads``
+    threads for ordinary requests plus one per event stream it may serve.
+
+    Each event stream holds a thread for its whole life, so a process has
+    ``ORCH_MAX_STREAMS`` threads for streams on top of ``threads``, and refuses streams
+    beyond that many with a 503 (``api.events``): streams never take the threads that
+    answer health checks, webhooks and submissions. Threads (not gevent) because the
+    processes run threads of their own and block in SQLite and ``flock`` calls, which
+    would stall a whole gevent process. The worker class is gthread reading request
+    heads in its event loop (``orchestrator.gunicorn_worker``), so that clients sending
+    their headers slowly hold no thread, and are closed after a header timeout.
+    ``--reuse-port`` gives each process a listening socket of its own, among which the
+    kernel spreads connections evenly: one shared socket lets whichever process wakes
+    first take them all, streams included, while the other serves none.
+    """
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
-        "--worker-class", "gthread",
+        "--worker-class", "orchestrator.gunicorn_worker.HeadReadingWorker",
         "--workers", str(workers),
-        "--threads", str(threads),
+        "--threads", str(threads + settings.max_streams),
+        "--reuse-port",
         "--graceful-timeout", "5",
         "--config", "python:orchestrator.gunicorn_conf",
         # Gunicorn's control socket defaults to one per user: keep ours per data dir.
