@@ -54,8 +54,6 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     # Event streams each API process serves at once (each holds a thread); more get 503.
     max_streams: int = 128
-    # Event streams each API process serves at once (each holds a thread); more get 503.
-    max_streams: int = 128
 
     @property
     def embedded_redis_socket(self) -> Path:
@@ -122,7 +120,6 @@ _ENV_FIELDS = {
     "ORCH_REAPER_INTERVAL": "reaper_interval",
     "ORCH_WORKER_TIMEOUT": "worker_timeout",
     "ORCH_JOB_TIME_LIMIT": "job_time_limit",
-    "ORCH_MAX_STREAMS": "max_streams",
     "ORCH_MAX_STREAMS": "max_streams",
 }
 
