@@ -199,7 +199,12 @@ def _count_restart(child: Child) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="Gunicorn processes.")
-@click.option("--threads", default=16, show_default=True, help="Threads per process.")
+@click.option(
+    "--threads",
+    default=16,
+    show_default=True,
+    help="Threads per process for requests (event streams get ORCH_MAX_STREAMS more).",
+)
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API under gunicorn."""
     settings = get_settings()

@@ -132,7 +132,7 @@ def _env(tmp_path: Path, database_url: str, broker_url: str) -> dict[str, str]:
 
 
 def _gunicorn(stack: contextlib.ExitStack, env: dict[str, str], log_path: Path) -> Api:
-    """The production API command (2 processes x 16 threads), started and up."""
+    """The production API command (2 gunicorn processes), started and up."""
     port = free_port()
     api = Api(api_command(settings_from_env(env), "127.0.0.1", port), env, log_path, port)
     stack.callback(api.stop)
@@ -486,7 +486,7 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 def test_sqlite_takes_concurrent_api_and_worker_writers_without_lock_errors(
     tmp_path: Path,
 ) -> None:
-    """16 clients post jobs and webhooks for 12 s to gunicorn (2 x 16 threads) while a
+    """16 clients post jobs and webhooks for 12 s to gunicorn (2 processes) while a
     worker (concurrency 2) runs them, all on one SQLite file: every answer is a 202, no
     process meets "database is locked", and every accepted job completes."""
     path = tmp_path / "load.db"
