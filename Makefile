@@ -10,7 +10,7 @@ AMQP_TESTS := tests/integration/test_execution.py tests/integration/test_deliver
 	tests/integration/test_priority.py tests/integration/test_streams.py \
 	tests/reliability/test_worker_loss.py tests/reliability/test_worker_guards.py
 
-.PHONY: install up test lint browser clean bench
+.PHONY: install up test test-fast lint browser clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,19 @@ install: $(STAMP)
 up: install
 	$(BIN)/orchestrator up $(ARGS)
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite. Two pytest processes, each with its own
+## data dir, embedded Redis and databases, a test file each at a time: most of the time
+## a test waits on a worker, a broker or a fake player, so two halve the wall time.
 test: install lint browser
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
 	@if [ -n "$$ORCH_TEST_AMQP_URL" ]; then \
 		echo "--- the core cases again, on RabbitMQ"; \
 		ORCH_TEST_BROKER=amqp $(BIN)/pytest $(AMQP_TESTS); \
 	fi
+
+## The unit tier alone (seconds), for the edit loop.
+test-fast: install
+	$(BIN)/pytest -q tests/unit $(ARGS)
 
 ## Debian's Chromium for the web page test (skipped where it cannot be installed).
 browser:

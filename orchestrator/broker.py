@@ -65,13 +65,11 @@ def inspect_workers(timeout: float = 1.0) -> WorkerReplies | None:
     return replies
 
 
-def broker_kept_its_messages() -> bool:
-    """False if the broker lost what it held (restarted empty, flushed) since last asked.
+def marker_is_there() -> bool:
+    """True if the broker still holds its marker message; if not, the marker is put back.
 
-    A marker message sits in a queue no worker reads; when it is gone, so are the jobs'
-    messages. The marker is put back, so the next call answers True. The first call on a
-    new broker answers False too: republishing then only makes duplicates, which the
-    claim skips.
+    The marker sits in a queue no worker reads: a broker that lost it (restarted empty,
+    flushed) lost the jobs' messages too.
     """
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
@@ -83,7 +81,7 @@ def broker_kept_its_messages() -> bool:
             _, count, _ = marker.queue.queue_declare()
             if count:
                 return True
-            marker.put({"marker": "broker kept its messages"}, delivery_mode=2)
+            marker.put({"marker": "the broker holds its messages"}, delivery_mode=2)
             return False
         finally:
             marker.close()

@@ -20,20 +20,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import delete, func, select
 
 from orchestrator import lifecycle
 from orchestrator.broker import (
-    broker_kept_its_messages,
     inspect_workers,
+    marker_is_there,
     queue_depths,
     restore_unacknowledged,
 )
+from orchestrator.celery_app import app
 from orchestrator.context import JobContext
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
-from orchestrator.models import Job, WorkerSeen, utcnow
+from orchestrator.models import BrokerMarker, Job, WorkerSeen, utcnow
 from orchestrator.registry import job
 from orchestrator.runner import end_lost_attempt
 from orchestrator.settings import get_settings
@@ -101,13 +103,25 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         # Every worker that did not answer is dead: messages they took and never
         # acknowledged go back to their queue (Redis would wait for its visibility timeout).
         restored = restore_unacknowledged(replies.held, settings.worker_timeout)
-    if broker_kept_its_messages():
-        lost = _lost_from_empty_queues(cutoff)
-    else:
+    if _broker_lost_its_messages():
         ctx.log.warning("the broker lost its messages: republishing every waiting job")
         lost = _published_waiting()
+    else:
+        lost = _lost_from_empty_queues(cutoff)
     republished = [j.id for j in lost if j.id not in replies.held and publish(j)]
     return {"reaped": reaped, "restored": restored, "republished": republished}
+
+
+def _broker_lost_its_messages() -> bool:
+    """True if the broker's marker message is gone although it was given one."""
+    if marker_is_there():
+        return False
+    broker = maybe_sanitize_url(app.conf.broker_url)
+    with write_session() as session:
+        # No record: this broker never had a marker (a new one), so nothing was lost.
+        lost = session.get(BrokerMarker, broker) is not None
+        session.merge(BrokerMarker(broker=broker, planted_at=utcnow()))
+    return lost
 
 
 def _started_before(job: Job, cutoff: datetime) -> bool:

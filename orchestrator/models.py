@@ -121,3 +121,12 @@ class WorkerSeen(Base):
 
     hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BrokerMarker(Base):
+    """A broker that was given a marker message: if the marker is gone, so is its data."""
+
+    __tablename__ = "broker_markers"
+
+    broker: Mapped[str] = mapped_column(String(500), primary_key=True)
+    planted_at: Mapped[datetime] = mapped_column(UTCDateTime)

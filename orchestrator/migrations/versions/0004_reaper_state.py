@@ -1,4 +1,4 @@
-"""workers seen: when the reaper last heard from each worker
+"""reaper state: when each worker last answered, and the brokers given a marker message
 
 Revision ID: 0004
 Revises: 0003
@@ -22,7 +22,13 @@ def upgrade() -> None:
         sa.Column("hostname", sa.String(255), primary_key=True),
         sa.Column("seen_at", sa.DateTime, nullable=False),
     )
+    op.create_table(
+        "broker_markers",
+        sa.Column("broker", sa.String(500), primary_key=True),
+        sa.Column("planted_at", sa.DateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("broker_markers")
     op.drop_table("workers_seen")
