@@ -100,6 +100,9 @@ def stack(database: str, tmp_path: Path) -> Iterator[tuple[Redis, str]]:
         redis.stop()
 
 
+# The test's own waits decide (15 s of load, then up to 60 s for any one job): the
+# suite-wide limit of 120 s is for tests that hang, and two test processes share the cores.
+@pytest.mark.timeout(300)
 def test_every_accepted_webhook_completes_after_a_broker_outage(
     stack: tuple[Redis, str],
 ) -> None:
