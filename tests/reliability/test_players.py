@@ -504,6 +504,15 @@ def test_trickling_kodi_fails_at_the_deadline_and_falls_back_to_the_next_kodi(
         assert len(kodi.scans()) == 1
 
 
+def assert_retried_at_the_deadline(api: Api, notify_id: str) -> None:
+    """The notify job gave up on a trickling player at the deadline, and will retry."""
+    seconds = held(notify_id, "retrying")
+    retrying = api.job(notify_id)
+    assert retrying["status"] == "retrying", retrying
+    assert "no answer within 5 s" in retrying["error"]["message"]
+    assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
+
+
 def test_trickling_jellyfin_is_retried_after_the_deadline_then_notified_once(
     api: Api, tmp_path: Path
 ) -> None:
@@ -514,11 +523,7 @@ def test_trickling_jellyfin_is_retried_after_the_deadline_then_notified_once(
         jellyfin.trickle, jellyfin.trickle_headers = TRICKLE, True
 
         root_id, notify_id = start(api)
-        seconds = held(notify_id, "retrying")
-        retrying = api.job(notify_id)
-        assert retrying["status"] == "retrying", retrying
-        assert "no answer within 5 s" in retrying["error"]["message"]
-        assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
+        assert_retried_at_the_deadline(api, notify_id)
         jellyfin.trickle = None
         notify = api.chain(root_id)[-1]
 
@@ -538,11 +543,7 @@ def test_trickling_plex_is_retried_after_the_deadline_then_refreshed_once(
         plex.trickle = TRICKLE  # the section list trickles: no refresh may follow
 
         root_id, notify_id = start(api)
-        seconds = held(notify_id, "retrying")
-        retrying = api.job(notify_id)
-        assert retrying["status"] == "retrying", retrying
-        assert "no answer within 5 s" in retrying["error"]["message"]
-        assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
+        assert_retried_at_the_deadline(api, notify_id)
         assert plex.refreshes() == []
         plex.trickle = None
         notify = api.chain(root_id)[-1]
