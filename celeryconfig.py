@@ -6,8 +6,7 @@ process that speaks to the broker (worker, beat, Flower, API, CLI) reads it.
 
 from __future__ import annotations
 
-from orchestrator.priorities import DEFAULT_PRIORITY
-from orchestrator.routing import message_priority
+from orchestrator.priorities import DEFAULT_PRIORITY, message_priority
 from orchestrator.settings import get_settings
 
 _settings = get_settings()

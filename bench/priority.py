@@ -40,7 +40,7 @@ def enqueue_backlog(count: int) -> float:
     from orchestrator.db import write_session
     from orchestrator.dispatch import build_job
     from orchestrator.models import Job, utcnow
-    from orchestrator.routing import message_priority
+    from orchestrator.priorities import message_priority
 
     started = time.monotonic()
     columns = [column.key for column in Job.__table__.columns]

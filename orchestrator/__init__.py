@@ -8,6 +8,7 @@ from orchestrator.celery_app import app
 from orchestrator.context import JobContext
 from orchestrator.dispatch import submit
 from orchestrator.errors import InvalidPayload, PermanentError, RetryableError, UnknownJobType
+from orchestrator.job_task import JobTask  # noqa: F401 - makes each job type's Celery task
 from orchestrator.registry import job
 
 __all__ = [

@@ -9,6 +9,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
+from orchestrator.priorities import message_priority, queue_for
+from orchestrator.registry import scheduled_job_types
+
 app = Celery("orchestrator")
 app.config_from_object("celeryconfig")
 
@@ -58,10 +61,6 @@ def _reset_connections_after_fork(**_: Any) -> None:
 @app.on_after_finalize.connect
 def _schedule_periodic_jobs(sender: Celery, **_: Any) -> None:
     # Beat sends a bare message; the worker gives it its job row on first run.
-    from orchestrator.priorities import queue_for
-    from orchestrator.registry import scheduled_job_types
-    from orchestrator.routing import message_priority
-
     for kind in scheduled_job_types():
         options = {
             "queue": queue_for(kind.priority),
@@ -71,11 +70,3 @@ def _schedule_periodic_jobs(sender: Celery, **_: Any) -> None:
         sender.add_periodic_task(
             kind.schedule, sender.signature(kind.name, options=options), name=kind.name
         )
-
-
-@app.task(name="orchestrator.redispatch", ignore_result=True)
-def redispatch() -> int:
-    """Re-publish jobs committed but never published (the broker was away)."""
-    from orchestrator.dispatch import redispatch_unpublished
-
-    return redispatch_unpublished()

@@ -28,9 +28,8 @@ from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
 from orchestrator.payloads import too_deep
-from orchestrator.priorities import parse_priority, queue_for
+from orchestrator.priorities import message_priority, parse_priority, queue_for
 from orchestrator.registry import get_job_type
-from orchestrator.routing import message_priority
 from orchestrator.settings import get_settings
 from orchestrator.stamps import stamps
 

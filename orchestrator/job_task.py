@@ -1,5 +1,5 @@
-"""The Celery task class of every job type: what a worker's main process does for a job
-besides handing it to a pool process.
+"""The Celery task of every job type, made here as each type is registered, and what a
+worker's main process does for a job besides handing it to a pool process.
 
 - A message it cannot hand over (a payload nested too deeply to pickle, positional
   arguments, kwargs that are not an object) is dropped with a log line and its job
@@ -12,6 +12,7 @@ besides handing it to a pool process.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from celery import Task
@@ -19,8 +20,17 @@ from celery.exceptions import InvalidTaskError, TimeLimitExceeded
 from celery.signals import task_revoked
 from celery.worker import state as worker_state
 from celery.worker.request import Request
+from sqlalchemy import select
 
+from orchestrator import lifecycle
+from orchestrator.celery_app import app
+from orchestrator.db import read_session, write_session
+from orchestrator.dispatch import publish
+from orchestrator.lifecycle import JobStatus
+from orchestrator.models import Job, JobEvent, utcnow
 from orchestrator.payloads import MAX_PAYLOAD_DEPTH, too_deep
+from orchestrator.registry import JobType, on_register
+from orchestrator.runner import end_lost_attempt, execute, refuse_message
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +59,6 @@ class JobRequest(Request):
         reason = unrunnable(self)
         if reason is None:
             return
-        from orchestrator.runner import refuse_message
-
         try:
             refuse_message(self.id, f"message dropped: {reason}")
         except Exception:  # the database being away must not stop the worker either
@@ -68,11 +76,6 @@ class JobTask(Task):
         """Record a run killed at its hard time limit (called in the main process)."""
         if not isinstance(exc, TimeLimitExceeded):
             return  # the runner has already recorded every other outcome
-        from orchestrator.db import read_session
-        from orchestrator.lifecycle import JobStatus
-        from orchestrator.models import Job
-        from orchestrator.runner import end_lost_attempt
-
         with read_session() as session:
             job = session.get(Job, task_id)
         if job is None or job.status != JobStatus.PROCESSING:
@@ -96,20 +99,11 @@ def _cancel_revoked(request: Any = None, terminated: bool = False, **_: Any) -> 
         log.exception("job %s: could not record its revocation", request.id)
         return
     if republish is not None:
-        from orchestrator.dispatch import publish
-
         publish(republish)
 
 
 def _record_revocation(job_id: str, terminated: bool) -> Any:
     """Cancel the revoked job; returns the job instead when the revocation is stale."""
-    from sqlalchemy import select
-
-    from orchestrator import lifecycle
-    from orchestrator.db import write_session
-    from orchestrator.lifecycle import JobStatus
-    from orchestrator.models import Job, JobEvent, utcnow
-
     with write_session() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -133,3 +127,26 @@ def _record_revocation(job_id: str, terminated: bool) -> Any:
             completed_at=utcnow(),
         )
     return None
+
+
+def _make_celery_task(job_type: JobType) -> None:
+    def run(self: Any, **payload: Any) -> Any:
+        return execute(self.request, job_type, payload)
+
+    # Celery compiles a signature from the function's name: it must be an identifier.
+    run.__name__ = run.__qualname__ = re.sub(r"\W", "_", job_type.name)
+    run.__doc__ = job_type.handler.__doc__
+    # ``throws``: the runner has already logged the failure with its context;
+    # Celery records the task state without logging a second traceback.
+    app.task(
+        name=job_type.name,
+        base=JobTask,
+        bind=True,
+        typing=False,
+        throws=(Exception,),
+        soft_time_limit=job_type.time_limit,
+        time_limit=job_type.hard_time_limit,
+    )(run)
+
+
+on_register(_make_celery_task)

@@ -1,4 +1,7 @@
-"""The platform's own scheduled jobs: retention of finished jobs, and the reaper.
+"""The platform's own scheduled work: the sweep, retention of finished jobs, the reaper.
+
+The sweep (``orchestrator.redispatch``, every ``ORCH_SWEEP_INTERVAL``) is a plain Celery
+task: it publishes the jobs committed while the broker was away.
 
 The reaper (every ``ORCH_REAPER_INTERVAL``, 10 s) gives back jobs stranded because their
 worker died (SIGKILL, OOM, power loss) without the broker giving their message back
@@ -33,7 +36,7 @@ from orchestrator.broker import (
 from orchestrator.celery_app import app
 from orchestrator.context import JobContext
 from orchestrator.db import read_session, write_session
-from orchestrator.dispatch import publish
+from orchestrator.dispatch import publish, redispatch_unpublished
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import BrokerMarker, Job, WorkerSeen, utcnow
 from orchestrator.registry import job
@@ -41,6 +44,12 @@ from orchestrator.runner import end_lost_attempt
 from orchestrator.settings import get_settings
 
 RETENTION_BATCH = 1000
+
+
+@app.task(name="orchestrator.redispatch", ignore_result=True)
+def redispatch() -> int:
+    """Re-publish jobs committed but never published (the broker was away); on beat."""
+    return redispatch_unpublished()
 
 
 @job("retention", priority="low", max_retries=1, schedule=6 * 3600.0)

@@ -51,3 +51,10 @@ def redis_priority(priority: int) -> int:
 def amqp_priority(priority: int) -> int:
     """The per-message priority on RabbitMQ, where 9 is the most urgent."""
     return MAX_PRIORITY - priority
+
+
+def message_priority(priority: int, broker_url: str) -> int:
+    """The broker's per-message priority for a job priority (1 = most urgent)."""
+    if broker_url.startswith(("amqp", "pyamqp")):
+        return amqp_priority(priority)
+    return redis_priority(priority)

@@ -1,4 +1,7 @@
-"""Job types: the ``@job`` decorator, the registry, and loading job modules by configuration."""
+"""Job types: the ``@job`` decorator, the registry, and loading job modules by configuration.
+
+Plain data: the Celery task of each type is made in one place, ``orchestrator.job_task``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.celery_app import app
 from orchestrator.errors import UnknownJobType
 from orchestrator.priorities import parse_priority
 from orchestrator.settings import get_settings
@@ -54,6 +56,8 @@ class JobType:
 
 
 _registry: dict[str, JobType] = {}
+# Told of each new job type (``orchestrator.job_task`` makes its Celery task).
+_listeners: list[Callable[[JobType], None]] = []
 _loaded_modules: set[str] = set()
 
 
@@ -103,7 +107,7 @@ def job(
 
 
 def register(job_type: JobType) -> None:
-    """Add a job type and create its Celery task (named by the type)."""
+    """Add a job type; its Celery task (named by the type) is made by the listeners."""
     if not isinstance(job_type.name, str) or not NAME_PATTERN.fullmatch(job_type.name):
         raise ValueError(
             f"job type name {job_type.name!r} is not valid: use 1 to 100 letters, digits,"
@@ -115,30 +119,15 @@ def register(job_type: JobType) -> None:
     if existing is not None and existing.handler is not job_type.handler:
         raise ValueError(f"job type {job_type.name!r} is already registered")
     _registry[job_type.name] = job_type
-    _make_celery_task(job_type)
+    for listener in _listeners:
+        listener(job_type)
 
 
-def _make_celery_task(job_type: JobType) -> None:
-    from orchestrator.job_task import JobTask
-    from orchestrator.runner import execute
-
-    def run(self: Any, **payload: Any) -> Any:
-        return execute(self.request, job_type, payload)
-
-    # Celery compiles a signature from the function's name: it must be an identifier.
-    run.__name__ = run.__qualname__ = re.sub(r"\W", "_", job_type.name)
-    run.__doc__ = job_type.handler.__doc__
-    # ``throws``: the runner has already logged the failure with its context;
-    # Celery records the task state without logging a second traceback.
-    app.task(
-        name=job_type.name,
-        base=JobTask,
-        bind=True,
-        typing=False,
-        throws=(Exception,),
-        soft_time_limit=job_type.time_limit,
-        time_limit=job_type.hard_time_limit,
-    )(run)
+def on_register(callback: Callable[[JobType], None]) -> None:
+    """Call ``callback`` with every job type registered so far and from now on."""
+    _listeners.append(callback)
+    for job_type in list(_registry.values()):
+        callback(job_type)
 
 
 def load_job_modules(modules: list[str] | None = None) -> None:

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.priorities import amqp_priority, queue_for, redis_priority
-
-
-def message_priority(priority: int, broker_url: str) -> int:
-    """The broker's per-message priority for a job priority (1 = most urgent)."""
-    if broker_url.startswith(("amqp", "pyamqp")):
-        return amqp_priority(priority)
-    return redis_priority(priority)
+from orchestrator.priorities import message_priority, queue_for
+from orchestrator.registry import find_job_type
+from orchestrator.settings import get_settings
 
 
 def route_task(
@@ -24,13 +19,10 @@ def route_task(
     """
     if options.get("queue"):
         return None
-    from orchestrator.celery_app import app
-    from orchestrator.registry import find_job_type
-
     job_type = find_job_type(name)
     if job_type is None:
         return None
     return {
         "queue": queue_for(job_type.priority),
-        "priority": message_priority(job_type.priority, app.conf.broker_url),
+        "priority": message_priority(job_type.priority, get_settings().effective_broker_url),
     }

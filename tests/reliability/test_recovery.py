@@ -29,8 +29,7 @@ from orchestrator.celery_app import app
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, insert_job
 from orchestrator.models import Job, utcnow
-from orchestrator.priorities import queue_for
-from orchestrator.routing import message_priority
+from orchestrator.priorities import message_priority, queue_for
 from tests.conftest import REPO_ROOT, WorkerProcess, sqlite_only
 from tests.reliability.test_broker_outage import Redis
 from tests.reliability.test_worker_loss import _pool_processes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,41 @@ def test_package_imports_follow_the_layering(package: str) -> None:
         if _imports(path) & FORBIDDEN[package]
     }
     assert offenders == {}
+
+
+def _runtime_imports_of_ours(path: Path, package: str) -> set[str]:
+    """Modules of ``package`` that ``path`` imports at run time, inside functions too
+    (imports under ``if TYPE_CHECKING:`` are for the type checker only)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == package:  # ``from orchestrator import lifecycle``
+                names |= {f"{package}.{alias.name}" for alias in node.names}
+            else:
+                names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return {name for name in names if name.startswith(f"{package}.")}
+
+
+def test_the_platform_has_no_import_circle() -> None:
+    """Every module of ``orchestrator`` can be imported without another one half-done."""
+    graph = {}
+    for path in (ROOT / "orchestrator").rglob("*.py"):
+        if "migrations" in path.parts or path.name == "__init__.py":
+            continue
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        graph[module] = _runtime_imports_of_ours(path, "orchestrator") - {module}
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
