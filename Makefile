@@ -24,11 +24,9 @@ install: $(STAMP)
 up: install
 	$(BIN)/orchestrator up $(ARGS)
 
-## Lint, type-check and run the whole test suite. Two pytest processes, each with its own
-## data dir, embedded Redis and databases, a test file each at a time: most of the time
-## a test waits on a worker, a broker or a fake player, so two halve the wall time.
+## Lint, type-check and run the whole test suite.
 test: install lint browser
-	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
+	$(BIN)/pytest $(ARGS)
 	@if [ -n "$$ORCH_TEST_AMQP_URL" ]; then \
 		echo "--- the core cases again, on RabbitMQ"; \
 		ORCH_TEST_BROKER=amqp $(BIN)/pytest $(AMQP_TESTS); \

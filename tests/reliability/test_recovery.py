@@ -28,9 +28,10 @@ from sqlalchemy import func, select
 from orchestrator.celery_app import app
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, insert_job
+from orchestrator.migrate import upgrade
 from orchestrator.models import Job, utcnow
 from orchestrator.priorities import message_priority, queue_for
-from tests.conftest import REPO_ROOT, WorkerProcess, sqlite_only
+from tests.conftest import REPO_ROOT, WorkerProcess, _use_database, sqlite_only
 from tests.reliability.test_broker_outage import Redis
 from tests.reliability.test_worker_loss import _pool_processes
 
@@ -100,12 +101,20 @@ class Stack:
 
 @pytest.fixture
 def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
+    """A stack on a database of its own: a broker that lost its messages makes the reaper
+    republish every waiting job, and those of other tests are not this test's."""
     sqlite_only(database)
-    stack = Stack(tmp_path)
+    own = f"sqlite:///{tmp_path / 'recovery.db'}"
+    upgrade(own)
+    _use_database(own)
     try:
-        yield stack
+        stack = Stack(tmp_path)
+        try:
+            yield stack
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
+        _use_database(database)
 
 
 def _open(ids: list[str]) -> int:
