@@ -56,11 +56,6 @@ STATUSES = {"enum": [s.value for s in JobStatus]}
 JOB_LINKS = _obj("self stream", {"self": STR, "stream": STR})
 QUEUED = {"const": "queued"}
 # What a job and its summary share (api/serialize.py).
-JOB_FIELDS = (
-    "id type status priority queue attempts retry_count max_retries progress parent_id root_id "
-    "dedupe_key worker created_at updated_at run_at dispatched_at started_at completed_at "
-    "next_retry_at links"
-)
 JOB_PROPERTIES: Schema = {
     "id": STR, "type": STR, "status": STATUSES,
     "priority": {"type": "integer", "minimum": 1, "maximum": 10, "description": "1 runs first"},
@@ -74,6 +69,7 @@ JOB_PROPERTIES: Schema = {
     "started_at": NTIME, "completed_at": NTIME, "next_retry_at": NTIME,
     "links": JOB_LINKS,
 }  # fmt: skip
+JOB_FIELDS = " ".join(JOB_PROPERTIES)
 
 # --- the JSON forms the API answers with (api/serialize.py, services/catalog) -------------
 # fmt: off

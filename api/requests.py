@@ -65,7 +65,7 @@ def json_body() -> dict[str, Any]:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
-    deep = too_deep(body)
+    deep = too_deep(body, text=raw)
     if deep:
         raise ApiError(400, f"the request body is {deep}")
     # JSON can only spell a NUL as \u0000 (a raw one is refused by the parser): a body

@@ -68,14 +68,16 @@ def build_job(
     payload = {} if payload is None else payload
     if not isinstance(payload, dict):
         raise InvalidPayload("payload must be a JSON object")
-    deep = too_deep(payload)
-    if deep:
-        raise InvalidPayload(f"payload is {deep}")
     try:
         # allow_nan=False: NaN and Infinity are not JSON, and would poison every list.
-        json.dumps(payload, allow_nan=False)
+        text: str | None = json.dumps(payload, allow_nan=False)
+    except RecursionError:
+        text = None  # deeper than the encoder goes: the walk below says how deep
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"payload is not JSON-serializable: {exc}") from exc
+    deep = too_deep(payload, text=text)
+    if deep:
+        raise InvalidPayload(f"payload is {deep}")
     if kind.payload_model is not None:
         from pydantic import ValidationError
 

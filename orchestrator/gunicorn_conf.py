@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from orchestrator.logs import configure_logging
+from orchestrator.readiness import bind_error
 from orchestrator.settings import get_settings
 
 _settings = get_settings()
@@ -39,11 +39,7 @@ def on_starting(server: Any) -> None:
     for address in server.cfg.address:
         if not isinstance(address, tuple):
             continue  # a Unix socket
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address[:2])
-            except OSError as exc:
-                server.log.error("cannot listen on %s:%s: %s", address[0], address[1], exc)
-                raise SystemExit(1) from exc
+        error = bind_error(address[0], address[1])
+        if error is not None:
+            server.log.error("cannot listen on %s:%s: %s", address[0], address[1], error)
+            raise SystemExit(1) from error

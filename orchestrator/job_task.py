@@ -28,7 +28,7 @@ from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, JobEvent, utcnow
-from orchestrator.payloads import MAX_PAYLOAD_DEPTH, too_deep
+from orchestrator.payloads import too_deep
 from orchestrator.registry import JobType, on_register
 from orchestrator.runner import end_lost_attempt, execute, refuse_message
 
@@ -41,13 +41,8 @@ def unrunnable(request: Request) -> str | None:
         return "given positional arguments: a job takes its payload as keyword arguments"
     if not isinstance(request.kwargs, dict):
         return "a payload that is not a JSON object"
-    body = request.body
-    if isinstance(body, str):
-        body = body.encode()
-    # Counting brackets costs next to nothing; only a body with many is walked.
-    if isinstance(body, bytes) and body.count(b"{") + body.count(b"[") <= MAX_PAYLOAD_DEPTH:
-        return None
-    deep = too_deep(request.kwargs)
+    body = request.body if isinstance(request.body, str | bytes) else None
+    deep = too_deep(request.kwargs, text=body)
     return f"a payload {deep}" if deep else None
 
 
@@ -102,7 +97,7 @@ def _cancel_revoked(request: Any = None, terminated: bool = False, **_: Any) -> 
         publish(republish)
 
 
-def _record_revocation(job_id: str, terminated: bool) -> Any:
+def _record_revocation(job_id: str, terminated: bool) -> Job | None:
     """Cancel the revoked job; returns the job instead when the revocation is stale."""
     with write_session() as session:
         job = session.get(Job, job_id)

@@ -36,8 +36,18 @@ def nesting_depth(value: Any, limit: int = MAX_PAYLOAD_DEPTH) -> int:
     return deepest
 
 
-def too_deep(value: Any, limit: int = MAX_PAYLOAD_DEPTH) -> str | None:
-    """A message saying why ``value`` is nested too deeply, or None if it is not."""
+def too_deep(
+    value: Any, limit: int = MAX_PAYLOAD_DEPTH, text: str | bytes | None = None
+) -> str | None:
+    """A message saying why ``value`` is nested too deeply, or None if it is not.
+
+    ``text``, the value as JSON when it is at hand, spares the walk of a value whose JSON
+    holds too few brackets to nest that deep (counting them costs next to nothing).
+    """
+    if isinstance(text, str):
+        text = text.encode()
+    if text is not None and text.count(b"{") + text.count(b"[") <= limit:
+        return None
     if nesting_depth(value, limit) > limit:
         return f"nested more than {limit} levels deep: flatten it"
     return None
