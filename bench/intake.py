@@ -1,9 +1,17 @@
 """Intake: webhook POSTs per second and latency percentiles at 1, 16 and 64 connections.
 
 The production server (gunicorn as ``orchestrator.stack.api_command`` builds it, 2
-workers x 16 threads, fresh SQLite data dir, its own Redis) next to ``bench.bare_flask``
-under the same gunicorn command and the same Redis. Levels alternate between the two
-servers so that both see the same background load of the shared machine.
+workers x 16 threads, fresh SQLite data dir, its own Redis) next to what a user would run
+instead, on the same Redis:
+
+- ``bench.peer_flask_send_task``: a Flask endpoint that checks the API key, parses the
+  body and calls Celery's ``send_task`` (no SQL), under the same gunicorn command;
+- Flower's ``POST /api/task/async-apply/bench.webhook`` with basic auth and the body
+  ``{"kwargs": <the webhook body>}`` (``celery -A bench.bare_celery flower``);
+- ``bench.bare_flask`` (an LPUSH of the body), the floor, under the same gunicorn command.
+
+Levels alternate between the servers so that all see the same background load of the
+shared machine. No worker runs: the tasks and jobs stay queued.
 
 Load generator: ``wrk`` (installed with apt-get when missing and possible; a Lua script
 reports p50/p95/p99), else a keep-alive asyncio client in Python (``BENCH_LOADGEN=python``
@@ -13,6 +21,7 @@ forces it).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -23,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    ALL_QUEUES,
     API_KEY,
     FIXTURE,
     WEBHOOK_PATH,
@@ -40,9 +50,18 @@ from bench import (
 
 LEVELS = (1, 16, 64)
 WORKERS, THREADS = 2, 16
-TARGET_RPS_16 = 1500.0
-TARGET_P99_MS = 20.0
-TARGET_RATIO = 0.5
+SERVERS = ("bare", "send_task", "flower", "platform")
+LABELS = {
+    "bare": "bare Flask + LPUSH",
+    "send_task": "Flask + Celery send_task",
+    "flower": "Flower async-apply",
+    "platform": "orchestrator API",
+}
+# DESIGN section 6: the platform's req/s at 16 connections over each peer's, same run.
+TARGET_RATIO_SEND_TASK = 1.0  # and a p99 no worse than the peer's
+TARGET_RATIO_FLOWER = 1.0
+FLOWER_USER, FLOWER_PASSWORD = "bench", "bench-flower-password"
+FLOWER_PATH = "/api/task/async-apply/bench.webhook"
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -50,7 +69,7 @@ local f = io.open("{body}", "rb")
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Api-Key"] = "{key}"
+{headers}
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -75,7 +94,7 @@ def find_wrk() -> str | None:
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
     log("wrk is missing: apt-get install -y wrk")
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, **quiet,
@@ -150,11 +169,14 @@ async def _python_load(
     }
 
 
-def run_python(port: int, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
+def run_python(
+    port: int, path: str, body: bytes, headers: dict[str, str], connections: int, seconds: float
+) -> dict[str, Any]:
     """One run of the keep-alive asyncio client."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     request = (
-        f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nX-Api-Key: {API_KEY}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\n{extra}"
         f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     ).encode() + body
     return asyncio.run(_python_load("127.0.0.1", port, request, connections, seconds))
@@ -173,21 +195,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         use_env(env)
         from orchestrator.migrate import upgrade
         from orchestrator.settings import get_settings
-        from orchestrator.stack import api_command
+        from orchestrator.stack import api_command, flower_command
 
         settings = get_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.effective_database_url)
 
-        ports = {"bare": free_port(), "platform": free_port()}
-        bare_settings = settings.model_copy(update={"data_dir": stack.root / "bare"})
-        bare_settings.data_dir.mkdir()
-        bare_command = api_command(bare_settings, "127.0.0.1", ports["bare"], WORKERS, THREADS)
-        bare_command[-1] = "bench.bare_flask:app"
+        ports = {name: free_port() for name in SERVERS}
+        peer_env = {**env, "BENCH_REDIS_URL": broker, "BENCH_RESULT_BACKEND": ""}
+
+        def gunicorn_peer(name: str, application: str) -> Any:
+            """``application`` under the API's gunicorn command (a data dir of its own for
+            gunicorn's control socket)."""
+            peer_settings = settings.model_copy(update={"data_dir": stack.root / name})
+            peer_settings.data_dir.mkdir()
+            command = api_command(peer_settings, "127.0.0.1", ports[name], WORKERS, THREADS)
+            command[-1] = application
+            return stack.spawn(f"gunicorn-{name}", command, peer_env, stop_timeout=15)
+
+        flower = flower_command("127.0.0.1", ports["flower"])
+        flower[flower.index("-A") + 1] = "bench.bare_celery"
+        flower.append(f"--basic-auth={FLOWER_USER}:{FLOWER_PASSWORD}")
         servers = {
-            "bare": stack.spawn(
-                "gunicorn-bare", bare_command, {**env, "BENCH_REDIS_URL": broker}, stop_timeout=15
-            ),
+            "bare": gunicorn_peer("bare", "bench.bare_flask:app"),
+            "send_task": gunicorn_peer("send_task", "bench.peer_flask_send_task:app"),
+            "flower": stack.spawn("flower", flower, peer_env, stop_timeout=15),
             "platform": stack.spawn(
                 "gunicorn-api",
                 api_command(settings, "127.0.0.1", ports["platform"], WORKERS, THREADS),
@@ -196,29 +228,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ),
         }
         for name, process in servers.items():
-            wait_http(f"http://127.0.0.1:{ports[name]}/healthz", process)
+            health = "/healthcheck" if name == "flower" else "/healthz"
+            wait_http(f"http://127.0.0.1:{ports[name]}{health}", process)
 
         body = FIXTURE.read_bytes()
+        flower_body = stack.root / "flower-body.json"
+        flower_body.write_bytes(b'{"kwargs": ' + body + b"}")
+        basic = base64.b64encode(f"{FLOWER_USER}:{FLOWER_PASSWORD}".encode()).decode()
+        requests: dict[str, tuple[str, Path, dict[str, str]]] = {
+            name: (WEBHOOK_PATH, FIXTURE, {"X-Api-Key": API_KEY})
+            for name in ("bare", "send_task", "platform")
+        }
+        requests["flower"] = (FLOWER_PATH, flower_body, {"Authorization": f"Basic {basic}"})
         wrk = find_wrk()
-        script = stack.root / "webhook.lua"
-        script.write_text(WRK_SCRIPT.format(body=FIXTURE, key=API_KEY))
+        scripts = {}
+        for name, (_, body_file, headers) in requests.items():
+            scripts[name] = stack.root / f"{name}.lua"
+            lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+            scripts[name].write_text(WRK_SCRIPT.format(body=body_file, headers=lines))
 
         def load(name: str, connections: int, duration: float) -> dict[str, Any]:
+            path, body_file, headers = requests[name]
             if wrk:
-                url = f"http://127.0.0.1:{ports[name]}{WEBHOOK_PATH}"
-                return run_wrk(wrk, script, url, connections, duration)
-            return run_python(ports[name], body, connections, duration)
+                url = f"http://127.0.0.1:{ports[name]}{path}"
+                return run_wrk(wrk, scripts[name], url, connections, duration)
+            return run_python(
+                ports[name], path, body_file.read_bytes(), headers, connections, duration
+            )
 
-        log(f"intake: warming up both servers ({'wrk' if wrk else 'python client'})")
+        log(f"intake: warming up the servers ({'wrk' if wrk else 'python client'})")
         for name in servers:
             load(name, 16, 2.0)
-        levels: dict[str, dict[str, Any]] = {"bare": {}, "platform": {}}
+        levels: dict[str, dict[str, Any]] = {name: {} for name in SERVERS}
         for connections in LEVELS:
-            for name in ("bare", "platform"):
+            for name in SERVERS:
                 result = load(name, connections, seconds)
                 levels[name][str(connections)] = result
                 log(
-                    f"intake {name:8} c={connections:<3} {result['rps']:8.0f} req/s  "
+                    f"intake {name:9} c={connections:<3} {result['rps']:8.0f} req/s  "
                     f"p50 {result['p50_ms']:6.1f}  p95 {result['p95_ms']:6.1f}  "
                     f"p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}"
                 )
@@ -231,33 +278,54 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with read_session() as session:
             recorded = session.scalar(select(func.count()).where(Job.type == "webhook"))
         sent = sum(r["requests"] for r in levels["platform"].values())
+        import redis
+
+        client = redis.Redis.from_url(broker)
+        # The queues' lists (one per priority step): the peers' tasks and the platform's
+        # jobs, none of them run.
+        queues = set(ALL_QUEUES.split(","))
+        broker_messages = sum(
+            int(client.llen(key))
+            for key in client.scan_iter(count=1000)
+            if key.decode().split(":")[0] in queues and client.type(key) == b"list"
+        )
 
     at16 = levels["platform"]["16"]
-    ratio = at16["rps"] / levels["bare"]["16"]["rps"]
+
+    def ratios(peer: str) -> dict[str, float]:
+        return {c: levels["platform"][c]["rps"] / levels[peer][c]["rps"] for c in levels[peer]}
+
+    peer_ratios = {peer: ratios(peer) for peer in SERVERS if peer != "platform"}
+    send_task16, flower16 = levels["send_task"]["16"], levels["flower"]["16"]
     results = {
         "quick": args.quick,
         "loadgen": "wrk" if wrk else "python-asyncio",
         "seconds_per_level": seconds,
         "server": f"gunicorn gthread {WORKERS} workers x {THREADS} threads",
+        "servers": {name: LABELS[name] for name in SERVERS},
         "levels": levels,
-        "ratio_rps": {
-            c: levels["platform"][c]["rps"] / levels["bare"][c]["rps"] for c in levels["platform"]
-        },
+        "ratio_rps": peer_ratios["bare"],
+        "ratio_rps_peers": peer_ratios,
         "webhook_jobs_recorded": recorded,
         "platform_requests_measured": sent,
+        "broker_messages_queued": broker_messages,
         "targets": {
-            "rps_16": {
-                "value": at16["rps"],
-                "target": TARGET_RPS_16,
-                "met": at16["rps"] >= TARGET_RPS_16,
+            "ratio_16_send_task": {
+                "value": peer_ratios["send_task"]["16"],
+                "target": TARGET_RATIO_SEND_TASK,
+                "met": peer_ratios["send_task"]["16"] >= TARGET_RATIO_SEND_TASK,
             },
-            "p99_16_ms": {
+            "p99_16_send_task": {
                 "value": at16["p99_ms"],
-                "target": TARGET_P99_MS,
-                "met": at16["p99_ms"] <= TARGET_P99_MS,
+                "target": send_task16["p99_ms"],
+                "met": at16["p99_ms"] <= send_task16["p99_ms"],
             },
-            "ratio_16": {"value": ratio, "target": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
-        },  # fmt: skip
+            "ratio_16_flower": {
+                "value": at16["rps"] / flower16["rps"],
+                "target": TARGET_RATIO_FLOWER,
+                "met": at16["rps"] / flower16["rps"] >= TARGET_RATIO_FLOWER,
+            },
+        },
         "load_average": load_average(),
     }
     emit(results, args.out)
