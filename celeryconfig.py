@@ -12,13 +12,11 @@ from orchestrator.settings import get_settings
 _settings = get_settings()
 
 broker_url = _settings.effective_broker_url
-# Results also land in Redis so that `celery -A orchestrator result <job id>` works.
-result_backend = _settings.redis_url or (broker_url if broker_url.startswith("redis") else None)
-result_expires = 24 * 3600
-override_backends = {
-    "redis": "orchestrator.results:RedisResults",
-    "rediss": "orchestrator.results:RedisResults",
-}
+# The job table is the record of results: workers store nothing more, and
+# `celery -A orchestrator result <job id>` reads the job's row (orchestrator.results).
+result_backend = "orchestrator.results:JobResults"
+task_ignore_result = True
+result_expires = None  # nothing stored, so nothing for beat to clean up
 
 task_serializer = "json"
 result_serializer = "json"
@@ -45,7 +43,6 @@ broker_transport_options = {
     "sep": ":",
     "visibility_timeout": _settings.visibility_timeout,
 }
-result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout}
 broker_connection_retry_on_startup = True
 # Publishing happens inside API requests: fail fast and let the sweep re-publish.
 broker_connection_timeout = 2

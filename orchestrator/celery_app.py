@@ -7,8 +7,14 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
+from orchestrator.background import flush_all
 from orchestrator.priorities import message_priority, queue_for
 from orchestrator.registry import scheduled_job_types
 
@@ -56,6 +62,12 @@ def _reset_connections_after_fork(**_: Any) -> None:
 
     reset_engines()
     reset_redis()
+
+
+@worker_process_shutdown.connect
+def _write_batches_before_exit(**_: Any) -> None:
+    # A pool process leaves without running atexit handlers.
+    flush_all()
 
 
 @app.on_after_finalize.connect

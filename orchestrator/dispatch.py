@@ -184,7 +184,7 @@ def publish(job: Job) -> bool:
             "not published (%s: %s); the sweep will re-publish it", type(exc).__name__, exc
         )
         return False
-    stamps.add(job.id, now)
+    stamps.add({"job_id": job.id, "published_at": now})
     return True
 
 

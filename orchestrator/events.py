@@ -17,6 +17,7 @@ import redis
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
+from orchestrator.background import LazyThread
 from orchestrator.metrics import count_event
 from orchestrator.models import Job, JobEvent, utcnow
 from orchestrator.redis_client import get_redis
@@ -58,19 +59,15 @@ class Ringer:
     """
 
     def __init__(self) -> None:
-        self._wanted = threading.Event()
-        self._starting = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._thread = LazyThread("doorbell", self._run)
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
 
     def request(self) -> None:
         """Ring soon."""
         if not self._wanted.is_set():
             self._wanted.set()
-        if self._thread is None:
-            with self._starting:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="doorbell", daemon=True)
-                    self._thread.start()
+        self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -81,14 +78,11 @@ class Ringer:
             ring()
 
     def _forget(self) -> None:
-        # A forked child has no thread yet: it starts its own when it first rings.
+        # A fork may have copied the event mid-change, locked: a child makes its own.
         self._wanted = threading.Event()
-        self._starting = threading.Lock()
-        self._thread = None
 
 
 ringer = Ringer()
-os.register_at_fork(after_in_child=ringer._forget)
 
 
 @event.listens_for(Session, "after_commit")

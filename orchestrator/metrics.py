@@ -1,8 +1,12 @@
 """Prometheus metrics kept in SQL, so that they are the same whichever process is scraped.
 
-Counters and histogram buckets are rows of ``metric_counters``, added to in the
-transaction that records the event they count; a scrape reads them back (plus
-job counts by status and queue depths) and renders the Prometheus text format.
+Counters and histogram buckets are rows of ``metric_counters``. What a transaction
+counts is added up in its process once it commits, and a thread of the process adds
+those sums to the rows every ``FLUSH_INTERVAL`` (an upsert per event inside every
+transaction was a fifth of a job's cost). A scrape writes its own process's sums
+first, then reads the rows back (plus job counts by status and queue depths) and
+renders the Prometheus text format. So a scrape sees another process's counts at
+most ``FLUSH_INTERVAL`` late, and a process killed outright loses at most that much.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from orchestrator.background import BatchWriter
+from orchestrator.db import write_session
 from orchestrator.models import Job, MetricCounter
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,8 @@ HELP = {
     "job_wait_seconds": "Time a job waited between being due and starting, by type.",
 }
 PREFIX = "orchestrator_"
+FLUSH_INTERVAL = 0.2
+_UNCOMMITTED = "orchestrator.counts"
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -75,16 +85,39 @@ def _upsert_statement(dialect: str) -> Any:
     )
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add each row's value to its counter, inside the caller's transaction.
+def _write(rows: list[dict[str, Any]]) -> None:
+    """Add the committed counts to their rows, summed per counter, in one transaction."""
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    for row in rows:
+        totals[row["metric"], row["labels"]] += row["value"]
+    summed = [{"metric": m, "labels": k, "value": v} for (m, k), v in totals.items()]
+    try:
+        with write_session() as session:
+            connection = session.connection()
+            connection.execute(_upsert_statement(connection.dialect.name), summed)
+    except SQLAlchemyError as exc:
+        log.warning("metric counters not written yet (%s); trying again shortly", exc)
+        counts.add(*summed)
 
-    Core on the session's connection with one prepared statement, not an ORM
-    statement: this runs with every event, and the ORM's bookkeeping would cost
-    more than the write itself.
-    """
+
+counts: BatchWriter[dict[str, Any]] = BatchWriter("metric-counters", _write, FLUSH_INTERVAL)
+
+
+def _count(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Count ``rows`` once the session's transaction commits (and not if it rolls back)."""
+    session.info.setdefault(_UNCOMMITTED, []).extend(rows)
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _counted_after_commit(session: Session) -> None:
+    rows = session.info.pop(_UNCOMMITTED, None)
     if rows:
-        connection = session.connection()
-        connection.execute(_upsert_statement(connection.dialect.name), rows)
+        counts.add(*rows)
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_UNCOMMITTED, None)
 
 
 def _row(metric: str, labels: dict[str, str], amount: float = 1) -> dict[str, Any]:
@@ -101,12 +134,12 @@ def _observation(metric: str, labels: dict[str, str], value: float) -> list[dict
 
 
 def increment(session: Session, metric: str, labels: dict[str, str], amount: float = 1) -> None:
-    """Add ``amount`` to a counter inside the caller's transaction."""
-    _upsert(session, [_row(metric, labels, amount)])
+    """Add ``amount`` to a counter once the caller's transaction commits."""
+    _count(session, [_row(metric, labels, amount)])
 
 
 def count_event(session: Session, name: str, job_type: str, data: dict[str, Any]) -> None:
-    """Update the counters and histograms a lifecycle event feeds, in one statement."""
+    """Count what a lifecycle event feeds (counters, histograms) once it commits."""
     labels = {"type": job_type}
     rows = []
     if name in EVENT_COUNTERS:
@@ -115,7 +148,8 @@ def count_event(session: Session, name: str, job_type: str, data: dict[str, Any]
         metric, field = EVENT_HISTOGRAMS[name]
         if isinstance(data.get(field), int | float):
             rows.extend(_observation(metric, labels, float(data[field])))
-    _upsert(session, rows)
+    if rows:
+        _count(session, rows)
 
 
 class SqlCollector:
@@ -178,6 +212,7 @@ def _histogram(metric: str, counters: dict[str, list[MetricCounter]]) -> Histogr
 
 def render(session: Session, queue_depths: dict[str, int]) -> bytes:
     """The Prometheus text exposition of every metric."""
+    counts.flush()  # this process's own counts are never late
     registry = CollectorRegistry()
     registry.register(SqlCollector(session, queue_depths))
     return generate_latest(registry)

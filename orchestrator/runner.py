@@ -15,7 +15,7 @@ from typing import Any
 
 from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
@@ -34,6 +34,9 @@ from orchestrator.settings import get_settings
 log = logging.getLogger(__name__)
 
 RUNNING = frozenset({JobStatus.PROCESSING})
+# What a claim stamps as ``dispatched_at`` (see ``_take``); one object, so that the
+# claim's statement is built once.
+SENT_WITH_ITS_COMMIT = func.coalesce(Job.dispatched_at, Job.updated_at)
 
 
 def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
@@ -83,36 +86,51 @@ def claim(
     means the process running it died: that attempt is lost, and counts as a retry.
     """
     with write_session() as session:
+        # The usual case, a waiting job, costs one statement; the row is read only when
+        # the job was not waiting.
+        claimed = _take(session, job_id, worker)
+        if claimed is not None:
+            return claimed
         job = session.get(Job, job_id)
         if job is None:
             job = _record_external(session, job_id, job_type, payload)
             if recorded is not None:
                 recorded.append(job)
-        if job.status == JobStatus.PROCESSING and redelivered:
+        elif job.status == JobStatus.PROCESSING and redelivered:
             job = lose_attempt(session, job) or job
         if job.status not in lifecycle.WAITING:
             job_logger(log, job).info("message skipped: job is already %s", job.status)
             return None
-        now = utcnow()
-        waited_since = job.run_at or job.next_retry_at or job.dispatched_at or job.updated_at
-        claimed = lifecycle.transition(
-            session,
-            job_id,
-            JobStatus.PROCESSING,
-            expected=lifecycle.WAITING,
-            increment_attempts=True,
-            event_data={"wait_s": round(max(0.0, (now - waited_since).total_seconds()), 3)},
-            started_at=now,
-            worker=worker,
-            # The message was sent before its publisher got to stamp the row.
-            dispatched_at=job.dispatched_at or now,
-            progress_percent=None,
-            progress_message=None,
-        )
+        claimed = _take(session, job_id, worker)
         if claimed is None:
             # Another delivery of the same message claimed it between our read and update.
             job_logger(log, job).info("message skipped: job is already claimed elsewhere")
         return claimed
+
+
+def _take(session: Session, job_id: str, worker: str) -> Job | None:
+    """The conditional update of a claim: ``processing`` if the job is waiting, else None."""
+    now = utcnow()
+
+    def waited(job: Job) -> dict[str, Any]:
+        since = job.run_at or job.next_retry_at or job.dispatched_at or now
+        return {"wait_s": round(max(0.0, (now - since).total_seconds()), 3)}
+
+    return lifecycle.transition(
+        session,
+        job_id,
+        JobStatus.PROCESSING,
+        expected=lifecycle.WAITING,
+        increment_attempts=True,
+        event_data=waited,
+        started_at=now,
+        worker=worker,
+        # A message sent before its publisher got to stamp the row went out with the
+        # commit that made the job wait (SQL reads the row's values before the update).
+        dispatched_at=SENT_WITH_ITS_COMMIT,
+        progress_percent=None,
+        progress_message=None,
+    )
 
 
 def lose_attempt(

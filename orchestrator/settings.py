@@ -8,7 +8,7 @@ same embedded broker and database.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -84,9 +84,10 @@ class Settings(BaseModel):
             return broker
         return None
 
-    @property
+    @cached_property
     def effective_database_url(self) -> str:
         """The SQLAlchemy URL: the configured one (psycopg for PostgreSQL) or SQLite."""
+        # Cached: every transaction asks, and resolving the data dir is a system call.
         url = self.database_url or f"sqlite:///{self.data_dir.resolve() / SQLITE_FILE}"
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):

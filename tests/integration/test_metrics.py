@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
 from orchestrator import submit
-from tests.conftest import API_KEY, WorkerProcess, wait_for_job
+from orchestrator.metrics import FLUSH_INTERVAL
+from tests.conftest import API_KEY, WorkerProcess, wait_for_job, wait_until
 
 AUTH = {"X-Api-Key": API_KEY}
 
@@ -49,15 +51,27 @@ def test_totals_are_shared_by_every_worker_and_api_process(
     flaky = submit("test-flaky", {"fail_times": 1}).job.id
     failed = submit("test-permanent").job.id
     finished = [wait_for_job(job_id) for job_id in [*jobs, flaky, failed]]
-
-    after, again = scrape(first_api), scrape(second_api)
-    assert after == again  # two API processes read the same totals
     workers = {job.worker for job in finished}
     assert len(workers) == 2, workers  # both processes ran jobs
+    after = before
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
+    def all_counted() -> bool:
+        nonlocal after
+        after = scrape(first_api)
+        return (
+            delta("orchestrator_job_run_seconds_count", type="test-echo") >= 20
+            and delta("orchestrator_jobs_completed_total", type="test-flaky") >= 1
+            and delta("orchestrator_jobs_failed_total", type="test-permanent") >= 1
+        )
+
+    # Each worker process writes its counts a moment after the job's own commit.
+    wait_until(all_counted, timeout=5, what="every job counted")
+    time.sleep(FLUSH_INTERVAL * 2)  # nothing more may come: the totals are exact
+    after = scrape(first_api)
+    assert after == scrape(second_api)  # two API processes read the same totals
     assert delta("orchestrator_jobs_submitted_total", type="test-echo") == 20
     assert delta("orchestrator_jobs_completed_total", type="test-echo") == 20
     assert delta("orchestrator_jobs_retried_total", type="test-flaky") == 1
