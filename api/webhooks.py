@@ -10,8 +10,7 @@ from flask import Blueprint, Response, jsonify
 
 from api.errors import ApiError
 from api.requests import json_body
-from orchestrator.db import write_session
-from orchestrator.dispatch import build_job, insert_job, publish
+from orchestrator.dispatch import submit
 from orchestrator.metrics import increment
 from services.webhooks import KNOWN_EVENTS, SOURCES, WebhookError, parse_webhook
 
@@ -30,10 +29,11 @@ def receive(source: str) -> tuple[Response, int]:
         raise ApiError(400, str(exc)) from exc
     # Unknown event types share one label value: a sender cannot grow the metric at will.
     label = event.event_type if event.event_type in KNOWN_EVENTS[source] else "other"
-    with write_session() as session:
-        submitted = insert_job(session, build_job("webhook", {"source": source, "body": body}))
-        increment(session, "webhooks_received", {"source": source, "event": label})
-    job = submitted.job
-    if submitted.created:
-        publish(job)
+    job = submit(
+        "webhook",
+        {"source": source, "body": body},
+        also=lambda session: increment(
+            session, "webhooks_received", {"source": source, "event": label}
+        ),
+    ).job
     return jsonify({"status": "queued", "job_id": job.id, "event_type": event.event_type}), 202

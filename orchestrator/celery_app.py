@@ -60,7 +60,7 @@ def _reset_connections_after_fork(**_: Any) -> None:
     from orchestrator.db import reset_engines
     from orchestrator.redis_client import reset_redis
 
-    reset_engines()
+    reset_engines(after_fork=True)
     reset_redis()
 
 

@@ -265,9 +265,9 @@ def db_upgrade() -> None:
 @main.command()
 def sweep() -> None:
     """Publish now the jobs whose message was never sent (what beat does periodically)."""
-    from orchestrator.dispatch import redispatch_unpublished
+    from orchestrator.relay import publish_unpublished
 
-    click.echo(f"re-published {redispatch_unpublished()} jobs")
+    click.echo(f"re-published {publish_unpublished(grace=get_settings().sweep_grace)} jobs")
 
 
 def _add_plugin_commands(group: click.Group) -> None:

@@ -74,10 +74,18 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise InvalidatePoolError(f"a pooled connection failed its ping: {exc}") from exc
 
 
+_made: list[Engine] = []
+
+
 @lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the configured database), created once."""
-    url = url or get_settings().effective_database_url
+    engine = _create_engine(url or get_settings().effective_database_url)
+    _made.append(engine)
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
@@ -163,7 +171,13 @@ def write_session() -> Iterator[Session]:
         yield session
 
 
-def reset_engines() -> None:
-    """Dispose every cached engine (tests, and after a fork)."""
+def reset_engines(after_fork: bool = False) -> None:
+    """Forget every cached engine (tests, and in a forked child: ``after_fork``)."""
+    if after_fork:
+        # The parent's pooled connections are the parent's: the child lets go of them
+        # without closing them (closing would end the parent's sessions too).
+        for engine in _made:
+            engine.dispose(close=False)
+    _made.clear()
     for maker in (get_engine, _sessionmakers, _writer_lock):
         maker.cache_clear()

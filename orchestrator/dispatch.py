@@ -1,10 +1,10 @@
 """Submitting, publishing and re-publishing jobs (DESIGN 4).
 
 The row is committed first, then the message is published with ``task_id`` =
-job id, and ``dispatched_at`` is stamped soon after (:mod:`orchestrator.stamps`).
-A row whose publish failed keeps ``dispatched_at`` empty and is re-published by
-:func:`redispatch_unpublished`, so an accepted job is never lost while the broker
-is away.
+job id, by the process's relay when it has one (:mod:`orchestrator.relay`), and
+``dispatched_at`` is stamped. A row whose publish failed keeps ``dispatched_at`` empty
+and is re-published by the relay or the sweep, so an accepted job is never lost while
+the broker is away.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,15 +23,15 @@ from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
 from orchestrator.celery_app import app
-from orchestrator.db import read_session, write_session
+from orchestrator.db import write_session
 from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound
+from orchestrator.group_commit import group_commit
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
 from orchestrator.payloads import too_deep
 from orchestrator.priorities import message_priority, parse_priority, queue_for
 from orchestrator.registry import get_job_type
-from orchestrator.settings import get_settings
 from orchestrator.stamps import stamps
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def pending_duplicate(session: Session, dedupe_key: str | None) -> Job | None:
 def insert_job(session: Session, job: Job) -> Submitted:
     """Insert ``job``, or return the pending job that already holds its dedupe key."""
     if not job.dedupe_key:
-        lifecycle.create(session, job)
+        lifecycle.create(session, job, batched=True)
         return Submitted(job, created=True)
     existing = pending_duplicate(session, job.dedupe_key)
     if existing is not None:
@@ -140,13 +141,29 @@ def insert_job(session: Session, job: Job) -> Submitted:
     return Submitted(job, created=True)
 
 
-def submit(job_type: str, payload: Any = None, **options: Any) -> Submitted:
-    """Record a job and publish it; see :func:`build_job` for the options."""
+def submit(
+    job_type: str,
+    payload: Any = None,
+    *,
+    also: Callable[[Session], None] | None = None,
+    **options: Any,
+) -> Submitted:
+    """Record a job and publish it; see :func:`build_job` for the options.
+
+    The row is committed together with the submissions of other threads of this process
+    (:mod:`orchestrator.group_commit`), and ``also(session)`` in the same transaction.
+    """
     job = build_job(job_type, payload, **options)
-    with write_session() as session:
+
+    def record(session: Session) -> Submitted:
         submitted = insert_job(session, job)
+        if also is not None:
+            also(session)
+        return submitted
+
+    submitted = group_commit.write(record)
     if submitted.created:
-        publish(submitted.job)
+        hand_over(submitted.job)
     return submitted
 
 
@@ -165,8 +182,9 @@ def _short_repr(payload: dict[str, Any]) -> str:
     return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."
 
 
-def publish(job: Job) -> bool:
-    """Send the job's message (``dispatched_at`` is stamped shortly); False if not sent."""
+def publish(job: Job, *, producer: Any = None, stamp: bool = True) -> bool:
+    """Send the job's message; False if not sent. ``dispatched_at`` is stamped shortly,
+    unless ``stamp`` is false (the caller stamps it)."""
     now = utcnow()
     try:
         app.send_task(
@@ -178,36 +196,34 @@ def publish(job: Job) -> bool:
             countdown=_countdown(job, now),
             argsrepr="()",
             kwargsrepr=_short_repr(job.payload),
+            producer=producer,
         )
     except Exception as exc:  # kombu raises many kinds; every one means "not sent"
         job_logger(log, job).warning(
             "not published (%s: %s); the sweep will re-publish it", type(exc).__name__, exc
         )
         return False
-    stamps.add({"job_id": job.id, "published_at": now})
+    if stamp:
+        stamps.add({"job_id": job.id, "published_at": now})
     return True
 
 
-def redispatch_unpublished(limit: int = 500) -> int:
-    """Publish waiting jobs whose message was never sent; returns how many were sent."""
-    cutoff = utcnow() - timedelta(seconds=get_settings().sweep_grace)
-    with read_session() as session:
-        jobs = list(
-            session.scalars(
-                select(Job)
-                .where(
-                    Job.status.in_([s.value for s in lifecycle.WAITING]),
-                    Job.dispatched_at.is_(None),
-                    Job.updated_at < cutoff,
-                )
-                .order_by(Job.priority, Job.created_at)
-                .limit(limit)
-            )
-        )
-    sent = sum(1 for job in jobs if publish(job))
-    if jobs:
-        log.info("re-published %d of %d unpublished jobs", sent, len(jobs))
-    return sent
+# Set in a process whose jobs a relay publishes (see orchestrator.relay): its doorbell.
+_ring_relay: Callable[[], None] | None = None
+
+
+def use_relay(ring: Callable[[], None] | None) -> None:
+    """Leave this process's new jobs to a relay woken by ``ring`` (None: publish them)."""
+    global _ring_relay
+    _ring_relay = ring
+
+
+def hand_over(job: Job) -> None:
+    """Get a committed job's message sent: by this process's relay if it has one."""
+    if _ring_relay is not None:
+        _ring_relay()
+    else:
+        publish(job)
 
 
 def retry_job(job_id: str) -> Job:
@@ -232,7 +248,7 @@ def retry_job(job_id: str) -> Job:
             raise InvalidTransition(
                 f"job {job_id} is {job.status}: only failed or cancelled jobs can be retried"
             )
-    publish(moved)
+    hand_over(moved)
     return moved
 
 

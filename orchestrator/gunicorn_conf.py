@@ -22,6 +22,30 @@ else:
     access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
+# The relay of this API: a thread of the master process (see orchestrator.relay).
+_relay: Any = None
+
+
+def when_ready(server: Any) -> None:
+    """Start the relay in the master, before it forks the worker processes."""
+    from orchestrator.relay import Relay
+
+    global _relay
+    _relay = Relay()
+    _relay.start()
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A worker process records jobs and rings the master's relay, which publishes them."""
+    from orchestrator.db import reset_engines
+    from orchestrator.dispatch import use_relay
+    from orchestrator.redis_client import reset_redis
+
+    reset_engines(after_fork=True)
+    reset_redis()
+    use_relay(_relay.ring if _relay is not None else None)
+
+
 def post_worker_init(worker: Any) -> None:
     """Give the application's own loggers the configured format in each worker process."""
     configure_logging(_settings.log_level, _settings.log_format)

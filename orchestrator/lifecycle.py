@@ -14,12 +14,12 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, insert, update
+from sqlalchemy import Table, Update, bindparam, event, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
 from orchestrator.errors import InvalidTransition
-from orchestrator.events import record_event
+from orchestrator.events import record_event, write_batched_events
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
 
@@ -75,18 +75,50 @@ def sources_of(target: JobStatus) -> frozenset[JobStatus]:
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
 
-def create(session: Session, job: Job) -> Job:
-    """Insert a new ``pending`` job and its ``job.created`` event."""
+def create(session: Session, job: Job, *, batched: bool = False) -> Job:
+    """Insert a new ``pending`` job and its ``job.created`` event.
+
+    ``batched``: the row and its event are written just before the transaction commits,
+    with every other batched job of the transaction in one statement (the jobs that a
+    group commit records together). Only for a job that nothing reads or changes in the
+    same transaction.
+    """
     job.status = JobStatus.PENDING
     # Core rather than ``session.add``: the ORM's flush would double a submit's cost.
     # Unset columns are left out, so they get their defaults (and SQL NULL, not JSON null).
     values = {column.key: getattr(job, column.key) for column in Job.__table__.columns}
-    session.connection().execute(
-        insert(Job), {key: value for key, value in values.items() if value is not None}
-    )
-    record_event(session, job, "job.created", {"priority": job.priority, "queue": job.queue})
+    row = {key: value for key, value in values.items() if value is not None}
+    data = {"priority": job.priority, "queue": job.queue}
+    if batched:
+        session.info.setdefault(_BATCHED, []).append(row)
+        record_event(session, job, "job.created", data, batched=True)
+    else:
+        session.connection().execute(insert(Job), row)
+        record_event(session, job, "job.created", data)
     job_logger(log, job).info("created (priority %s, queue %s)", job.priority, job.queue)
     return job
+
+
+_BATCHED = "orchestrator.batched_jobs"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_batched_jobs(session: Session) -> None:
+    rows = session.info.pop(_BATCHED, None)
+    if rows:
+        # One statement per set of columns (jobs with and without a due time, ...).
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            shapes.setdefault(tuple(row), []).append(row)
+        connection = session.connection()
+        for same in shapes.values():
+            connection.execute(insert(Job), same)
+    write_batched_events(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_batched_jobs(session: Session) -> None:
+    session.info.pop(_BATCHED, None)
 
 
 def transition(

@@ -36,10 +36,11 @@ from orchestrator.broker import (
 from orchestrator.celery_app import app
 from orchestrator.context import JobContext
 from orchestrator.db import read_session, write_session
-from orchestrator.dispatch import publish, redispatch_unpublished
+from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import BrokerMarker, Job, WorkerSeen, utcnow
 from orchestrator.registry import job
+from orchestrator.relay import publish_unpublished
 from orchestrator.runner import end_lost_attempt
 from orchestrator.settings import get_settings
 
@@ -49,7 +50,7 @@ RETENTION_BATCH = 1000
 @app.task(name="orchestrator.redispatch", ignore_result=True)
 def redispatch() -> int:
     """Re-publish jobs committed but never published (the broker was away); on beat."""
-    return redispatch_unpublished()
+    return publish_unpublished(grace=get_settings().sweep_grace)
 
 
 @job("retention", priority="low", max_retries=1, schedule=6 * 3600.0)

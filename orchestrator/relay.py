@@ -1,0 +1,158 @@
+"""The relay: publishes committed jobs whose message was never sent (the outbox).
+
+Every waiting job without ``dispatched_at`` is in the outbox. :func:`publish_unpublished`
+takes them most urgent first, publishes them and stamps them in one statement; it is
+how the sweep re-publishes what a failed publish left behind, and what the API's relay
+does for every job the API records.
+
+The API's request threads do not publish: they commit the row (that is what the 202
+promises) and ring the relay's doorbell, a pipe. The relay is a thread of gunicorn's
+master process (``orchestrator.gunicorn_conf``), which serves no requests: publishing
+takes no time from the worker processes that do, and jobs recorded together leave in
+one batch. A relay that finds the broker away tries again with backoff; the jobs wait
+in the table meanwhile, and the sweep is the fallback should the relay itself be gone.
+
+On PostgreSQL the batch is locked (``FOR UPDATE SKIP LOCKED``) while it is published,
+so that the relays of several API hosts do not publish the same job twice. On SQLite
+(one host) a job published twice by two relays is only a duplicate message, which the
+claim skips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select as sql_select
+from sqlalchemy.orm import Session
+
+from orchestrator import lifecycle
+from orchestrator.celery_app import app
+from orchestrator.db import get_engine, read_session, write_session
+from orchestrator.dispatch import publish
+from orchestrator.models import Job, utcnow
+from orchestrator.stamps import STAMP
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+# Without a ring, the relay still looks this often (a ring lost when the pipe was full).
+IDLE_LOOK = 1.0
+BACKOFF_MAX = 10.0
+
+
+def publish_unpublished(limit: int = BATCH, grace: float = 0.0, producer: Any = None) -> int:
+    """Publish up to ``limit`` waiting jobs never published, committed at least ``grace``
+    seconds ago, most urgent first, and stamp them; returns how many were sent."""
+    sent, found = _relay_once(limit, grace, producer)
+    if found:
+        log.info("re-published %d of %d unpublished jobs", sent, found)
+    return sent
+
+
+def _relay_once(limit: int, grace: float, producer: Any) -> tuple[int, int]:
+    """One batch: (how many were sent, how many were found)."""
+    if get_engine().dialect.name == "postgresql":
+        with write_session() as session:
+            jobs = _unpublished(session, limit, grace, locking=True)
+            sent = _send(jobs, producer)
+            if sent:
+                session.connection().execute(STAMP, sent)
+        return len(sent), len(jobs)
+    # SQLite: the write lock is not held while the broker is spoken to.
+    with read_session() as session:
+        jobs = _unpublished(session, limit, grace, locking=False)
+    sent = _send(jobs, producer)
+    if sent:
+        with write_session() as session:
+            session.connection().execute(STAMP, sent)
+    return len(sent), len(jobs)
+
+
+def _unpublished(session: Session, limit: int, grace: float, locking: bool) -> list[Job]:
+    query = (
+        sql_select(Job)
+        .where(
+            Job.status.in_([s.value for s in lifecycle.WAITING]),
+            Job.dispatched_at.is_(None),
+            Job.updated_at <= utcnow() - timedelta(seconds=grace),
+        )
+        .order_by(Job.priority, Job.created_at)
+        .limit(limit)
+    )
+    if locking:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def _send(jobs: list[Job], producer: Any) -> list[dict[str, Any]]:
+    """Publish ``jobs``; the stamps of those sent. Stops at the first failure: the broker
+    is away, and the rest waits for the next try."""
+    sent = []
+    for job in jobs:
+        published_at = utcnow()
+        if not publish(job, producer=producer, stamp=False):
+            break
+        sent.append({"job_id": job.id, "published_at": published_at})
+    return sent
+
+
+class Relay:
+    """The relay thread and its doorbell (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._bell_in, self._bell_out = os.pipe()
+        os.set_blocking(self._bell_out, False)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def ring(self) -> None:
+        """Wake the relay: jobs were committed (callable from any process forked after
+        the relay was made)."""
+        # A full pipe is full of rings: the relay is due to wake anyway.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._bell_out, b"\0")
+
+    def start(self) -> None:
+        """Start the relay thread in this process."""
+        self._thread = threading.Thread(target=self._run, name="relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the relay thread (after the batch it may be publishing)."""
+        self._stopping.set()
+        self.ring()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        failures = 0
+        producer: Any = None
+        while True:
+            self._wait(IDLE_LOOK if failures == 0 else min(BACKOFF_MAX, 2.0**failures))
+            if self._stopping.is_set():
+                return
+            try:
+                if producer is None:
+                    # A connection of its own: processes forked from this one never use it.
+                    producer = app.amqp.Producer(app.connection_for_write())
+                sent, found = BATCH, BATCH
+                while found == BATCH and sent == found:
+                    sent, found = _relay_once(BATCH, 0.0, producer)
+            except Exception:  # the relay outlives a database or broker outage
+                sent, found = 0, 1
+                log.exception("relay: jobs not published")
+            # Jobs left unsent: the broker is away. Try again with backoff.
+            failures = failures + 1 if sent < found else 0
+
+    def _wait(self, timeout: float) -> None:
+        readable, _, _ = select.select([self._bell_in], [], [], timeout)
+        if readable:
+            time.sleep(0.001)  # let the rings of one burst arrive, then read them all
+            os.read(self._bell_in, 65536)

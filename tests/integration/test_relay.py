@@ -1,0 +1,73 @@
+"""The relay publishes the jobs that the processes it serves only record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import delete, select
+
+from orchestrator import dispatch, relay
+from orchestrator.db import read_session, write_session
+from orchestrator.models import Job
+from orchestrator.relay import Relay
+from tests.conftest import WorkerProcess, wait_for_job
+
+
+@pytest.fixture
+def running_relay(database: str) -> Iterator[Relay]:
+    """A relay thread in this process, publishing what this process submits."""
+    running = Relay()
+    running.start()
+    dispatch.use_relay(running.ring)
+    yield running
+    dispatch.use_relay(None)
+    running.stop()
+
+
+def test_submitted_jobs_are_published_by_the_relay_and_run(
+    worker: WorkerProcess, running_relay: Relay
+) -> None:
+    ids = [dispatch.submit("test-echo", {"n": n}).job.id for n in range(20)]
+
+    done = [wait_for_job(job_id) for job_id in ids]
+
+    assert [job.status for job in done] == ["completed"] * 20
+    assert all(job.dispatched_at is not None for job in done)
+
+
+def test_the_relay_publishes_the_most_urgent_first_and_stamps_each_once(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatch.use_relay(lambda: None)  # recorded only: nothing publishes them yet
+    try:
+        low = [dispatch.submit("test-echo", priority="low").job.id for _ in range(3)]
+        critical = dispatch.submit("test-echo", priority="critical").job.id
+    finally:
+        dispatch.use_relay(None)
+    ours, sent = {*low, critical}, []
+    # Only this test's jobs: other tests may leave unpublished jobs in the database.
+    unpublished = relay._unpublished
+    monkeypatch.setattr(
+        relay, "_unpublished", lambda *a, **k: [j for j in unpublished(*a, **k) if j.id in ours]
+    )
+
+    def record(job: Job, **_: object) -> bool:
+        sent.append(job.id)
+        return True
+
+    monkeypatch.setattr(relay, "publish", record)
+    try:
+        first = relay.publish_unpublished()
+        again = relay.publish_unpublished()
+        with read_session() as session:
+            stamped = session.scalars(
+                select(Job.id).where(Job.id.in_(sent), Job.dispatched_at.is_not(None))
+            ).all()
+    finally:
+        with write_session() as session:
+            session.execute(delete(Job).where(Job.id.in_([*low, critical])))
+
+    assert sent[0] == critical and set(sent) == ours
+    assert (first, again) == (4, 0)  # stamped: not published a second time
+    assert set(stamped) == set(sent)
