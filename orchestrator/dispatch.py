@@ -121,10 +121,15 @@ def pending_duplicate(session: Session, dedupe_key: str | None) -> Job | None:
     ).first()
 
 
-def insert_job(session: Session, job: Job) -> Submitted:
-    """Insert ``job``, or return the pending job that already holds its dedupe key."""
+def insert_job(session: Session, job: Job, *, batched: bool = False) -> Submitted:
+    """Insert ``job``, or return the pending job that already holds its dedupe key.
+
+    ``batched``: a job without a dedupe key is written with the transaction's other
+    batched jobs just before it commits (see ``lifecycle.create``): for callers that
+    neither read nor change it in the same transaction.
+    """
     if not job.dedupe_key:
-        lifecycle.create(session, job, batched=True)
+        lifecycle.create(session, job, batched=batched)
         return Submitted(job, created=True)
     existing = pending_duplicate(session, job.dedupe_key)
     if existing is not None:
@@ -151,12 +156,13 @@ def submit(
     """Record a job and publish it; see :func:`build_job` for the options.
 
     The row is committed together with the submissions of other threads of this process
-    (:mod:`orchestrator.group_commit`), and ``also(session)`` in the same transaction.
+    (:mod:`orchestrator.group_commit`), and ``also(session)`` in the same transaction
+    (which cannot read the job: its row is written as the transaction commits).
     """
     job = build_job(job_type, payload, **options)
 
     def record(session: Session) -> Submitted:
-        submitted = insert_job(session, job)
+        submitted = insert_job(session, job, batched=True)
         if also is not None:
             also(session)
         return submitted
@@ -209,11 +215,12 @@ def publish(job: Job, *, producer: Any = None, stamp: bool = True) -> bool:
 
 
 # Set in a process whose jobs a relay publishes (see orchestrator.relay): its doorbell.
-_ring_relay: Callable[[], None] | None = None
+_ring_relay: Callable[[str], None] | None = None
 
 
-def use_relay(ring: Callable[[], None] | None) -> None:
-    """Leave this process's new jobs to a relay woken by ``ring`` (None: publish them)."""
+def use_relay(ring: Callable[[str], None] | None) -> None:
+    """Leave this process's new jobs to a relay, told of each by ``ring(job_id)``
+    (None: publish them here)."""
     global _ring_relay
     _ring_relay = ring
 
@@ -221,7 +228,7 @@ def use_relay(ring: Callable[[], None] | None) -> None:
 def hand_over(job: Job) -> None:
     """Get a committed job's message sent: by this process's relay if it has one."""
     if _ring_relay is not None:
-        _ring_relay()
+        _ring_relay(job.id)
     else:
         publish(job)
 

@@ -6,11 +6,13 @@ how the sweep re-publishes what a failed publish left behind, and what the API's
 does for every job the API records.
 
 The API's request threads do not publish: they commit the row (that is what the 202
-promises) and ring the relay's doorbell, a pipe. The relay is a thread of gunicorn's
-master process (``orchestrator.gunicorn_conf``), which serves no requests: publishing
-takes no time from the worker processes that do, and jobs recorded together leave in
-one batch. A relay that finds the broker away tries again with backoff; the jobs wait
-in the table meanwhile, and the sweep is the fallback should the relay itself be gone.
+promises) and ring the relay's doorbell, a pipe, with the job's id. The relay is a
+thread of gunicorn's master process (``orchestrator.gunicorn_conf``), which serves no
+requests: publishing takes no time from the worker processes that do, and jobs recorded
+together leave in one batch. It publishes the jobs it is rung for, and looks every
+second for older unpublished ones (a lost ring, a failed publish). A relay that finds
+the broker away tries again with backoff; the jobs wait in the table meanwhile, and
+the sweep is the fallback should the relay itself be gone.
 
 On PostgreSQL the batch is locked (``FOR UPDATE SKIP LOCKED``) while it is published,
 so that the relays of several API hosts do not publish the same job twice. On SQLite
@@ -42,8 +44,11 @@ from orchestrator.stamps import STAMP
 log = logging.getLogger(__name__)
 
 BATCH = 500
-# Without a ring, the relay still looks this often (a ring lost when the pipe was full).
-IDLE_LOOK = 1.0
+# The relay also looks this often for unpublished jobs it was not rung for (a ring lost
+# with a full pipe, a publish that failed), committed at least LOOK_GRACE ago: younger
+# ones may be on their way through another process's own publish and stamp (0.2 s).
+LOOK_EVERY = 1.0
+LOOK_GRACE = 2.0
 BACKOFF_MAX = 10.0
 
 
@@ -56,18 +61,20 @@ def publish_unpublished(limit: int = BATCH, grace: float = 0.0, producer: Any = 
     return sent
 
 
-def _relay_once(limit: int, grace: float, producer: Any) -> tuple[int, int]:
-    """One batch: (how many were sent, how many were found)."""
+def _relay_once(
+    limit: int, grace: float, producer: Any, ids: list[str] | None = None
+) -> tuple[int, int]:
+    """One batch (of ``ids`` alone, if given): (how many were sent, how many were found)."""
     if get_engine().dialect.name == "postgresql":
         with write_session() as session:
-            jobs = _unpublished(session, limit, grace, locking=True)
+            jobs = _unpublished(session, limit, grace, locking=True, ids=ids)
             sent = _send(jobs, producer)
             if sent:
                 session.connection().execute(STAMP, sent)
         return len(sent), len(jobs)
     # SQLite: the write lock is not held while the broker is spoken to.
     with read_session() as session:
-        jobs = _unpublished(session, limit, grace, locking=False)
+        jobs = _unpublished(session, limit, grace, locking=False, ids=ids)
     sent = _send(jobs, producer)
     if sent:
         with write_session() as session:
@@ -75,7 +82,9 @@ def _relay_once(limit: int, grace: float, producer: Any) -> tuple[int, int]:
     return len(sent), len(jobs)
 
 
-def _unpublished(session: Session, limit: int, grace: float, locking: bool) -> list[Job]:
+def _unpublished(
+    session: Session, limit: int, grace: float, locking: bool, ids: list[str] | None = None
+) -> list[Job]:
     query = (
         sql_select(Job)
         .where(
@@ -86,6 +95,8 @@ def _unpublished(session: Session, limit: int, grace: float, locking: bool) -> l
         .order_by(Job.priority, Job.created_at)
         .limit(limit)
     )
+    if ids is not None:
+        query = query.where(Job.id.in_(ids))
     if locking:
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))
@@ -110,14 +121,16 @@ class Relay:
         self._bell_in, self._bell_out = os.pipe()
         os.set_blocking(self._bell_out, False)
         self._stopping = threading.Event()
+        self._partial = b""  # the start of a ring whose end is not read yet
         self._thread: threading.Thread | None = None
 
-    def ring(self) -> None:
-        """Wake the relay: jobs were committed (callable from any process forked after
-        the relay was made)."""
-        # A full pipe is full of rings: the relay is due to wake anyway.
+    def ring(self, job_id: str) -> None:
+        """Have the relay publish the committed job ``job_id`` (callable from any process
+        forked after the relay was made)."""
+        # One write of less than PIPE_BUF bytes: whole, whatever other processes write.
+        # A full pipe loses the ring; the relay's next look finds the job.
         with contextlib.suppress(BlockingIOError):
-            os.write(self._bell_out, b"\0")
+            os.write(self._bell_out, job_id.encode() + b"\n")
 
     def start(self) -> None:
         """Start the relay thread in this process."""
@@ -127,32 +140,43 @@ class Relay:
     def stop(self) -> None:
         """Stop the relay thread (after the batch it may be publishing)."""
         self._stopping.set()
-        self.ring()
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._bell_out, b"\n")
         if self._thread is not None:
             self._thread.join(10)
 
     def _run(self) -> None:
         failures = 0
         producer: Any = None
-        while True:
-            self._wait(IDLE_LOOK if failures == 0 else min(BACKOFF_MAX, 2.0**failures))
-            if self._stopping.is_set():
-                return
+        looked = time.monotonic()
+        while not self._stopping.is_set():
+            wait = LOOK_EVERY if failures == 0 else min(BACKOFF_MAX, 2.0**failures)
+            rung = self._rung(max(0.0, looked + wait - time.monotonic()))
             try:
                 if producer is None:
                     # A connection of its own: processes forked from this one never use it.
                     producer = app.amqp.Producer(app.connection_for_write())
-                sent, found = BATCH, BATCH
-                while found == BATCH and sent == found:
-                    sent, found = _relay_once(BATCH, 0.0, producer)
+                sent = found = 0
+                for start in range(0, len(rung), BATCH):
+                    batch = rung[start : start + BATCH]
+                    sent, found = _relay_once(BATCH, 0.0, producer, ids=batch)
+                if time.monotonic() >= looked + wait:
+                    looked = time.monotonic()
+                    sent, found = BATCH, BATCH
+                    while found == BATCH and sent == found:
+                        sent, found = _relay_once(BATCH, LOOK_GRACE, producer)
             except Exception:  # the relay outlives a database or broker outage
                 sent, found = 0, 1
                 log.exception("relay: jobs not published")
-            # Jobs left unsent: the broker is away. Try again with backoff.
+            # Jobs left unsent: the broker is away. Look again with backoff.
             failures = failures + 1 if sent < found else 0
 
-    def _wait(self, timeout: float) -> None:
+    def _rung(self, timeout: float) -> list[str]:
+        """The job ids rung within ``timeout`` seconds (waiting for the first one)."""
         readable, _, _ = select.select([self._bell_in], [], [], timeout)
-        if readable:
-            time.sleep(0.001)  # let the rings of one burst arrive, then read them all
-            os.read(self._bell_in, 65536)
+        if not readable:
+            return []
+        time.sleep(0.001)  # let the rings of one burst arrive, then read them all
+        data = self._partial + os.read(self._bell_in, 1 << 20)
+        *lines, self._partial = data.split(b"\n")
+        return [line.decode() for line in lines if line]

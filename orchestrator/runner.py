@@ -257,7 +257,7 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
         if done is None:
             job_logger(log, job).warning("no longer processing (cancelled?): result discarded")
             return
-        children = [insert_job(session, child) for child in ctx.children]
+        children = [insert_job(session, child, batched=True) for child in ctx.children]
     for child in children:
         if child.created:
             publish(child.job)

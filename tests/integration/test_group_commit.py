@@ -23,7 +23,7 @@ def unpublished(database: str) -> Iterator[list[str]]:
     """Jobs submitted here are recorded but not published (a relay that does nothing),
     and deleted afterwards."""
     ids: list[str] = []
-    dispatch.use_relay(lambda: None)
+    dispatch.use_relay(lambda job_id: None)
     yield ids
     dispatch.use_relay(None)
     with write_session() as session:

@@ -39,7 +39,7 @@ def test_submitted_jobs_are_published_by_the_relay_and_run(
 def test_the_relay_publishes_the_most_urgent_first_and_stamps_each_once(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dispatch.use_relay(lambda: None)  # recorded only: nothing publishes them yet
+    dispatch.use_relay(lambda job_id: None)  # recorded only: nothing publishes them yet
     try:
         low = [dispatch.submit("test-echo", priority="low").job.id for _ in range(3)]
         critical = dispatch.submit("test-echo", priority="critical").job.id
