@@ -31,7 +31,9 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from kombu.exceptions import KombuError
 from sqlalchemy import select as sql_select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
@@ -165,7 +167,10 @@ class Relay:
                     sent, found = BATCH, BATCH
                     while found == BATCH and sent == found:
                         sent, found = _relay_once(BATCH, LOOK_GRACE, producer)
-            except Exception:  # the relay outlives a database or broker outage
+            except (SQLAlchemyError, KombuError, OSError) as exc:  # the database or broker
+                sent, found = 0, 1  # is away: one line, not a traceback
+                log.warning("relay: jobs not published (%s: %s)", type(exc).__name__, exc)
+            except Exception:  # the relay outlives anything else too
                 sent, found = 0, 1
                 log.exception("relay: jobs not published")
             # Jobs left unsent: the broker is away. Look again with backoff.
