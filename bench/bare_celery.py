@@ -16,6 +16,11 @@ One module serves every Celery peer, chosen by the worker's environment:
 Completion is counted the same way for all of them: Redis counters on the broker, bumped
 by ``task_postrun`` (after the result, if any, was stored), with the wall time of the
 first ``task_prerun`` (before a ``STARTED`` state is stored) and of the last ``task_postrun``.
+
+The drain-alone figures, which set the targets, use tasks that cost the peer nothing
+beyond Celery's own work: ``bench.drain`` tasks touch Redis only in the first task of each
+pool process (its start time), and the ``bench.drain-end`` tasks queued behind them
+record when they finish: the drain's end.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ CHAIN_STEPS = 3
 DEFAULT_QUEUE = "default"
 DEFAULT_PRIORITY = 4  # "normal" (5) as a Redis priority step, as the platform sends it
 NOOP, CHAIN, WEBHOOK = "bench.noop", "bench.chain", "bench.webhook"
+DRAIN, DRAIN_END = "bench.drain", "bench.drain-end"
+DRAIN_ENDED = "bench:bare:drain-ended"  # a list: the time each drain-end task finished
 COUNTERS = {NOOP: NOOP_DONE, CHAIN: CHAIN_DONE, WEBHOOK: WEBHOOK_DONE}
 
 
@@ -91,14 +98,25 @@ def counters() -> redis.Redis:
     return _client[1]
 
 
+_drain_started_here = False
+
+
 @task_prerun.connect
 def _started(sender: Any = None, **_: Any) -> None:
-    if getattr(sender, "name", None) in COUNTERS:
+    global _drain_started_here
+    name = getattr(sender, "name", None)
+    if name == DRAIN and not _drain_started_here:
+        _drain_started_here = True  # once per pool process
+        counters().set(FIRST_STARTED_AT, repr(time.time()), nx=True)
+    elif name in COUNTERS:
         counters().set(FIRST_STARTED_AT, repr(time.time()), nx=True)
 
 
 @task_postrun.connect
 def _finished(sender: Any = None, **_: Any) -> None:
+    if getattr(sender, "name", None) == DRAIN_END:
+        counters().rpush(DRAIN_ENDED, repr(time.time()))
+        return
     counter = COUNTERS.get(getattr(sender, "name", None) or "")
     if counter is None:
         return
@@ -111,6 +129,16 @@ def _finished(sender: Any = None, **_: Any) -> None:
 @app.task(name=NOOP)
 def noop() -> None:
     """Do nothing (counted by ``task_postrun``)."""
+
+
+@app.task(name=DRAIN)
+def drain() -> None:
+    """Do nothing at all: the drain-alone peer task."""
+
+
+@app.task(name=DRAIN_END)
+def drain_end() -> None:
+    """Do nothing; ``task_postrun`` records when it finished (the drain's end)."""
 
 
 @app.task(name=CHAIN, bind=True)

@@ -242,23 +242,26 @@ def peer_drain(
     stack: Stack, name: str, env: dict[str, str], broker: str, tasks: int
 ) -> dict[str, float]:
     """A Celery peer's drain alone, measured as :func:`split_run` measures the platform's:
-    ``tasks`` no-op tasks sent with no worker running, then one fresh ``bench.bare_celery``
-    worker whose environment picks the result settings; first task start to last completion
-    (``task_prerun`` / ``task_postrun`` stamps in Redis)."""
+    ``tasks`` tasks sent with no worker running, then one fresh ``bench.bare_celery``
+    worker whose environment picks the result settings; first task start to last
+    completion. The tasks are ``bench.drain`` no-ops, then one ``bench.drain-end`` per
+    pool process, whose finish times end the drain (see ``bench.bare_celery``)."""
     import redis
 
     from bench import bare_celery
 
     client = redis.Redis.from_url(broker)
-    client.delete(bare_celery.NOOP_DONE, bare_celery.FIRST_STARTED_AT, bare_celery.LAST_DONE_AT)
+    client.delete(bare_celery.FIRST_STARTED_AT, bare_celery.DRAIN_ENDED)
     # The sending app stores no results; the worker's app (from ``env``) decides what the
     # worker stores, as the message leaves ``ignore_result`` unset.
     app = bare_celery.app
+    task_names = [bare_celery.DRAIN] * (tasks - CONCURRENCY)
+    task_names += [bare_celery.DRAIN_END] * CONCURRENCY
     started = time.time()
     with app.producer_or_acquire() as producer:
-        for _ in range(tasks):
+        for task_name in task_names:
             app.send_task(
-                bare_celery.NOOP,
+                task_name,
                 queue=bare_celery.DEFAULT_QUEUE,
                 priority=bare_celery.DEFAULT_PRIORITY,
                 producer=producer,
@@ -266,13 +269,13 @@ def peer_drain(
     send_seconds = time.time() - started
     processes = start_workers(stack, f"drain-{name}", env, 1, app="bench.bare_celery")
     wait_until(
-        lambda: int(client.get(bare_celery.NOOP_DONE) or 0) >= tasks,
+        lambda: client.llen(bare_celery.DRAIN_ENDED) >= CONCURRENCY,
         timeout=900,
         interval=0.05,
         what=f"{tasks} queued {name} tasks drained",
     )
     first = float(client.get(bare_celery.FIRST_STARTED_AT) or "nan")
-    last = float(client.get(bare_celery.LAST_DONE_AT) or "nan")
+    last = max(float(t) for t in client.lrange(bare_celery.DRAIN_ENDED, 0, -1))
     for process in processes:
         stop_process(process)
     drain_seconds = last - first
