@@ -1,8 +1,10 @@
-"""Before and after closing the gaps: the figures of the first full run, next to this run's.
+"""Before and after: earlier figures next to this run's.
 
-The *before* figures are those of the full run of 2026-11-25 (03:07 to 03:24 UTC) that
-first measured every target; they are history and stay as they are. The *after* column
-is read from the results being written.
+Two rounds, newest first. The cost of durability: the platform against the peers a user
+would pick instead, *before* being the run of 2026-11-27 (16:50 to 17:02 UTC) of the same
+harness on the code before that round's changes. Closing the gaps: the full run of
+2026-11-25 (03:07 to 03:24 UTC) that first measured every target. *Before* figures are
+history and stay as they are; the *after* column is read from the results being written.
 """
 
 from __future__ import annotations
@@ -38,6 +40,31 @@ def _engine(db: str) -> Getter:
     return get
 
 
+def _drain(db: str, peer: str) -> Getter:
+    def get(results: dict[str, Any]) -> str | None:
+        engine = results.get("engine")
+        if not engine or db not in engine.get("drain_ratios", {}):
+            return None
+        jobs = engine["platform"][db]["split"]["drain_per_s"]
+        ratio = engine["drain_ratios"][db][peer]
+        return f"{jobs:,.0f} jobs/s ({ratio:.2f}× {engine['peer_drain_per_s'][peer]:,.0f})"
+
+    return get
+
+
+def _intake_vs(peer: str, key: str = "rps") -> Getter:
+    def get(results: dict[str, Any]) -> str | None:
+        levels = (results.get("intake") or {}).get("levels", {})
+        if peer not in levels:
+            return None
+        ours, theirs = levels["platform"]["16"][key], levels[peer]["16"][key]
+        if key == "rps":
+            return f"{ours:,.0f} req/s ({ours / theirs:.2f}× {theirs:,.0f})"
+        return f"{ours:,.1f} ms ({theirs:,.1f} ms)"
+
+    return get
+
+
 def _scan(phase: str) -> Getter:
     def get(results: dict[str, Any]) -> str | None:
         scan = results.get("scan")
@@ -50,6 +77,43 @@ def _scan(phase: str) -> Getter:
 
     return get
 
+
+DURABILITY_ROWS: list[tuple[str, str, Getter]] = [
+    ("Engine drain, PostgreSQL, vs Celery + SQL result backend",
+     "182 jobs/s (0.94× 194)", _drain("postgresql", "sql_backend")),
+    ("Engine drain, SQLite, vs bare Celery", "207 jobs/s (0.44× 469)", _drain("sqlite", "bare")),
+    ("Intake, 16 connections, vs Flask + send_task", "477 req/s (0.35× 1,345)", _intake_vs("send_task")),
+    ("Intake p99, 16 connections (Flask + send_task's)", "73.6 ms (29.4 ms)",
+     _intake_vs("send_task", "p99_ms")),
+    ("Intake, 16 connections, vs Flower async-apply", "477 req/s (0.75× 634)", _intake_vs("flower")),
+]  # fmt: skip
+
+DURABILITY_CHANGES = """What changed, in the order the profiles (py-spy on the worker and the API, cProfile
+in-process) pointed at it:
+
+- **The claim is one statement.** It read the row, then updated it; now the conditional
+  `UPDATE ... RETURNING` comes first and the row is read only when the job was not
+  waiting (a message from beat, a redelivery, a duplicate).
+- **A transition's statement is built once.** Building the `UPDATE` (and its ORM
+  bookkeeping) cost more than running it on SQLite; it is now a Core statement cached
+  per shape, its values bound.
+- **Metric counts leave the transaction.** Each event's counter upsert was one more
+  statement per transition; counts are now summed per process after commit and written
+  every 0.2 s (a scrape writes its own process's first).
+- **Results are not stored twice.** The Redis result backend cost a third of a job's time
+  in the worker; results are read from the job table by a read-only result backend, so
+  `celery result` and `AsyncResult` still work, on either broker.
+- **Pooled connections are pinged only after a second idle**, not before every
+  transaction (a round trip each, a fifth of a job's time on PostgreSQL).
+- **Group commit.** Webhooks that arrive together share one transaction; their rows and
+  events are written in one statement each; every caller still returns after its own
+  commit, and waits on its own event (waking all waiters on every commit cost a quarter
+  of the API's time).
+- **A relay publishes for the API.** Request threads commit the row and ring the relay,
+  a thread of gunicorn's master, with the job's id; it publishes the batch most urgent
+  first and stamps it in one statement. Publishing left the request path (it was as
+  costly as the write).
+"""
 
 ROWS: list[tuple[str, str, Getter]] = [
     ("Intake, 1 connection", "189 req/s (0.10× bare)", _intake("1", "rps")),
@@ -97,8 +161,22 @@ pointed at it:
 
 
 def before_after_section(results: dict[str, Any]) -> str:
-    """The before/after table and the list of changes, as Markdown."""
+    """The before/after tables and the lists of changes, as Markdown."""
     lines = [
+        "## Before and after: the cost of durability",
+        "",
+        "*Before*: the run of 2026-11-27, 16:50 to 17:02 UTC, of this page's harness on the "
+        "code before the changes below, on this machine. *After*: the runs of this page. "
+        "Each ratio is to the peer's figure measured in the same run, shown after it.",
+        "",
+        "| figure | before | after |",
+        "|---|---|---|",
+    ]
+    for label, before, get in DURABILITY_ROWS:
+        lines.append(f"| {label} | {before} | {get(results) or '—'} |")
+    lines += [
+        "",
+        DURABILITY_CHANGES,
         "## Before and after closing the gaps",
         "",
         "*Before*: the full run of 2026-11-25, 03:07 to 03:24 UTC, on this machine, before "
