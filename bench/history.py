@@ -81,15 +81,18 @@ def _scan(phase: str) -> Getter:
 DURABILITY_ROWS: list[tuple[str, str, Getter]] = [
     ("Engine drain, PostgreSQL, vs Celery + SQL result backend",
      "182 jobs/s (0.94× 194)", _drain("postgresql", "sql_backend")),
-    ("Engine drain, SQLite, vs bare Celery", "207 jobs/s (0.44× 469)", _drain("sqlite", "bare")),
-    ("Intake, 16 connections, vs Flask + send_task", "477 req/s (0.35× 1,345)", _intake_vs("send_task")),
+    ("Engine drain, SQLite, vs bare Celery", "207 jobs/s (0.44× 469)",
+     _drain("sqlite", "bare")),
+    ("Intake, 16 connections, vs Flask + send_task", "477 req/s (0.35× 1,345)",
+     _intake_vs("send_task")),
     ("Intake p99, 16 connections (Flask + send_task's)", "73.6 ms (29.4 ms)",
      _intake_vs("send_task", "p99_ms")),
-    ("Intake, 16 connections, vs Flower async-apply", "477 req/s (0.75× 634)", _intake_vs("flower")),
+    ("Intake, 16 connections, vs Flower async-apply", "477 req/s (0.75× 634)",
+     _intake_vs("flower")),
 ]  # fmt: skip
 
-DURABILITY_CHANGES = """What changed, in the order the profiles (py-spy on the worker and the API, cProfile
-in-process) pointed at it:
+DURABILITY_CHANGES = """What changed, in the order the profiles (py-spy on the worker and
+the API, cProfile in-process) pointed at it:
 
 - **The claim is one statement.** It read the row, then updated it; now the conditional
   `UPDATE ... RETURNING` comes first and the row is read only when the job was not
