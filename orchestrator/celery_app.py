@@ -13,10 +13,15 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
+from kombu.transport import TRANSPORT_ALIASES
 
 from orchestrator.background import flush_all
+from orchestrator.broker_transport import REDIS_TRANSPORT
 from orchestrator.priorities import message_priority, queue_for
 from orchestrator.registry import scheduled_job_types
+
+# Redis URLs use kombu's Redis transport with one client per channel (see the module).
+TRANSPORT_ALIASES.update(dict.fromkeys(("redis", "rediss"), REDIS_TRANSPORT))
 
 app = Celery("orchestrator")
 app.config_from_object("celeryconfig")
