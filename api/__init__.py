@@ -18,6 +18,14 @@ from orchestrator.settings import get_settings
 OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.index", "web.static"})
 
 
+KEY_FORMS = "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer"
+# What Radarr and Sonarr can send: their connection's username/password, or a URL.
+WEBHOOK_KEY_FORMS = (
+    "missing or wrong API key: send it as X-Api-Key, Authorization: Bearer, basic auth"
+    " (any username, the key as password) or ?apikey= in the URL"
+)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: defaults, then the environment, then ``config`` overrides."""
     settings = get_settings()
@@ -42,10 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             return
         webhook = bool(request.endpoint and request.endpoint.startswith("webhooks."))
         if not is_authorized(allow_webhook_forms=webhook):
-            raise ApiError(
-                401,
-                "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer",
-            )
+            raise ApiError(401, WEBHOOK_KEY_FORMS if webhook else KEY_FORMS)
 
     for blueprint in (
         health.bp,

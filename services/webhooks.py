@@ -82,6 +82,14 @@ def parse_webhook(source: str, body: Any) -> WebhookEvent:
     event_type = body.get("eventType")
     if not isinstance(event_type, str) or not event_type.strip():
         raise WebhookError("the body has no eventType: is this a Radarr/Sonarr webhook?")
+    other = "sonarr" if source == "radarr" else "radarr"
+    if _sent_by(other, body) and not _sent_by(source, body):
+        # An easy mistake when setting up the connection; ignoring the body would look
+        # like success while nothing is ever scanned.
+        raise WebhookError(
+            f"this is a {other.capitalize()} webhook ({_SIGNS[other]}), sent to the"
+            f" {source.capitalize()} URL: point {other.capitalize()} at /api/webhooks/{other}"
+        )
 
     media = _dict(body, "movie" if source == "radarr" else "series")
     if not media and source == "radarr":
@@ -108,6 +116,16 @@ def parse_webhook(source: str, body: Any) -> WebhookEvent:
     if not targets:
         return ignored(f"{event_type} without any path")
     return WebhookEvent(source, event_type, "scan", targets, **fields)
+
+
+_SIGNS = {"radarr": "its body has a movie", "sonarr": "its body has a series"}
+
+
+def _sent_by(source: str, body: dict[str, Any]) -> bool:
+    """True if ``body`` holds what only ``source`` sends (a movie, or a series)."""
+    if source == "radarr":
+        return bool(_dict(body, "movie") or _dict(body, "remoteMovie"))
+    return bool(_dict(body, "series"))
 
 
 def _targets(found: _Found, kind: str) -> tuple[ScanTarget, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from tests.conftest import API_KEY
 from tests.integration.conftest import assert_problem
 
 AUTH = {"X-Api-Key": API_KEY}
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def test_every_route_but_health_requires_the_key(app: Flask, client: FlaskClient) -> None:
@@ -168,3 +171,27 @@ def test_health_and_readiness_are_open(client: FlaskClient) -> None:
 def test_unknown_route_and_method_are_problems(client: FlaskClient) -> None:
     assert_problem(client.get("/api/v1/nothing", headers=AUTH), 404)
     assert_problem(client.delete("/api/v1/jobs", headers=AUTH), 405)
+
+
+def test_a_webhook_without_its_key_is_told_every_form_radarr_can_send(
+    client: FlaskClient,
+) -> None:
+    response = client.post("/api/webhooks/radarr", json={"eventType": "Test"})
+
+    assert_problem(response, 401, "API key")
+    detail = response.get_json()["detail"]
+    for form in ("X-Api-Key", "Authorization: Bearer", "basic auth", "?apikey="):
+        assert form in detail
+    # The other routes name only the forms they take.
+    assert "?apikey=" not in client.get("/api/v1/jobs").get_json()["detail"]
+
+
+@pytest.mark.parametrize(("sent_to", "right"), [("radarr", "sonarr"), ("sonarr", "radarr")])
+def test_the_other_managers_body_is_refused_naming_the_right_url(
+    client: FlaskClient, sent_to: str, right: str
+) -> None:
+    body = json.loads((FIXTURES / f"{right}_download.json").read_text())
+
+    response = client.post(f"/api/webhooks/{sent_to}", json=body, headers=AUTH)
+
+    assert_problem(response, 400, f"/api/webhooks/{right}")

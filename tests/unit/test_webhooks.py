@@ -389,3 +389,18 @@ def test_random_bodies_raise_nothing_but_webhook_error() -> None:
         json.dumps(event.to_dict())
 
     check()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_body_of_the_other_manager_names_the_right_url(name: str) -> None:
+    body = json.loads((FIXTURES / name).read_text())
+    sender = name.split("_", 1)[0]
+    other = "sonarr" if sender == "radarr" else "radarr"
+    if not (body.get("movie") or body.get("remoteMovie") or body.get("series")):
+        # Health, updates and the like: nothing tells the managers apart, and it is ignored.
+        assert parse_webhook(other, body).action == "ignored"
+        return
+    with pytest.raises(
+        WebhookError, match=f"point {sender.capitalize()} at /api/webhooks/{sender}"
+    ):
+        parse_webhook(other, body)
