@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session, write_session
-from services.catalog.models import Library
-from services.catalog.queries import apply_movie_scan
+from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
+from services.catalog.queries import ManagerIds, apply_movie_scan
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
@@ -23,6 +23,9 @@ class ScanRequest(BaseModel):
     library_id: int
     path: str
     update_type: Literal["Created", "Modified", "Deleted"] = "Modified"
+    # The manager's ids of the media (from the webhook): they come before the NFO's.
+    tmdb_id: int | None = Field(None, ge=1, le=MAX_TMDB_ID)
+    imdb_id: str | None = Field(None, pattern=IMDB_ID)
 
 
 def library_in(session: Session, library_id: int) -> Library:
@@ -70,7 +73,8 @@ def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
             " the manager path mapping"
         )
     with write_session() as session:
-        change = apply_movie_scan(session, library_in(session, library.id), scan)
+        known = ManagerIds(request.tmdb_id, request.imdb_id)
+        change = apply_movie_scan(session, library_in(session, library.id), scan, known)
         remember_signature(session, library.id, scan.folder, signature if scan.exists else None)
     update_type = request.update_type
     if change.removed or not scan.exists:
@@ -86,7 +90,7 @@ def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
         **change.to_dict(),
         "path": request.path,
         "title": scan.info.title,
-        "tmdb_id": scan.info.tmdb_id,
+        "tmdb_id": request.tmdb_id or scan.info.tmdb_id,
         "videos": [video.path for video in scan.videos],
         "notify_job_id": notify_id,
     }

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from orchestrator import JobContext, PermanentError, job
 from orchestrator.db import read_session
+from services.catalog.models import IMDB_ID, MAX_TMDB_ID
 from services.catalog.queries import libraries, manager_mappings
 from services.pathmap import PathEscape, best_root, map_path, normalise
-from services.webhooks import WebhookError, parse_webhook
+from services.webhooks import WebhookError, WebhookEvent, parse_webhook
 
 SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
 # Scans wait this long, so that a burst of events for one folder (a redelivered
 # webhook, an import then a rename) coalesces into one scan and one player refresh.
 SCAN_DELAY_SECONDS = float(os.environ.get("ORCH_SCAN_DELAY", "2"))
+
+
+def _movie_ids(event: WebhookEvent) -> dict[str, Any]:
+    """The event's movie ids that are well formed (a body may hold anything)."""
+    ids: dict[str, Any] = {}
+    if event.tmdb_id is not None and event.tmdb_id <= MAX_TMDB_ID:
+        ids["tmdb_id"] = event.tmdb_id
+    if event.imdb_id is not None and re.fullmatch(IMDB_ID, event.imdb_id):
+        ids["imdb_id"] = event.imdb_id
+    return ids
 
 
 @job("webhook", priority="critical", max_retries=3)
@@ -46,9 +58,12 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             )
             continue
         kind = SCAN_JOB_FOR_KIND[target.kind]
+        request = {"library_id": roots[root], "path": local, "update_type": target.update_type}
+        if target.kind == "movie":  # the manager's ids, which the scan prefers to the NFO's
+            request.update(_movie_ids(event))
         job_id = ctx.submit(
             kind,
-            {"library_id": roots[root], "path": local, "update_type": target.update_type},
+            request,
             dedupe_key=f"{kind}:{local}",
             countdown=SCAN_DELAY_SECONDS or None,
         )

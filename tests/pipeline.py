@@ -35,14 +35,16 @@ def clear_catalog() -> None:
             session.execute(delete(model))
 
 
-def make_movie(library: Path, folder: str, tmdb_id: int) -> Path:
-    """A movie folder as Radarr leaves it: video, NFO with the tmdb id, poster."""
+def make_movie(library: Path, folder: str, tmdb_id: int | None) -> Path:
+    """A movie folder as Radarr leaves it: video, NFO with the tmdb id (none without an
+    id), poster."""
     movie = library / folder
     movie.mkdir(parents=True)
     (movie / f"{folder}.mkv").write_bytes(b"\0" * 4096)
-    (movie / f"{folder}.nfo").write_text(
-        f"<movie><title>{folder.split(' (')[0]}</title><year>1999</year>"
-        f'<uniqueid type="tmdb" default="true">{tmdb_id}</uniqueid></movie>'
-    )
+    if tmdb_id is not None:
+        (movie / f"{folder}.nfo").write_text(
+            f"<movie><title>{folder.split(' (')[0]}</title><year>1999</year>"
+            f'<uniqueid type="tmdb" default="true">{tmdb_id}</uniqueid></movie>'
+        )
     (movie / "poster.jpg").write_bytes(b"jpg")
     return movie

@@ -30,6 +30,11 @@ group_libraries = Table(
 )
 
 
+# What a movie's ids may be: a tmdb id fits its 32-bit column, an imdb id is "tt" and digits.
+MAX_TMDB_ID = 2**31 - 1
+IMDB_ID = r"^tt\d{1,12}$"
+
+
 class Library(Base):
     """A folder of movies or TV shows, as the orchestrator sees it on disk."""
 

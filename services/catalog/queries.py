@@ -142,9 +142,27 @@ def _movie_by_path(session: Session, path: str) -> Movie | None:
     return session.scalars(select(Movie).where(Movie.path == path)).first()
 
 
-def apply_movie_scan(session: Session, library: Library, scan: ScannedMovie) -> MovieChange:
+@dataclass(frozen=True)
+class ManagerIds:
+    """The ids the manager (Radarr) gave the movie in its webhook, if any."""
+
+    tmdb_id: int | None = None
+    imdb_id: str | None = None
+
+
+def apply_movie_scan(
+    session: Session, library: Library, scan: ScannedMovie, known: ManagerIds | None = None
+) -> MovieChange:
     """Upsert the movie of a scanned folder (tmdb id first, then path); a vanished folder
-    marks its movie removed."""
+    marks its movie removed.
+
+    The ids are the manager's (``known``) first, then the NFO's; an id the movie already
+    has is never replaced with nothing (an NFO renamed away from its video, a folder
+    scanned without a webhook).
+    """
+    known = known or ManagerIds()
+    tmdb_id = known.tmdb_id or scan.info.tmdb_id
+    imdb_id = known.imdb_id or scan.info.imdb_id
     path = scan.folder
     now = utcnow()
     if not scan.exists or not scan.videos:
@@ -155,9 +173,9 @@ def apply_movie_scan(session: Session, library: Library, scan: ScannedMovie) -> 
         return MovieChange(movie.id, removed=True)
 
     movie = None
-    if scan.info.tmdb_id is not None:
+    if tmdb_id is not None:
         movie = session.scalars(
-            select(Movie).where(Movie.library_id == library.id, Movie.tmdb_id == scan.info.tmdb_id)
+            select(Movie).where(Movie.library_id == library.id, Movie.tmdb_id == tmdb_id)
         ).first()
     by_path = _movie_by_path(session, path)
     if movie is None:
@@ -175,7 +193,8 @@ def apply_movie_scan(session: Session, library: Library, scan: ScannedMovie) -> 
         previous_path, movie.path = movie.path, path
     movie.library_id = library.id
     movie.title, movie.year = scan.info.title, scan.info.year
-    movie.tmdb_id, movie.imdb_id = scan.info.tmdb_id, scan.info.imdb_id
+    movie.tmdb_id = tmdb_id if tmdb_id is not None else movie.tmdb_id
+    movie.imdb_id = imdb_id if imdb_id is not None else movie.imdb_id
     movie.state, movie.disc = "present", scan.disc
     movie.updated_at = movie.scanned_at = now
     movie.files = [

@@ -306,3 +306,46 @@ def test_the_same_webhook_twice_scans_and_notifies_once(
     # The second webhook was pointed at the first one's pending scan.
     assert [s["job_id"] for s in chains[1][0]["result"]["scans"]] == list(scans)
     assert len(kodi.scans()) == 1
+
+
+def _movie_ids(api: Api, library_id: int) -> list[tuple[int | None, str | None]]:
+    movies = api.get(f"/api/v1/movies?library_id={library_id}")["items"]
+    return [(m["tmdb_id"], m["imdb_id"]) for m in movies]
+
+
+def test_an_import_without_an_nfo_takes_radarrs_ids(api: Api, tmp_path: Path) -> None:
+    library_path, library, _ = movies_setup(api, tmp_path)
+    make_movie(library_path, "The Matrix (1999)", None)
+
+    jobs = api.chain(api.webhook("radarr", fixture("radarr_download")))
+
+    assert jobs[1]["status"] == "completed"
+    assert _movie_ids(api, library["id"]) == [(603, "tt0133093")]
+
+
+def test_a_known_id_is_never_replaced_with_nothing(api: Api, tmp_path: Path) -> None:
+    library_path, library, _ = movies_setup(api, tmp_path)
+    folder = make_movie(library_path, "The Matrix (1999)", 603)
+    api.chain(api.webhook("radarr", fixture("radarr_download")))
+    # The NFO renamed away from its video, and a webhook that names no ids.
+    (folder / "The Matrix (1999).nfo").rename(folder / "old.nfo.bak")
+    body = fixture("radarr_rename")
+    for key in ("tmdbId", "imdbId"):
+        body["movie"].pop(key, None)
+
+    jobs = api.chain(api.webhook("radarr", body))
+
+    assert [j["status"] for j in jobs][:2] == ["completed", "completed"]
+    assert _movie_ids(api, library["id"]) == [(603, "tt0133093")]
+
+
+def test_malformed_ids_in_a_webhook_are_left_out(api: Api, tmp_path: Path) -> None:
+    library_path, library, _ = movies_setup(api, tmp_path)
+    make_movie(library_path, "The Matrix (1999)", None)
+    body = fixture("radarr_download")
+    body["movie"].update({"tmdbId": 2**40, "imdbId": "tt" + "9" * 500})
+
+    jobs = api.chain(api.webhook("radarr", body))
+
+    assert jobs[1]["status"] == "completed"
+    assert _movie_ids(api, library["id"]) == [(None, None)]
