@@ -247,14 +247,17 @@ def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> l
 
 
 def apply_season_scan(session: Session, library: Library, scan: ScannedSeason) -> dict[str, int]:
-    """Record the episode files of a season folder; files gone from it are marked removed."""
+    """Record the episode files of a season folder; files gone from it are marked removed.
+
+    A folder that is gone may be a whole series (Sonarr's SeriesDelete names the series
+    folder): every episode file of every season inside it is marked removed.
+    """
     season_path = scan.folder
-    existing = {
-        row.path: row
-        for row in session.scalars(
-            select(EpisodeFileRow).where(EpisodeFileRow.season_path == season_path)
-        )
-    }
+    within = EpisodeFileRow.season_path == season_path
+    if not scan.exists:
+        inside = season_path.rstrip("/\\") + ("\\" if "\\" in season_path else "/")
+        within = within | EpisodeFileRow.season_path.startswith(inside, autoescape=True)
+    existing = {row.path: row for row in session.scalars(select(EpisodeFileRow).where(within))}
     seen = set()
     added = 0
     for episode in scan.episodes if scan.exists else []:

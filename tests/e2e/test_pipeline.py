@@ -349,3 +349,64 @@ def test_malformed_ids_in_a_webhook_are_left_out(api: Api, tmp_path: Path) -> No
 
     assert jobs[1]["status"] == "completed"
     assert _movie_ids(api, library["id"]) == [(None, None)]
+
+
+def test_a_series_delete_removes_every_episode_and_notifies_once(api: Api, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from orchestrator.db import read_session
+    from services.catalog.models import EpisodeFileRow
+
+    library_path = tmp_path / "data" / "tv"
+    series = library_path / "Severance"
+    for season, episode in (
+        ("Season 01", "S01E01"),
+        ("Season 01", "S01E02"),
+        ("Season 02", "S02E01"),
+    ):
+        folder = series / season
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"Severance - {episode} - Title WEBDL-2160p.mkv").write_bytes(b"\0" * 2048)
+    library = api.create(
+        "/api/v1/libraries", {"name": "TV", "path": str(library_path), "kind": "tv"}
+    )
+    api.create(
+        "/api/v1/path-mappings", {"source": "sonarr", "from": "/tv", "to": str(library_path)}
+    )
+    group = api.create(
+        "/api/v1/player-groups",
+        {"name": "Jellyfin", "library_ids": [library["id"]],
+         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
+    )  # fmt: skip
+    scan = api.post(f"/api/v1/libraries/{library['id']}/scan", {})
+    assert scan.status_code == 202, scan.text
+    api.chain(scan.json()["job_id"])
+
+    def states() -> list[str]:
+        with read_session() as session:
+            query = select(EpisodeFileRow.state).where(EpisodeFileRow.library_id == library["id"])
+            return sorted(session.scalars(query))
+
+    assert states() == ["present"] * 3
+    with FakeJellyfin(token="jf-secret") as jellyfin:
+        api.create(
+            "/api/v1/players",
+            {"name": "jf", "type": "jellyfin", "url": jellyfin.url, "group_id": group["id"],
+             "token": "jf-secret"},
+        )  # fmt: skip
+        for season in series.iterdir():
+            for file in season.iterdir():
+                file.unlink()
+            season.rmdir()
+        series.rmdir()
+
+        jobs = api.chain(api.webhook("sonarr", fixture("sonarr_series_delete")))
+
+        assert [(j["type"], j["status"]) for j in jobs] == [
+            ("webhook", "completed"),
+            ("scan-season", "completed"),
+            ("notify-players", "completed"),
+        ]
+        assert jobs[1]["result"]["removed"] == 3
+        assert states() == ["removed"] * 3
+        assert jellyfin.updates() == [{"Path": "/media/tv/Severance", "UpdateType": "Deleted"}]
