@@ -27,6 +27,10 @@ def kodi_directory(directory: str) -> str:
     return directory.rstrip("/\\") + separator
 
 
+# JSON-RPC API version from which VideoLibrary.Clean takes a directory (Kodi 19).
+CLEAN_BY_DIRECTORY = 12
+
+
 class KodiClient:
     """A Kodi instance; Basic auth only when a username is set."""
 
@@ -66,14 +70,17 @@ class KodiClient:
     def ping(self) -> dict[str, Any]:
         """``JSONRPC.Ping`` then ``JSONRPC.Version``; returns ``{"version": "13.5.0"}``."""
         self._ping()
+        major, minor, patch = self._version()
+        return {"version": f"{major}.{minor}.{patch}"}
+
+    def _version(self) -> tuple[int, int, int]:
         version = self.call("JSONRPC.Version")
         try:
             number = version["version"]
-            text = f"{number['major']}.{number['minor']}.{number['patch']}"
-        except (KeyError, TypeError) as exc:
+            return int(number["major"]), int(number["minor"]), int(number["patch"])
+        except (KeyError, TypeError, ValueError) as exc:
             where = self.settings.describe()
             raise PlayerUnavailable(f"{where}: unexpected JSONRPC.Version answer") from exc
-        return {"version": text}
 
     def is_scanning(self) -> bool:
         """Whether a library scan runs now (``Library.IsScanning``)."""
@@ -86,15 +93,20 @@ class KodiClient:
     def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
         """Ping, then scan ``directory`` unless a scan already runs (``PlayerBusy``).
 
-        ``update_type`` is ignored: Kodi only knows "scan this folder".
+        For a deletion, the folder is cleaned instead (``VideoLibrary.Clean`` of that
+        directory), where Kodi's API takes a directory: scanning a folder that is gone
+        leaves its items in Kodi's library. Older Kodi versions get the scan.
         """
         folder = kodi_directory(directory)
         self._ping()
-        # A second VideoLibrary.Scan does not queue: it cancels the running scan.
+        method, params = "VideoLibrary.Scan", {"directory": folder, "showdialogs": False}
+        if update_type == "Deleted" and self._version()[0] >= CLEAN_BY_DIRECTORY:
+            method, params = "VideoLibrary.Clean", {**params, "content": "video"}
+        # A second scan or clean does not queue: it cancels the running one, or is refused.
         if self.is_scanning():
             raise PlayerBusy(f"{self.settings.describe()}: a library scan is already running")
-        result = self.call("VideoLibrary.Scan", {"directory": folder, "showdialogs": False})
+        result = self.call(method, params)
         if result != "OK":
             where = self.settings.describe()
-            raise PlayerError(f"{where}: VideoLibrary.Scan answered {result!r}")
-        return {"directory": folder, "result": result}
+            raise PlayerError(f"{where}: {method} answered {result!r}")
+        return {"directory": folder, "result": result, "method": method}

@@ -410,3 +410,28 @@ def test_a_series_delete_removes_every_episode_and_notifies_once(api: Api, tmp_p
         assert jobs[1]["result"]["removed"] == 3
         assert states() == ["removed"] * 3
         assert jellyfin.updates() == [{"Path": "/media/tv/Severance", "UpdateType": "Deleted"}]
+
+
+@pytest.mark.parametrize(("version", "method"), [((13, 5, 0), "Clean"), ((9, 0, 0), "Scan")])
+def test_a_movie_delete_cleans_kodis_folder(
+    api: Api, kodi: FakeKodi, tmp_path: Path, version: tuple[int, int, int], method: str
+) -> None:
+    """Kodi 19 and later clean the deleted folder (a scan of a folder that is gone leaves
+    the movie in Kodi's library); older ones get the scan, as before."""
+    library_path, _, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    kodi.version = version
+    movie = make_movie(library_path, "The Matrix (1999)", 603)
+    api.chain(api.webhook("radarr", fixture("radarr_download")))
+    for item in movie.iterdir():
+        item.unlink()
+    movie.rmdir()
+
+    jobs = api.chain(api.webhook("radarr", fixture("radarr_movie_delete")))
+
+    assert [j["status"] for j in jobs] == ["completed"] * 3
+    folder = "smb://nas/movies/The Matrix (1999)/"
+    assert kodi.scans("VideoLibrary." + method)[-1]["directory"] == folder
+    assert len(kodi.cleans()) == (1 if method == "Clean" else 0)
+    assert len(kodi.scans()) == (1 if method == "Clean" else 2)  # the import's scan, and...
+    assert jobs[2]["result"]["groups"][0]["status"] == "notified"

@@ -87,13 +87,15 @@ class FakeKodi(TricklingFake):
 
     ``mode``: "ok", "error500", "garbage" (200, not JSON), "slow" (sleep ``delay`` first) or
     "rpc-error" (every call answers JSON-RPC error -32602). ``scanning_checks = N`` makes the
-    next N ``Library.IsScanning`` checks answer true.
+    next N ``Library.IsScanning`` checks answer true. ``version`` is the JSON-RPC API
+    version it reports (13: Kodi 20; before 12, ``VideoLibrary.Clean`` takes no directory).
     """
 
     def __init__(self, username: str | None = None, password: str | None = None) -> None:
         self.mode = "ok"
         self.delay = 1.0
         self.scanning_checks = 0
+        self.version = (13, 5, 0)
         self._credentials = None
         if username is not None:
             token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
@@ -105,14 +107,16 @@ class FakeKodi(TricklingFake):
         with self._lock:
             return [str(body.get("method")) for body in self.requests]
 
-    def scans(self) -> list[dict[str, Any]]:
-        """The params of each ``VideoLibrary.Scan`` received."""
+    def scans(self, method: str = "VideoLibrary.Scan") -> list[dict[str, Any]]:
+        """The params of each ``VideoLibrary.Scan`` (or ``method``) received."""
         with self._lock:
             return [
-                body.get("params", {})
-                for body in self.requests
-                if body.get("method") == "VideoLibrary.Scan"
+                body.get("params", {}) for body in self.requests if body.get("method") == method
             ]
+
+    def cleans(self) -> list[dict[str, Any]]:
+        """The params of each ``VideoLibrary.Clean`` received."""
+        return self.scans("VideoLibrary.Clean")
 
     def handle(self, incoming: Incoming) -> Reply:
         """Answer one JSON-RPC call according to ``mode``."""
@@ -145,10 +149,15 @@ class FakeKodi(TricklingFake):
         if method == "JSONRPC.Ping":
             return {"result": "pong"}
         if method == "JSONRPC.Version":
-            return {"result": {"version": {"major": 13, "minor": 5, "patch": 0}}}
+            major, minor, patch = self.version
+            return {"result": {"version": {"major": major, "minor": minor, "patch": patch}}}
         if method == "XBMC.GetInfoBooleans":
             return {"result": {name: self._info(name) for name in params.get("booleans", [])}}
         if method == "VideoLibrary.Scan":
+            return {"result": "OK"}
+        if method == "VideoLibrary.Clean":
+            if "directory" in params and self.version[0] < 12:
+                return {"error": _error(-32602)}  # older Kodi: no such parameter
             return {"result": "OK"}
         return {"error": _error(-32601)}
 

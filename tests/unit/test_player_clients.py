@@ -22,6 +22,7 @@ from services.players import (
     PlexClient,
     client_for,
 )
+from services.players.kodi import kodi_directory
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex, TricklingFake
 
 TIMEOUT = 2.0
@@ -71,7 +72,36 @@ def test_kodi_scan_checks_scanning_then_scans_the_folder(
     assert kodi.methods() == ["JSONRPC.Ping", "XBMC.GetInfoBooleans", "VideoLibrary.Scan"]
     assert kodi.requests[1]["params"] == {"booleans": ["Library.IsScanning"]}
     assert kodi.scans() == [{"directory": sent, "showdialogs": False}]
-    assert details == {"directory": sent, "result": "OK"}
+    assert details == {"directory": sent, "result": "OK", "method": "VideoLibrary.Scan"}
+
+
+def test_kodi_cleans_a_deleted_folder_instead_of_scanning_it(kodi: FakeKodi) -> None:
+    details = kodi_client(kodi).scan(MOVIE, "Deleted")
+
+    assert kodi.methods() == [
+        "JSONRPC.Ping", "JSONRPC.Version", "XBMC.GetInfoBooleans", "VideoLibrary.Clean"
+    ]  # fmt: skip
+    folder = kodi_directory(MOVIE)
+    assert kodi.cleans() == [{"directory": folder, "showdialogs": False, "content": "video"}]
+    assert kodi.scans() == []
+    assert details["method"] == "VideoLibrary.Clean"
+
+
+def test_an_older_kodi_gets_a_scan_for_a_deletion(kodi: FakeKodi) -> None:
+    kodi.version = (9, 0, 0)  # Kodi 18: Clean takes no directory
+
+    kodi_client(kodi).scan(MOVIE, "Deleted")
+
+    assert kodi.cleans() == []
+    assert kodi.scans() == [{"directory": kodi_directory(MOVIE), "showdialogs": False}]
+
+
+def test_kodi_never_cleans_while_it_scans(kodi: FakeKodi) -> None:
+    kodi.scanning_checks = 1
+
+    with pytest.raises(PlayerBusy):
+        kodi_client(kodi).scan(MOVIE, "Deleted")
+    assert kodi.cleans() == []
 
 
 def test_kodi_busy_raises_player_busy_and_sends_no_scan(kodi: FakeKodi) -> None:
