@@ -4,8 +4,11 @@ Each folder's signature (``services.folder_signature``) is compared with the one
 when it was last scanned; only new and changed folders are scanned. They are written in
 batches of ``BATCH_SIZE`` folders per transaction, together with their signatures, so a
 retry resumes where an attempt stopped. A folder that cannot be read is counted as failed
-and tried again next time. Folders gone from disk are marked removed. The players are
-notified once at the end: per folder when a few changed, else of the library root.
+and tried again next time. Folders gone from disk are marked removed, unless the disk
+looks like a network share that dropped (an empty root, or more than half the catalog
+gone at once): then the scan fails before touching anything, saying how to override.
+The players are notified once at the end: per folder when a few changed, else of the
+library root.
 
 ``library-scan-all`` runs it for every library; beat submits that every
 ``ORCH_LIBRARY_SCAN_INTERVAL`` seconds (default daily).
@@ -30,6 +33,7 @@ from services.catalog.queries import (
     libraries,
     mark_movies_removed,
     mark_seasons_removed,
+    present_catalog_folders,
 )
 from services.catalog.signatures import (
     folder_signatures,
@@ -48,10 +52,18 @@ NOTIFY_EACH_UP_TO = 10
 ERRORS_KEPT = 5
 
 
+# A scan that would mark more than this share of the library removed (and more than
+# MASS_REMOVAL_FLOOR folders) fails instead: a network share that dropped looks like that.
+MASS_REMOVAL_SHARE = 0.5
+MASS_REMOVAL_FLOOR = 5
+
+
 class LibraryScanRequest(BaseModel):
     """Payload of ``library-scan``."""
 
     library_id: int
+    # Mark removed whatever is gone, however much: for a library really emptied by hand.
+    allow_removals: bool = False
 
 
 @dataclass
@@ -110,6 +122,8 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
             unchanged += 1
         else:
             todo.append((folder, signature))
+    if not request.allow_removals:
+        _refuse_mass_removal(library, len(folders), present)
     ctx.progress(5, f"{len(folders)} folders, {len(todo)} new or changed")
 
     for start in range(0, len(todo), BATCH_SIZE):
@@ -148,6 +162,31 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
         "errors": errors[:ERRORS_KEPT],
         "notify_job_ids": notify_ids,
     }
+
+
+def _refuse_mass_removal(library: Library, listed: int, present: set[str]) -> None:
+    """Fail before anything is scanned when the folders on disk look like a share that
+    dropped: an empty root, or most of the catalog gone at once."""
+    with read_session() as session:
+        known = present_catalog_folders(session, library.id, library.kind)
+    gone = len(known - present)
+    override = (
+        f'submit library-scan with {{"library_id": {library.id}, "allow_removals": true}}'
+        " to mark them removed anyway"
+    )
+    if known and listed == 0:
+        raise PermanentError(
+            f"library folder {library.path} is empty while the catalog holds {len(known)}"
+            f" folders of it: is its network share mounted? Nothing was marked removed;"
+            f" if the library was really emptied, {override}"
+        )
+    if gone > MASS_REMOVAL_FLOOR and gone > MASS_REMOVAL_SHARE * len(known):
+        raise PermanentError(
+            f"{gone} of the {len(known)} folders of library {library.name} are gone from"
+            f" {library.path}, more than {MASS_REMOVAL_SHARE:.0%}: is part of its network"
+            f" share missing? Nothing was marked removed; if they were really deleted,"
+            f" {override}"
+        )
 
 
 def _scan_batch(

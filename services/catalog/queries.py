@@ -213,11 +213,21 @@ def apply_movie_scan(
     )
 
 
+def present_catalog_folders(session: Session, library_id: int, kind: str) -> set[str]:
+    """The folders of the library's present movies (or seasons, for a TV library)."""
+    if kind == "movies":
+        query = select(Movie.path).where(Movie.library_id == library_id, Movie.state == "present")
+    else:
+        query = select(EpisodeFileRow.season_path).where(
+            EpisodeFileRow.library_id == library_id, EpisodeFileRow.state == "present"
+        )
+    return set(session.scalars(query))
+
+
 def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:
     """Mark removed every present movie of the library whose folder is not in ``keep``;
     returns their folders."""
-    query = select(Movie.path).where(Movie.library_id == library_id, Movie.state == "present")
-    gone = sorted(set(session.scalars(query)) - keep)
+    gone = sorted(present_catalog_folders(session, library_id, "movies") - keep)
     now = utcnow()
     for chunk in chunks(gone):
         session.execute(
@@ -232,10 +242,7 @@ def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> li
 def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:
     """Mark removed the episode files of every season folder of the library not in
     ``keep``; returns those folders."""
-    query = select(EpisodeFileRow.season_path).where(
-        EpisodeFileRow.library_id == library_id, EpisodeFileRow.state == "present"
-    )
-    gone = sorted(set(session.scalars(query)) - keep)
+    gone = sorted(present_catalog_folders(session, library_id, "tv") - keep)
     for chunk in chunks(gone):
         session.execute(
             update(EpisodeFileRow)

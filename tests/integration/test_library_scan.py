@@ -270,3 +270,64 @@ def _scanned_at(library_id: int) -> dict[str, Any]:
             select(Movie.path, Movie.scanned_at).where(Movie.library_id == library_id)
         ).all()
     return {os.path.basename(path): scanned_at for path, scanned_at in rows}
+
+
+def _states(library_id: int) -> list[str]:
+    with read_session() as session:
+        query = select(Movie.state).where(Movie.library_id == library_id)
+        return sorted(session.scalars(query))
+
+
+def _refused(library_id: int, **payload: Any) -> Any:
+    job = wait_for_job(submit("library-scan", {"library_id": library_id, **payload}).job.id)
+    assert job.status == "failed", job.result
+    assert job.error["type"] == "PermanentError"
+    return job
+
+
+def test_an_empty_root_is_a_dropped_share_not_everything_deleted(movies: Path) -> None:
+    for n in range(3):
+        make_movie(movies, f"Movie {n} (2000)", 1000 + n)
+    library_id = _library(movies)
+    _scan(library_id)
+    for folder in movies.iterdir():  # the share's mount point, left empty
+        shutil.rmtree(folder)
+
+    failed = _refused(library_id)
+
+    assert "is empty" in failed.error["message"] and "mounted" in failed.error["message"]
+    assert '"allow_removals": true' in failed.error["message"]
+    assert _states(library_id) == ["present"] * 3
+    with read_session() as session:  # and no player was told to rescan anything
+        assert session.scalars(select(Job).where(Job.parent_id == failed.id)).all() == []
+
+
+def test_most_of_a_library_gone_at_once_is_refused_until_allowed(movies: Path) -> None:
+    for n in range(10):
+        make_movie(movies, f"Movie {n} (2000)", 2000 + n)
+    library_id = _library(movies)
+    _scan(library_id)
+    for n in range(6):
+        shutil.rmtree(movies / f"Movie {n} (2000)")
+
+    failed = _refused(library_id)
+
+    assert "6 of the 10 folders" in failed.error["message"]
+    assert _states(library_id) == ["present"] * 10
+    allowed = wait_for_job(
+        submit("library-scan", {"library_id": library_id, "allow_removals": True}).job.id
+    )
+    assert allowed.status == "completed" and allowed.result["removed"] == 6
+    assert _states(library_id) == ["present"] * 4 + ["removed"] * 6
+
+
+def test_a_few_folders_gone_are_removed_as_usual(movies: Path) -> None:
+    for n in range(10):
+        make_movie(movies, f"Movie {n} (2000)", 3000 + n)
+    library_id = _library(movies)
+    _scan(library_id)
+    for n in range(3):
+        shutil.rmtree(movies / f"Movie {n} (2000)")
+
+    assert _counts(_scan(library_id))[3] == 3
+    assert _states(library_id) == ["present"] * 7 + ["removed"] * 3
