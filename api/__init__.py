@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import actions, events, health, jobs, metrics, openapi, resources, web, webhooks
+from api import actions, events, health, jobs, metrics, openapi, resources, triggers, web, webhooks
 from api.auth import is_authorized
 from api.errors import ApiError, register_error_handlers
 from api.requests import IdConverter, has_nul
@@ -48,7 +48,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             raise ApiError(400, "the URL holds a NUL character (%00): remove it")
         if request.endpoint in OPEN_ENDPOINTS:
             return
-        webhook = bool(request.endpoint and request.endpoint.startswith("webhooks."))
+        # Radarr, Sonarr and scripts calling the manual trigger may send the key as they can.
+        webhook = bool(request.endpoint and request.endpoint.startswith(("webhooks.", "triggers.")))
         if not is_authorized(allow_webhook_forms=webhook):
             raise ApiError(401, WEBHOOK_KEY_FORMS if webhook else KEY_FORMS)
 
@@ -59,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         resources.bp,
         actions.bp,
         webhooks.bp,
+        triggers.bp,
         web.bp,
         metrics.bp,
         openapi.bp,

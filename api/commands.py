@@ -176,4 +176,15 @@ def player_test(player_id: int) -> None:
     click.echo(f"{row.name}: reachable {json.dumps(details)}")
 
 
-COMMANDS = [library, mapping, group, player]
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+def scan(paths: tuple[str, ...]) -> None:
+    """Scan folders copied by hand: each goes through the ``manual`` path mappings to its
+    library, is scanned and the players are told (as ``POST /api/triggers/manual``)."""
+    dirs = [path.strip() for path in paths]
+    if not all(dirs):
+        raise click.ClickException("a PATH is empty")
+    click.echo(f"queued manual-scan job {submit('manual-scan', {'dirs': dirs}).job.id}")
+
+
+COMMANDS = [library, mapping, group, player, scan]

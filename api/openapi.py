@@ -235,6 +235,20 @@ MOVIE_FILTERS = [
     _param("query", "title", STR, "Only titles containing this (case-insensitive)"),
 ]
 SOURCE = [_param("path", "source", {"enum": list(SOURCES)}, "The manager sending it")]
+DIRS = [
+    {
+        **_param(
+            "query",
+            "dir",
+            {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "A folder to scan, as this host or its `manual` path mappings see it;"
+            " repeat it for several",
+        ),
+        "required": True,
+        "style": "form",
+        "explode": True,
+    }
+]
 
 # status: (component name, description, header every such answer carries)
 # fmt: off
@@ -363,6 +377,9 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
             "actions.scan_library", "Queue a library-scan job", _ok(202, "ScanQueued"),
             "404 503", _row("library_id", "The library's id"))},
     }
+    paths["/api/triggers/manual"] = {"post": _op(
+        "triggers.manual", "Queue a manual-scan job of the folders given", _ok(202, "ScanQueued"),
+        "400 503", DIRS, security=WEBHOOK_AUTH)}
     for method in ("post", "put"):
         paths.setdefault("/api/webhooks/{source}", {})[method] = _op(
             f"webhooks.receive_{method}", "Record a Radarr/Sonarr webhook as a `webhook` job",

@@ -6,6 +6,8 @@ import os
 import re
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from orchestrator import JobContext, PermanentError, job
 from orchestrator.db import read_session
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID
@@ -71,3 +73,53 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if not scans:
         raise PermanentError("; ".join(unmatched))
     return {**summary, "scans": scans, "unmatched": unmatched}
+
+
+MAX_MANUAL_DIRS = 100
+MAX_PATH_LENGTH = 4096
+
+
+class ManualScanRequest(BaseModel):
+    """Payload of ``manual-scan``: folders as a user names them."""
+
+    dirs: list[str] = Field(min_length=1, max_length=MAX_MANUAL_DIRS)
+
+
+@job("manual-scan", priority="critical", max_retries=3, payload_model=ManualScanRequest)
+def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
+    """Scan folders named by hand (``POST /api/triggers/manual``, ``orchestrator scan``).
+
+    Each folder goes through the ``manual`` path mappings (none: taken as this host sees
+    it), to its library, then to the scan of that library's kind: the movie folder holding
+    it, the season folder itself, or the whole library for its root; then the players.
+    """
+    with read_session() as session:
+        mappings = manager_mappings(session, "manual")
+        roots = {normalise(lib.path): (lib.id, lib.kind) for lib in libraries(session)}
+    scans, unmatched = [], []
+    for given in request.dirs:
+        try:
+            local = map_path(given, mappings) or normalise(given)
+        except PathEscape as exc:
+            raise PermanentError(f"folder {given!r} is not allowed: {exc}") from exc
+        root = best_root(local, roots)
+        if root is None:
+            unmatched.append(
+                f"{given} (as we see it: {local}) is in no library: add a library that"
+                " contains it, or a path mapping with source manual"
+            )
+            continue
+        library_id, kind = roots[root]
+        payload: dict[str, Any]
+        if local == root:
+            job_type, payload = "library-scan", {"library_id": library_id}
+        else:
+            folder = local if kind == "tv" else f"{root}/{local[len(root) + 1 :].split('/')[0]}"
+            job_type = "scan-season" if kind == "tv" else "scan-movie"
+            payload = {"library_id": library_id, "path": folder, "update_type": "Modified"}
+        dedupe = f"{job_type}:{payload.get('path', library_id)}"
+        job_id = ctx.submit(job_type, payload, dedupe_key=dedupe)
+        scans.append({"job_id": job_id, "type": job_type, "path": payload.get("path", root)})
+    if not scans:
+        raise PermanentError("; ".join(unmatched))
+    return {"scans": scans, "unmatched": unmatched}

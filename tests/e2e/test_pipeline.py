@@ -435,3 +435,82 @@ def test_a_movie_delete_cleans_kodis_folder(
     assert len(kodi.cleans()) == (1 if method == "Clean" else 0)
     assert len(kodi.scans()) == (1 if method == "Clean" else 2)  # the import's scan, and...
     assert jobs[2]["result"]["groups"][0]["status"] == "notified"
+
+
+def test_a_manual_trigger_scans_each_folder_through_the_manual_mappings(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    library_path, library, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    make_movie(library_path, "The Matrix (1999)", 603)
+    make_movie(library_path, "Heat (1995)", 949)
+    api.create(
+        "/api/v1/path-mappings",
+        {"source": "manual", "from": "/mnt/nas/movies", "to": str(library_path)},
+    )
+    dirs = [
+        "/mnt/nas/movies/The Matrix (1999)/The Matrix (1999).mkv",  # a file: its movie folder
+        f"{library_path}/Heat (1995)",  # as this host sees it
+        "/elsewhere/Alien (1979)",
+    ]
+    basic = base64.b64encode(f"anyone:{API_KEY}".encode()).decode()
+
+    response = httpx.post(
+        f"{api.url}/api/triggers/manual",
+        params=[("dir", d) for d in dirs],
+        headers={"Authorization": f"Basic {basic}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    jobs = api.chain(response.json()["job_id"])
+
+    assert jobs[0]["type"] == "manual-scan" and jobs[0]["status"] == "completed"
+    scans = {s["path"]: s["type"] for s in jobs[0]["result"]["scans"]}
+    assert scans == {
+        f"{library_path}/The Matrix (1999)": "scan-movie",
+        f"{library_path}/Heat (1995)": "scan-movie",
+    }
+    assert "/elsewhere/Alien (1979)" in jobs[0]["result"]["unmatched"][0]
+    assert all(j["status"] == "completed" for j in jobs)
+    assert sorted(s["directory"] for s in kodi.scans()) == [
+        "smb://nas/movies/Heat (1995)/",
+        "smb://nas/movies/The Matrix (1999)/",
+    ]
+    assert sorted(_movie_ids(api, library["id"])) == [(603, None), (949, None)]
+
+
+def test_a_manual_trigger_of_a_library_root_scans_the_library(api: Api, tmp_path: Path) -> None:
+    library_path, library, _ = movies_setup(api, tmp_path)
+    make_movie(library_path, "The Matrix (1999)", 603)
+
+    response = api.post(f"/api/triggers/manual?apikey={API_KEY}&dir={library_path}", {}, headers={})
+    assert response.status_code == 202, response.text
+    jobs = api.chain(response.json()["job_id"])
+
+    assert [(j["type"], j["status"]) for j in jobs][:2] == [
+        ("manual-scan", "completed"),
+        ("library-scan", "completed"),
+    ]
+    assert _movie_ids(api, library["id"]) == [(603, None)]
+
+
+def test_a_manual_trigger_of_folders_in_no_library_fails_saying_what_to_configure(
+    api: Api,
+) -> None:
+    response = api.post("/api/triggers/manual?dir=/nowhere/Movie", {})
+    job = api.chain(response.json()["job_id"])[0]
+
+    assert job["status"] == "failed"
+    assert "/nowhere/Movie" in job["error"]["message"]
+    assert "source manual" in job["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [("", "?dir="), ("dir=", "?dir="), ("&".join(["dir=/x"] * 101), "at most 100")],
+)
+def test_a_manual_trigger_without_usable_dirs_is_400(api: Api, query: str, words: str) -> None:
+    response = api.post(f"/api/triggers/manual?{query}", {})
+
+    assert response.status_code == 400, response.text
+    assert words in response.json()["detail"]

@@ -290,3 +290,23 @@ def test_library_scan_of_an_unknown_library_fails(runner: CliRunner) -> None:
         cancel_job(_queued_job_id(result.stdout))
     assert result.exit_code == 1
     assert str(MISSING_ID) in result.stderr
+
+
+def test_scan_queues_a_manual_scan_of_the_paths_given(runner: CliRunner) -> None:
+    output = run(runner, "scan", "/movies/Heat (1995)", " /tv/Severance/Season 01 ").stdout
+    match = re.fullmatch(r"queued manual-scan job (\S+)\n", output)
+    assert match, output
+    try:
+        with read_session() as session:
+            job = session.get(Job, match.group(1))
+            assert job is not None
+            assert (job.type, job.payload) == (
+                "manual-scan",
+                {"dirs": ["/movies/Heat (1995)", "/tv/Severance/Season 01"]},
+            )
+    finally:
+        cancel_job(match.group(1))  # no worker here
+
+
+def test_scan_needs_a_path(runner: CliRunner) -> None:
+    assert runner.invoke(main, ["scan"]).exit_code == 2
