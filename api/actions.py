@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, jsonify
 
 from api.errors import ApiError
+from api.serialize import queued
 from orchestrator.db import read_session
 from orchestrator.dispatch import submit
 from services.catalog.models import Library, Player
@@ -36,8 +37,4 @@ def scan_library(library_id: int) -> tuple[Response, int]:
         if session.get(Library, library_id) is None:
             raise ApiError(404, f"no library with id {library_id}")
     job = submit("library-scan", {"library_id": library_id}).job
-    body = {"status": "queued", "job_id": job.id, "links": {
-        "self": url_for("jobs.get_job", job_id=job.id),
-        "stream": url_for("events.job_stream", job_id=job.id),
-    }}  # fmt: skip
-    return jsonify(body), 202
+    return jsonify(queued(job)), 202

@@ -39,6 +39,11 @@ def _links(job_id: str) -> dict[str, str]:
     }
 
 
+def queued(job: Job) -> dict[str, Any]:
+    """The body of a 202 for a job an action queued: its id and links."""
+    return {"status": "queued", "job_id": job.id, "links": _links(job.id)}
+
+
 def _common(job: Job | Row[Any]) -> dict[str, Any]:
     """The fields both forms share."""
     return {

@@ -7,9 +7,10 @@ mapped, matched to libraries and scanned by the job.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 
 from api.errors import ApiError
+from api.serialize import queued
 from orchestrator.dispatch import submit
 from tasks.webhook import MAX_MANUAL_DIRS, MAX_PATH_LENGTH
 
@@ -27,8 +28,4 @@ def manual() -> tuple[Response, int]:
     if any(len(value) > MAX_PATH_LENGTH for value in dirs):
         raise ApiError(400, f"a dir is longer than {MAX_PATH_LENGTH} characters")
     job = submit("manual-scan", {"dirs": dirs}).job
-    body = {"status": "queued", "job_id": job.id, "links": {
-        "self": url_for("jobs.get_job", job_id=job.id),
-        "stream": url_for("events.job_stream", job_id=job.id),
-    }}  # fmt: skip
-    return jsonify(body), 202
+    return jsonify(queued(job)), 202

@@ -21,6 +21,36 @@ SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
 SCAN_DELAY_SECONDS = float(os.environ.get("ORCH_SCAN_DELAY", "2"))
 
 
+_Roots = dict[str, tuple[int, str]]  # normalised library folder -> (library id, kind)
+
+
+def _mappings_and_roots(source: str) -> tuple[list[tuple[str, str]], _Roots]:
+    """The path mappings of ``source`` and every library's folder."""
+    with read_session() as session:
+        mappings = manager_mappings(session, source)
+        roots = {normalise(lib.path): (lib.id, lib.kind) for lib in libraries(session)}
+    return mappings, roots
+
+
+def _place(
+    path: str, source: str, mappings: list[tuple[str, str]], roots: _Roots
+) -> tuple[str, str | None]:
+    """``path`` as we see it, and the folder of the library holding it (None: no library)."""
+    try:
+        local = map_path(path, mappings) or normalise(path)
+    except PathEscape as exc:
+        raise PermanentError(f"{source} path {path!r} is not allowed: {exc}") from exc
+    return local, best_root(local, roots)
+
+
+def _in_no_library(path: str, local: str, source: str) -> str:
+    return (
+        f"{path} (as we see it: {local}) is in no library: add a library that contains it"
+        f" (POST /api/v1/libraries) or a path mapping of source {source} from its folder"
+        " to ours (POST /api/v1/path-mappings)"
+    )
+
+
 def _movie_ids(event: WebhookEvent) -> dict[str, Any]:
     """The event's movie ids that are well formed (a body may hold anything)."""
     ids: dict[str, Any] = {}
@@ -42,25 +72,16 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     summary: dict[str, Any] = {"action": event.action, "event": event.to_dict()}
     if event.action == "ignored":
         return summary
-    with read_session() as session:
-        mappings = manager_mappings(session, source)
-        roots = {normalise(lib.path): lib.id for lib in libraries(session)}
+    mappings, roots = _mappings_and_roots(source)
     scans, unmatched = [], []
     for target in event.targets:
-        try:
-            local = map_path(target.path, mappings) or normalise(target.path)
-        except PathEscape as exc:
-            raise PermanentError(f"{source} path {target.path!r} is not allowed: {exc}") from exc
-        root = best_root(local, roots)
+        local, root = _place(target.path, source, mappings, roots)
         if root is None:
-            unmatched.append(
-                f"{target.path} (as we see it: {local}) is in no library: add a library"
-                f" that contains it (POST /api/v1/libraries) or a {source} path mapping"
-                f" from {source}'s folder to ours (POST /api/v1/path-mappings)"
-            )
+            unmatched.append(_in_no_library(target.path, local, source))
             continue
         kind = SCAN_JOB_FOR_KIND[target.kind]
-        request = {"library_id": roots[root], "path": local, "update_type": target.update_type}
+        library_id = roots[root][0]
+        request = {"library_id": library_id, "path": local, "update_type": target.update_type}
         if target.kind == "movie":  # the manager's ids, which the scan prefers to the NFO's
             request.update(_movie_ids(event))
         job_id = ctx.submit(
@@ -69,7 +90,7 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             dedupe_key=f"{kind}:{local}",
             countdown=SCAN_DELAY_SECONDS or None,
         )
-        scans.append({"job_id": job_id, "type": kind, "path": local, "library_id": roots[root]})
+        scans.append({"job_id": job_id, "type": kind, "path": local, "library_id": library_id})
     if not scans:
         raise PermanentError("; ".join(unmatched))
     return {**summary, "scans": scans, "unmatched": unmatched}
@@ -93,21 +114,12 @@ def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
     it), to its library, then to the scan of that library's kind: the movie folder holding
     it, the season folder itself, or the whole library for its root; then the players.
     """
-    with read_session() as session:
-        mappings = manager_mappings(session, "manual")
-        roots = {normalise(lib.path): (lib.id, lib.kind) for lib in libraries(session)}
+    mappings, roots = _mappings_and_roots("manual")
     scans, unmatched = [], []
     for given in request.dirs:
-        try:
-            local = map_path(given, mappings) or normalise(given)
-        except PathEscape as exc:
-            raise PermanentError(f"folder {given!r} is not allowed: {exc}") from exc
-        root = best_root(local, roots)
+        local, root = _place(given, "manual", mappings, roots)
         if root is None:
-            unmatched.append(
-                f"{given} (as we see it: {local}) is in no library: add a library that"
-                " contains it, or a path mapping with source manual"
-            )
+            unmatched.append(_in_no_library(given, local, "manual"))
             continue
         library_id, kind = roots[root]
         payload: dict[str, Any]

@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,6 +60,23 @@ def movies_setup(api: Api, tmp_path: Path, group_mapping: str = "smb://nas/movie
          "path_mappings": [{"from": str(library_path), "to": group_mapping}]},
     )  # fmt: skip
     return library_path, library, group
+
+
+def tv_setup(api: Api, library_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A TV library at ``library_path`` (Sonarr's /tv), and a player group seeing it at
+    /media/tv; returns the library and the group."""
+    library = api.create(
+        "/api/v1/libraries", {"name": "TV", "path": str(library_path), "kind": "tv"}
+    )
+    api.create(
+        "/api/v1/path-mappings", {"source": "sonarr", "from": "/tv", "to": str(library_path)}
+    )
+    group = api.create(
+        "/api/v1/player-groups",
+        {"name": "Jellyfin", "library_ids": [library["id"]],
+         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
+    )  # fmt: skip
+    return library, group
 
 
 def test_radarr_download_reaches_kodi_with_the_group_path(
@@ -160,17 +178,7 @@ def test_sonarr_download_sends_the_season_folder_to_jellyfin(api: Api, tmp_path:
     season = library_path / "Severance" / "Season 02"
     season.mkdir(parents=True)
     (season / "Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv").write_bytes(b"\0" * 2048)
-    library = api.create(
-        "/api/v1/libraries", {"name": "TV", "path": str(library_path), "kind": "tv"}
-    )
-    api.create(
-        "/api/v1/path-mappings", {"source": "sonarr", "from": "/tv", "to": str(library_path)}
-    )
-    group = api.create(
-        "/api/v1/player-groups",
-        {"name": "Jellyfin", "library_ids": [library["id"]],
-         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
-    )  # fmt: skip
+    library, group = tv_setup(api, library_path)
     with FakeJellyfin(token="jf-secret") as jellyfin:
         api.create(
             "/api/v1/players",
@@ -367,17 +375,7 @@ def test_a_series_delete_removes_every_episode_and_notifies_once(api: Api, tmp_p
         folder = series / season
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"Severance - {episode} - Title WEBDL-2160p.mkv").write_bytes(b"\0" * 2048)
-    library = api.create(
-        "/api/v1/libraries", {"name": "TV", "path": str(library_path), "kind": "tv"}
-    )
-    api.create(
-        "/api/v1/path-mappings", {"source": "sonarr", "from": "/tv", "to": str(library_path)}
-    )
-    group = api.create(
-        "/api/v1/player-groups",
-        {"name": "Jellyfin", "library_ids": [library["id"]],
-         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
-    )  # fmt: skip
+    library, group = tv_setup(api, library_path)
     scan = api.post(f"/api/v1/libraries/{library['id']}/scan", {})
     assert scan.status_code == 202, scan.text
     api.chain(scan.json()["job_id"])
