@@ -45,38 +45,37 @@ def kodi_player(api: Api, group_id: int, server: FakeKodi | str, position: int =
     )  # fmt: skip
 
 
-def movies_setup(api: Api, tmp_path: Path, group_mapping: str = "smb://nas/movies") -> tuple:
-    library_path = tmp_path / "data" / "movies"
-    library_path.mkdir(parents=True)
+def library_setup(
+    api: Api, library_path: Path, kind: str, manager_root: str, group_mapping: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A library of ``kind`` at ``library_path``, its manager's ``manager_root`` mapped to
+    it, and a player group seeing it at ``group_mapping``; returns the library and group."""
+    manager = "radarr" if kind == "movies" else "sonarr"
     library = api.create(
-        "/api/v1/libraries", {"name": "Movies", "path": str(library_path), "kind": "movies"}
+        "/api/v1/libraries", {"name": kind.title(), "path": str(library_path), "kind": kind}
     )
     api.create(
-        "/api/v1/path-mappings", {"source": "radarr", "from": "/movies", "to": str(library_path)}
+        "/api/v1/path-mappings",
+        {"source": manager, "from": manager_root, "to": str(library_path)},
     )
     group = api.create(
         "/api/v1/player-groups",
-        {"name": "Living room", "library_ids": [library["id"]],
+        {"name": f"{kind} players", "library_ids": [library["id"]],
          "path_mappings": [{"from": str(library_path), "to": group_mapping}]},
     )  # fmt: skip
+    return library, group
+
+
+def movies_setup(api: Api, tmp_path: Path, group_mapping: str = "smb://nas/movies") -> tuple:
+    library_path = tmp_path / "data" / "movies"
+    library_path.mkdir(parents=True)
+    library, group = library_setup(api, library_path, "movies", "/movies", group_mapping)
     return library_path, library, group
 
 
 def tv_setup(api: Api, library_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A TV library at ``library_path`` (Sonarr's /tv), and a player group seeing it at
-    /media/tv; returns the library and the group."""
-    library = api.create(
-        "/api/v1/libraries", {"name": "TV", "path": str(library_path), "kind": "tv"}
-    )
-    api.create(
-        "/api/v1/path-mappings", {"source": "sonarr", "from": "/tv", "to": str(library_path)}
-    )
-    group = api.create(
-        "/api/v1/player-groups",
-        {"name": "Jellyfin", "library_ids": [library["id"]],
-         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
-    )  # fmt: skip
-    return library, group
+    """A TV library at ``library_path`` (Sonarr's /tv), seen by its players at /media/tv."""
+    return library_setup(api, library_path, "tv", "/tv", "/media/tv")
 
 
 def test_radarr_download_reaches_kodi_with_the_group_path(
