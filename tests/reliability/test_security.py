@@ -133,7 +133,8 @@ def test_only_health_readiness_and_the_page_are_open(app: Flask, client: FlaskCl
 def test_every_other_route_refuses_a_missing_or_wrong_key(app: Flask, client: FlaskClient) -> None:
     wrong = "wrong-" + API_KEY
     for endpoint, method, url in _routes(app):
-        webhook = endpoint.startswith("webhooks.")
+        # The manual trigger takes the webhooks' key forms, for the scripts that call it.
+        webhook = endpoint.startswith(("webhooks.", "triggers."))
         attempts: list[tuple[str, dict[str, str], str]] = [
             ("no key", {}, url),
             ("wrong X-Api-Key", {"X-Api-Key": wrong}, url),
@@ -154,7 +155,7 @@ def test_every_other_route_refuses_a_missing_or_wrong_key(app: Flask, client: Fl
             _assert_refused(response, method, f"{method} {target} with {what}")
 
 
-def test_webhook_forms_are_accepted_on_webhooks(client: FlaskClient) -> None:
+def test_webhook_forms_are_accepted_on_webhooks_and_the_manual_trigger(client: FlaskClient) -> None:
     body = fixture("radarr_test")
     forms: list[dict[str, Any]] = [
         {"headers": HEADERS},
@@ -164,6 +165,9 @@ def test_webhook_forms_are_accepted_on_webhooks(client: FlaskClient) -> None:
     ]
     for form in forms:
         response = client.post("/api/webhooks/radarr", json=body, **form)
+        assert response.status_code == 202, (form, response.get_data(as_text=True))
+        trigger = {**form, "query_string": {**form.get("query_string", {}), "dir": "/nowhere"}}
+        response = client.post("/api/triggers/manual", **trigger)
         assert response.status_code == 202, (form, response.get_data(as_text=True))
     for headers in (HEADERS, {"Authorization": f"Bearer {API_KEY}"}):
         assert client.get("/api/v1/jobs?limit=1", headers=headers).status_code == 200
