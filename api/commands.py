@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import submit
+from orchestrator.errors import InvalidPayload
 from services.catalog.config import RESOURCES, UnknownReference
 from services.catalog.models import Library, Player
 from services.players import PlayerError, client_for, settings_of
@@ -181,10 +182,11 @@ def player_test(player_id: int) -> None:
 def scan(paths: tuple[str, ...]) -> None:
     """Scan folders copied by hand: each goes through the ``manual`` path mappings to its
     library, is scanned and the players are told (as ``POST /api/triggers/manual``)."""
-    dirs = [path.strip() for path in paths]
-    if not all(dirs):
-        raise click.ClickException("a PATH is empty")
-    click.echo(f"queued manual-scan job {submit('manual-scan', {'dirs': dirs}).job.id}")
+    try:
+        job = submit("manual-scan", {"dirs": [path.strip() for path in paths]}).job
+    except InvalidPayload as exc:  # empty, too long or too many paths
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"queued manual-scan job {job.id}")
 
 
 COMMANDS = [library, mapping, group, player, scan]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from orchestrator import JobContext, PermanentError, job
 from orchestrator.db import read_session
@@ -100,10 +100,15 @@ MAX_MANUAL_DIRS = 100
 MAX_PATH_LENGTH = 4096
 
 
+Folder = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PATH_LENGTH)
+]
+
+
 class ManualScanRequest(BaseModel):
     """Payload of ``manual-scan``: folders as a user names them."""
 
-    dirs: list[str] = Field(min_length=1, max_length=MAX_MANUAL_DIRS)
+    dirs: list[Folder] = Field(min_length=1, max_length=MAX_MANUAL_DIRS)
 
 
 @job("manual-scan", priority="critical", max_retries=3, payload_model=ManualScanRequest)

@@ -310,3 +310,16 @@ def test_scan_queues_a_manual_scan_of_the_paths_given(runner: CliRunner) -> None
 
 def test_scan_needs_a_path(runner: CliRunner) -> None:
     assert runner.invoke(main, ["scan"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "paths", [["/movies/Heat (1995)", "  "], ["/m/x" * 2000], [f"/m/{n}" for n in range(101)]]
+)
+def test_scan_refuses_empty_long_or_too_many_paths_without_a_traceback(
+    runner: CliRunner, paths: list[str]
+) -> None:
+    result = runner.invoke(main, ["scan", *paths])
+
+    assert result.exit_code == 1, result.output
+    assert "invalid payload for manual-scan" in result.stderr
+    assert "Traceback" not in result.output
