@@ -12,6 +12,7 @@ most ``FLUSH_INTERVAL`` late, and a process killed outright loses at most that m
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import lru_cache
@@ -96,8 +97,18 @@ def _write(rows: list[dict[str, Any]]) -> None:
             connection = session.connection()
             connection.execute(_upsert_statement(connection.dialect.name), summed)
     except SQLAlchemyError as exc:
-        log.warning("metric counters not written yet (%s); trying again shortly", exc)
+        # Kept and tried again every FLUSH_INTERVAL: one line per outage, not five a second.
+        if not _outage.is_set():
+            _outage.set()
+            log.warning("metric counters not written (%s); kept until the database is back", exc)
         counts.add(*summed)
+        return
+    if _outage.is_set():
+        _outage.clear()
+        log.info("metric counters written again")
+
+
+_outage = threading.Event()  # set while the counters cannot be written
 
 
 counts: BatchWriter[dict[str, Any]] = BatchWriter("metric-counters", _write, FLUSH_INTERVAL)

@@ -106,3 +106,32 @@ def test_webhooks_are_counted_by_source_and_event(worker: WorkerProcess) -> None
 def test_metrics_need_the_key() -> None:
     response = create_app().test_client().get("/metrics")
     assert response.status_code == 401
+
+
+def test_counts_are_kept_while_the_database_is_away_and_logged_once(
+    database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from contextlib import contextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    from orchestrator import metrics
+
+    client = create_app().test_client()
+    before = value(scrape(client), "orchestrator_webhooks_received_total", source="x", event="y")
+
+    @contextmanager
+    def away() -> Iterator[None]:
+        raise OperationalError("BEGIN", {}, Exception("the database went away"))
+        yield
+
+    monkeypatch.setattr(metrics, "write_session", away)
+    for _ in range(3):
+        metrics.counts.add(metrics._row("webhooks_received", {"source": "x", "event": "y"}))
+        metrics.counts.flush()  # fails: the counts are kept
+    warnings = [r for r in caplog.records if "metric counters not written" in r.getMessage()]
+    assert len(warnings) == 1
+    monkeypatch.undo()
+
+    after = value(scrape(client), "orchestrator_webhooks_received_total", source="x", event="y")
+    assert after - before == 3
