@@ -54,10 +54,10 @@ LOOK_GRACE = 2.0
 BACKOFF_MAX = 10.0
 
 
-def publish_unpublished(limit: int = BATCH, grace: float = 0.0, producer: Any = None) -> int:
+def publish_unpublished(limit: int = BATCH, grace: float = 0.0) -> int:
     """Publish up to ``limit`` waiting jobs never published, committed at least ``grace``
     seconds ago, most urgent first, and stamp them; returns how many were sent."""
-    sent, found = _relay_once(limit, grace, producer)
+    sent, found = _relay_once(limit, grace, producer=None)
     if found:
         log.info("re-published %d of %d unpublished jobs", sent, found)
     return sent
