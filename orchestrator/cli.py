@@ -24,6 +24,7 @@ from orchestrator.db import write_session
 from orchestrator.logs import configure_logging
 from orchestrator.migrate import upgrade
 from orchestrator.priorities import QUEUES
+from orchestrator.private_files import keep_private
 from orchestrator.settings import Settings, get_settings
 from orchestrator.supervisor import Child, Supervisor, describe_exit
 
@@ -55,6 +56,8 @@ class OrchestratorGroup(click.Group):
 def main() -> None:
     """Celery-based job orchestration for home-media automation."""
     settings = get_settings()
+    # Before anything is created: the data dir holds secrets (see private_files).
+    keep_private(settings.data_dir)
     configure_logging(settings.log_level, settings.log_format)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from orchestrator.private_files import PRIVATE_UMASK
 from orchestrator.processes import terminate
 
 MAX_UNIX_SOCKET_PATH = 100
@@ -69,8 +70,11 @@ def start(socket_path: Path, *, daemonize: bool, timeout: float = 10.0) -> subpr
         "--daemonize", "yes" if daemonize else "no",
     ]  # fmt: skip
     # A session of its own: a Ctrl-C in the terminal must not stop the broker under
-    # the other processes; `up` stops it last, once they are gone.
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+    # the other processes; `up` stops it last, once they are gone. Its append-only
+    # file holds the queued jobs: private even when a program using the package starts it.
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, start_new_session=True, umask=PRIVATE_UMASK
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if is_running(socket_path):

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ class Stack:
 
     def __init__(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="orch-up-"))
+        self.data_dir.chmod(0o755)  # as older versions left it: `up` must make it private
         self.port, self.flower_port = free_port(), free_port()
         self.env = {key: value for key, value in os.environ.items() if not key.startswith("ORCH_")}
         self.env.update(
@@ -152,6 +154,21 @@ def test_webhook_query_key_stays_out_of_the_logs(stack: Stack) -> None:
     time.sleep(0.5)  # let the access log line reach the output
     assert 'POST /api/webhooks/radarr HTTP/1.1" 202' in stack.output()
     assert stack.output().count(key) == 1  # the banner shown to the user, nothing else
+
+
+def test_data_dir_and_every_file_in_it_are_private(stack: Stack) -> None:
+    # The first test ran jobs: the database, its WAL and the broker's file hold data.
+    assert stat.S_IMODE(stack.data_dir.stat().st_mode) == 0o700
+    expected = {"orchestrator.db", "orchestrator.db-wal", "redis.aof", "redis.log", "api_key"}
+    found = {path.name for path in stack.data_dir.iterdir()}
+    assert expected <= found, found
+    loose = {
+        str(path.relative_to(stack.data_dir)): oct(stat.S_IMODE(path.lstat().st_mode))
+        for path in stack.data_dir.rglob("*")
+        if path.name != "up.log"  # the test's own file
+        and stat.S_IMODE(path.lstat().st_mode) & 0o077
+    }
+    assert loose == {}
 
 
 def test_sigterm_stops_every_child(stack: Stack) -> None:
