@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from orchestrator.logs import configure_logging
+from gunicorn.glogging import Logger
+
+from orchestrator.logs import TextFormatter, configure_logging, escape_control
 from orchestrator.readiness import bind_error
 from orchestrator.settings import get_settings
 
@@ -21,6 +24,35 @@ if _settings.log_format == "json":
 else:
     access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
+
+class EscapingLogger(Logger):
+    """Gunicorn's logger, one line per record whatever the client sends.
+
+    The path (decoded: ``%0a`` is a newline), the user agent and the other request
+    values in an access line are the client's: escaped, as JSON strings in the JSON
+    format (a quote would break the object), as in ``orchestrator.logs`` otherwise.
+    Gunicorn's own error lines may quote a malformed request: escaped too.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        """Gunicorn's handlers, the error log's with the escaping text formatter."""
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(TextFormatter(self.error_fmt, self.datefmt))
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        """The access line's values, the strings escaped."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        escape = _json_string if _settings.log_format == "json" else escape_control
+        return {name: escape(v) if isinstance(v, str) else v for name, v in atoms.items()}
+
+
+def _json_string(value: str) -> str:
+    """``value`` escaped for the inside of a JSON string."""
+    return json.dumps(value)[1:-1]
+
+
+logger_class = EscapingLogger
 
 # The relay of this API: a thread of the master process (see orchestrator.relay).
 _relay: Any = None

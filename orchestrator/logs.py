@@ -62,7 +62,11 @@ def service_name() -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, service, message and job fields."""
+    """One JSON object per line: time, level, logger, service, message and job fields.
+
+    ``json.dumps`` escapes every control character in strings (a newline as ``\\n``,
+    ESC as ``\\u001b``, and with ``ensure_ascii`` U+2028 too): a record stays one line.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a single-line JSON object."""
@@ -81,11 +85,56 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
+# Control characters (C0, DEL, C1) and Unicode's line and paragraph separators, as
+# Python escapes them: a newline as \n, ESC as \x1b. A backslash stays as it is, so
+# Windows paths read as themselves; a literal "\n" in a message is thus ambiguous, but
+# cannot start a line.
+_ESCAPES = {
+    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
+def escape_control(text: str) -> str:
+    """``text`` with its control characters escaped: one line, no terminal escapes."""
+    return text.translate(_ESCAPES)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines; a record's message is one line whatever the values in it hold.
+
+    Messages quote user data (a webhook's folder path, a player's answer): a newline
+    in it would forge a log line, an ANSI escape colour the terminal. Tracebacks keep
+    their lines, being the platform's own; but the exception's message may quote user
+    data too, so every line of a traceback is escaped and indented: no line of it can
+    pass for a record, which starts at the first column.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's line, then its traceback or stack if any, indented."""
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        lines = [escape_control(self.formatMessage(record))]
+        # Not logging's cached exc_text: another handler's formatter may have cached
+        # the traceback unescaped.
+        if record.exc_info:
+            lines.append(_indented(self.formatException(record.exc_info)))
+        elif record.exc_text:
+            lines.append(_indented(record.exc_text))
+        if record.stack_info:
+            lines.append(_indented(self.formatStack(record.stack_info)))
+        return "\n".join(lines)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    " + escape_control(line) for line in text.split("\n"))
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     """The formatter for ``text`` or ``json``; also decides whether messages get a prefix."""
     global _prefix_messages
     _prefix_messages = log_format != "json"
-    return JsonFormatter() if log_format == "json" else logging.Formatter(DEFAULT_FORMAT)
+    return JsonFormatter() if log_format == "json" else TextFormatter(DEFAULT_FORMAT)
 
 
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:

@@ -156,6 +156,20 @@ def test_webhook_query_key_stays_out_of_the_logs(stack: Stack) -> None:
     assert stack.output().count(key) == 1  # the banner shown to the user, nothing else
 
 
+def test_a_hostile_request_path_stays_on_its_access_log_line(stack: Stack) -> None:
+    # Gunicorn decodes the path: %0a is a newline, %1b an ESC, in the access line.
+    response = httpx.get(f"{stack.api}/nowhere%0a[fake]%20ERROR%20forged%1b[31m")
+
+    assert response.status_code in (401, 404)
+    escaped = '"GET /nowhere\\n[fake] ERROR forged\\x1b[31m HTTP/1.1" ' + str(response.status_code)
+    wait = time.monotonic() + 5
+    while escaped not in stack.output() and time.monotonic() < wait:
+        time.sleep(0.1)
+    assert escaped in stack.output()
+    assert not [line for line in stack.output().splitlines() if line.startswith("[fake]")]
+    assert "\x1b" not in stack.output()
+
+
 def test_data_dir_and_every_file_in_it_are_private(stack: Stack) -> None:
     # The first test ran jobs: the database, its WAL and the broker's file hold data.
     assert stat.S_IMODE(stack.data_dir.stat().st_mode) == 0o700

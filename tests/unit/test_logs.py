@@ -1,0 +1,102 @@
+"""User data in log lines (a webhook's folder path) cannot forge a line or colour a terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from orchestrator.logs import escape_control, make_formatter
+
+HOSTILE = "/movies/A\n[fake] ERROR forged\x1b[31m red\r\x00\x85\u2028end"
+
+
+def _record(msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord("tasks.webhook", logging.INFO, __file__, 1, msg, args, exc_info)
+
+
+def _raised(message: str) -> BaseException:
+    try:
+        raise ValueError(message)
+    except ValueError as exc:
+        return exc
+
+
+def _assert_clean(text: str) -> None:
+    assert "\x1b" not in text and "\r" not in text and "\x00" not in text
+    assert "\x85" not in text and "\u2028" not in text
+    assert not any(line.startswith("[fake]") for line in text.split("\n")), text
+
+
+@pytest.mark.parametrize(
+    ("msg", "args"),
+    [(HOSTILE, ()), ("scanning %s", (HOSTILE,)), ("payload %r then %s", ({"p": HOSTILE}, HOSTILE))],
+)
+def test_text_lines_escape_control_characters_in_message_and_args(
+    msg: str, args: tuple[object, ...]
+) -> None:
+    line = make_formatter("text").format(_record(msg, *args))
+
+    assert "\n" not in line
+    _assert_clean(line)
+    assert "A\\n[fake] ERROR forged\\x1b[31m red\\r\\x00\\x85\\u2028end" in line
+
+
+def test_a_traceback_keeps_its_lines_but_its_message_cannot_forge_one() -> None:
+    text = make_formatter("text").format(_record("failed %s", HOSTILE, exc=_raised(HOSTILE)))
+
+    first, *traceback = text.split("\n")
+    assert first.endswith(
+        "failed /movies/A\\n[fake] ERROR forged\\x1b[31m red\\r\\x00\\x85\\u2028end"
+    )
+    assert traceback[0] == "    Traceback (most recent call last):"
+    assert all(line.startswith("    ") for line in traceback)  # no line passes for a record
+    assert any("ValueError: /movies/A" in line for line in traceback)
+    _assert_clean(text)
+
+
+def test_a_traceback_cached_unescaped_by_another_formatter_is_escaped() -> None:
+    record = _record("failed", exc=_raised(HOSTILE))
+    logging.Formatter().format(record)  # caches record.exc_text as is
+
+    _assert_clean(make_formatter("text").format(record))
+
+
+def test_json_lines_escape_by_construction() -> None:
+    record = _record("scanning %s", HOSTILE, exc=_raised(HOSTILE))
+    line = make_formatter("json").format(record)
+    make_formatter("text")  # the module default for the other tests
+
+    assert "\n" not in line
+    _assert_clean(line)
+    body = json.loads(line)
+    assert body["message"] == f"scanning {HOSTILE}"
+    assert body["exception"].endswith(f"ValueError: {HOSTILE}")
+
+
+def test_escape_control_leaves_printable_text_and_backslashes_alone() -> None:
+    assert escape_control("D:\\Movies\\Été 日本\t1") == "D:\\Movies\\Été 日本\\t1"
+
+
+def test_the_stack_logged_with_stack_info_is_indented() -> None:
+    record = _record("here")
+    record.stack_info = "Stack (most recent call last):\n  File x\n[fake] line"
+    text = make_formatter("text").format(record)
+
+    assert text.split("\n")[1:] == [
+        "    Stack (most recent call last):",
+        "      File x",
+        "    [fake] line",
+    ]
+
+
+def test_json_access_log_values_stay_inside_their_string() -> None:
+    from orchestrator.gunicorn_conf import _json_string
+
+    path = '/x"}, "status": 200, "forged": "\n\x1b[31m'
+    line = '{"path": "%s", "status": 404}' % _json_string(path)  # noqa: UP031 - gunicorn's form
+
+    assert "\n" not in line and "\x1b" not in line
+    assert json.loads(line) == {"path": path, "status": 404}
