@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from api import actions, events, health, jobs, metrics, openapi, resources, triggers, web, webhooks
 from api.auth import is_authorized
@@ -52,6 +52,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         webhook = bool(request.endpoint and request.endpoint.startswith(("webhooks.", "triggers.")))
         if not is_authorized(allow_webhook_forms=webhook):
             raise ApiError(401, WEBHOOK_KEY_FORMS if webhook else KEY_FORMS)
+
+    @app.after_request
+    def _no_sniffing(response: Response) -> Response:
+        # A browser must not take a JSON answer quoting user data for HTML or script.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     for blueprint in (
         health.bp,
