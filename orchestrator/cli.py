@@ -78,6 +78,7 @@ def up(host: str, port: int, flower_port: int) -> None:
     A child that exits is restarted with backoff; only Ctrl-C or SIGTERM stop the stack.
     """
     settings = get_settings()
+    _check_api_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _lock_beat(settings, "orchestrator up")  # held until this process exits
     _check_ports(host, port, flower_port)
@@ -113,6 +114,14 @@ def up(host: str, port: int, flower_port: int) -> None:
             embedded.stop(redis_child)
     click.echo("stopped")
     sys.exit(exit_code)
+
+
+def _check_api_key(settings: Settings) -> None:
+    """Stop with a one-line error before serving an API behind a weak key."""
+    try:
+        credentials.api_key(settings)
+    except credentials.WeakApiKey as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _lock_beat(settings: Settings, holder: str) -> int:
@@ -211,6 +220,7 @@ def _count_restart(child: Child) -> None:
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API under gunicorn."""
     settings = get_settings()
+    _check_api_key(settings)
     stack.prepare(settings)
     _exec("api", stack.api_command(settings, host, port, workers, threads))
 

@@ -24,10 +24,29 @@ def _stored_secret(path: Path) -> tuple[str, bool]:
     return value, True
 
 
+# Shorter keys can be guessed; the generated ones have 32 characters.
+MIN_API_KEY_LENGTH = 16
+
+
+class WeakApiKey(ValueError):
+    """``ORCH_API_KEY`` is too short to protect the API."""
+
+
 def api_key(settings: Settings | None = None) -> tuple[str, bool]:
-    """The API key (``ORCH_API_KEY`` or generated) and whether it was just generated."""
+    """The API key (``ORCH_API_KEY`` or generated) and whether it was just generated.
+
+    Raises :class:`WeakApiKey` for a configured key shorter than 16 characters.
+    """
     settings = settings or get_settings()
     if settings.api_key:
+        if len(settings.api_key) < MIN_API_KEY_LENGTH:
+            # Never the key itself: this message goes to logs and terminals.
+            raise WeakApiKey(
+                f"ORCH_API_KEY is shorter than {MIN_API_KEY_LENGTH} characters: set a longer"
+                " one (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'),"
+                " or unset it to have one generated into"
+                f" {settings.data_dir / 'api_key'}"
+            )
         return settings.api_key, False
     return _stored_secret(settings.data_dir / "api_key")
 
