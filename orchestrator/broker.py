@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,23 +68,34 @@ def inspect_workers(timeout: float = 1.0) -> WorkerReplies | None:
 
 
 def marker_is_there() -> bool:
-    """True if the broker still holds its marker message; if not, the marker is put back.
+    """True if the broker still holds its marker message.
 
     The marker sits in a queue no worker reads: a broker that lost it (restarted empty,
     flushed) lost the jobs' messages too.
     """
+    with _marker_queue() as marker:
+        # Declared each time: a broker that lost its data lost the queue too.
+        _, count, _ = marker.queue.queue_declare()
+        return bool(count)
+
+
+def plant_marker() -> None:
+    """Give the broker its marker message, unless it holds one already."""
+    with _marker_queue() as marker:
+        _, count, _ = marker.queue.queue_declare()
+        if not count:
+            marker.put({"marker": "the broker holds its messages"}, delivery_mode=2)
+
+
+@contextmanager
+def _marker_queue() -> Iterator[Any]:
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
         marker = connection.SimpleQueue(
             MARKER_QUEUE, queue_opts={"durable": True}, serializer="json"
         )
         try:
-            # Declared each time: a broker that lost its data lost the queue too.
-            _, count, _ = marker.queue.queue_declare()
-            if count:
-                return True
-            marker.put({"marker": "the broker holds its messages"}, delivery_mode=2)
-            return False
+            yield marker
         finally:
             marker.close()
 

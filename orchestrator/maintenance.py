@@ -19,10 +19,12 @@ A copy of a message that was not lost after all is skipped by the claim.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.signals import worker_ready
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import delete, func, select
 
@@ -30,6 +32,7 @@ from orchestrator import lifecycle
 from orchestrator.broker import (
     inspect_workers,
     marker_is_there,
+    plant_marker,
     queue_depths,
     restore_unacknowledged,
 )
@@ -45,6 +48,8 @@ from orchestrator.runner import end_lost_attempt
 from orchestrator.settings import get_settings
 
 RETENTION_BATCH = 1000
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name="orchestrator.redispatch", ignore_result=True)
@@ -113,25 +118,49 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         # Every worker that did not answer is dead: messages they took and never
         # acknowledged go back to their queue (Redis would wait for its visibility timeout).
         restored = restore_unacknowledged(replies.held, settings.worker_timeout)
-    if _broker_lost_its_messages():
+    marker_gone = not marker_is_there()
+    if marker_gone and _marker_was_planted():
         ctx.log.warning("the broker lost its messages: republishing every waiting job")
         lost = _published_waiting()
     else:
         lost = _lost_from_empty_queues(cutoff)
-    republished = [j.id for j in lost if j.id not in replies.held and publish(j)]
+    waiting = [j for j in lost if j.id not in replies.held]
+    republished = [j.id for j in waiting if publish(j)]
+    if marker_gone and len(republished) == len(waiting):
+        # Only now: had a publish failed, the next run must see the marker gone again.
+        plant_broker_marker()
     return {"reaped": reaped, "restored": restored, "republished": republished}
 
 
-def _broker_lost_its_messages() -> bool:
-    """True if the broker's marker message is gone although it was given one."""
-    if marker_is_there():
-        return False
-    broker = maybe_sanitize_url(app.conf.broker_url)
+def _broker_name() -> str:
+    return maybe_sanitize_url(app.conf.broker_url)
+
+
+def _marker_was_planted() -> bool:
+    """True if this broker was given a marker: then a missing one means lost messages.
+    With no record the broker is new to the platform and had nothing to lose."""
+    with read_session() as session:
+        return session.get(BrokerMarker, _broker_name()) is not None
+
+
+def plant_broker_marker() -> None:
+    """Give the broker its marker message and record that it has one."""
+    plant_marker()
     with write_session() as session:
-        # No record: this broker never had a marker (a new one), so nothing was lost.
-        lost = session.get(BrokerMarker, broker) is not None
-        session.merge(BrokerMarker(broker=broker, planted_at=utcnow()))
-    return lost
+        session.merge(BrokerMarker(broker=_broker_name(), planted_at=utcnow()))
+
+
+@worker_ready.connect
+def _plant_a_new_brokers_marker(**_: Any) -> None:
+    # The first worker plants it, not the reaper's first run ten seconds later: a broker
+    # that loses its data in between would otherwise look new, its jobs not lost.
+    try:
+        if not _marker_was_planted():
+            plant_broker_marker()
+    except Exception as exc:  # the reaper plants it later; the worker must start anyway
+        log.warning(
+            "could not give the broker its marker message (%s: %s)", type(exc).__name__, exc
+        )
 
 
 def _started_before(job: Job, cutoff: datetime) -> bool:

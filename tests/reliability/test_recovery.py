@@ -29,7 +29,7 @@ from orchestrator.celery_app import app
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, insert_job
 from orchestrator.migrate import upgrade
-from orchestrator.models import Job, utcnow
+from orchestrator.models import BrokerMarker, Job, utcnow
 from orchestrator.priorities import message_priority, queue_for
 from tests.conftest import REPO_ROOT, WorkerProcess, _use_database, sqlite_only
 from tests.reliability.test_broker_outage import Redis
@@ -201,6 +201,10 @@ def test_waiting_jobs_complete_within_a_minute_after_redis_lost_its_data(
     stack: Stack,
 ) -> None:
     stack.worker()
+    # The first worker gave the broker its marker: a loss before the reaper's first run
+    # is noticed too.
+    with read_session() as session:
+        assert session.scalar(select(func.count()).select_from(BrokerMarker)) == 1
     ids = stack.submit(600, "test-sleep", {"seconds": 0.02})
     time.sleep(1.0)
 
