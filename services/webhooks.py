@@ -47,6 +47,14 @@ class ScanTarget:
 
 
 @dataclass(frozen=True)
+class ImportedFile:
+    """A file the manager says it imported, in its namespace, with its size if sent."""
+
+    path: str
+    size: int | None
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """What a webhook asks of us: scan some folders, or nothing (with the reason)."""
 
@@ -62,11 +70,14 @@ class WebhookEvent:
     is_upgrade: bool = False
     instance: str | None = None
     reason: str | None = None
+    # Imports only: the files the players should find once the scan runs.
+    files: tuple[ImportedFile, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy, for job payloads and results."""
         data = asdict(self)
         data["targets"] = [asdict(target) for target in self.targets]
+        data["files"] = [asdict(file) for file in self.files]
         return data
 
 
@@ -115,7 +126,8 @@ def parse_webhook(source: str, body: Any) -> WebhookEvent:
     targets = _targets(finder(body), _KIND[source])
     if not targets:
         return ignored(f"{event_type} without any path")
-    return WebhookEvent(source, event_type, "scan", targets, **fields)
+    files = _imported_files(source, body) if event_type == "Download" else ()
+    return WebhookEvent(source, event_type, "scan", targets, files=files, **fields)
 
 
 _SIGNS = {"radarr": "its body has a movie", "sonarr": "its body has a series"}
@@ -231,6 +243,22 @@ _FINDERS: dict[str, dict[str, Callable[[dict[str, Any]], _Found]]] = {
         "SeriesDelete": _sonarr_series_delete,
     },
 }
+
+
+def _imported_files(source: str, body: dict[str, Any]) -> tuple[ImportedFile, ...]:
+    """The files a Download event imported: Radarr's ``movieFile``, Sonarr's
+    ``episodeFile`` or, for "Import Complete", its ``episodeFiles``."""
+    if source == "radarr":
+        folder, media_files = _dict(body, "movie").get("folderPath"), [_dict(body, "movieFile")]
+    else:
+        folder = _dict(body, "series").get("path")
+        media_files = [_dict(body, "episodeFile")] + _dicts(body, "episodeFiles")
+    files = {}
+    for media_file in media_files:
+        path = _clean(media_file.get("path")) or _join(folder, media_file.get("relativePath"))
+        if path:
+            files[path] = ImportedFile(path, _positive(media_file.get("size")))
+    return tuple(files.values())
 
 
 # --- Values and paths ---------------------------------------------------------------------

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from orchestrator import JobContext, PermanentError, job
+from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID
 from services.catalog.queries import libraries, manager_mappings
+from services.imported_files import what_is_missing
 from services.pathmap import PathEscape, best_root, map_path, normalise
 from services.webhooks import WebhookError, WebhookEvent, parse_webhook
 
@@ -19,6 +21,8 @@ SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
 # Scans wait this long, so that a burst of events for one folder (a redelivered
 # webhook, an import then a rename) coalesces into one scan and one player refresh.
 SCAN_DELAY_SECONDS = float(os.environ.get("ORCH_SCAN_DELAY", "2"))
+# How long an import may take to show up here in full (0: do not wait).
+IMPORT_WAIT_SECONDS = float(os.environ.get("ORCH_IMPORT_WAIT", "600"))
 
 
 _Roots = dict[str, tuple[int, str]]  # normalised library folder -> (library id, kind)
@@ -61,9 +65,45 @@ def _movie_ids(event: WebhookEvent) -> dict[str, Any]:
     return ids
 
 
-@job("webhook", priority="critical", max_retries=3)
+def _wait_for_imported_files(
+    event: WebhookEvent, mappings: list[tuple[str, str]], roots: _Roots, ctx: JobContext
+) -> None:
+    """Come back later (a retry with a delay) while a file the manager imported is not
+    here in full; fail once it has been missing for ``IMPORT_WAIT_SECONDS``."""
+    if IMPORT_WAIT_SECONDS <= 0:
+        return
+    missing = []
+    for file in event.files:
+        local, root = _place(file.path, event.source, mappings, roots)
+        what = what_is_missing(local, file.size) if root is not None else None
+        if what is not None:
+            missing.append(f"{local} ({what})")
+    if not missing:
+        return
+    now = time.time()
+    since = float(ctx.checkpoint.get("waiting_since", now))
+    if "waiting_since" not in ctx.checkpoint:
+        ctx.save_checkpoint({"waiting_since": since})
+    waited = now - since
+    files = "; ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    if waited >= IMPORT_WAIT_SECONDS:
+        raise PermanentError(
+            f"{event.source.capitalize()} imported files that are still not here in full"
+            f" after {waited:.0f} s: {files}. The share lags behind the import, or the path"
+            f" mapping of source {event.source} is wrong (GET /api/v1/path-mappings);"
+            " retry this job once they are here"
+        )
+    # Look again soon, then less often; the cap keeps the retries within max_retries.
+    delay = min(max(5.0, waited), max(60.0, IMPORT_WAIT_SECONDS / 12))
+    message = f"waiting for the imported file {files}"
+    ctx.progress(0, message)
+    raise RetryableError(f"{message}; looking again in {delay:.0f} s", delay=delay)
+
+
+@job("webhook", priority="critical", max_retries=20, retry_cap=60)
 def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Map each folder of the event to ours, find its library and submit its scan."""
+    """Map each folder of the event to ours, find its library, wait until the imported
+    files are here in full, and submit each folder's scan."""
     source = payload.get("source", "")
     try:
         event = parse_webhook(source, payload.get("body"))
@@ -73,14 +113,19 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if event.action == "ignored":
         return summary
     mappings, roots = _mappings_and_roots(source)
-    scans, unmatched = [], []
+    placed, unmatched = [], []
     for target in event.targets:
         local, root = _place(target.path, source, mappings, roots)
         if root is None:
             unmatched.append(_in_no_library(target.path, local, source))
-            continue
+        else:
+            placed.append((target, local, roots[root][0]))
+    if not placed:
+        raise PermanentError("; ".join(unmatched))
+    _wait_for_imported_files(event, mappings, roots, ctx)
+    scans = []
+    for target, local, library_id in placed:
         kind = SCAN_JOB_FOR_KIND[target.kind]
-        library_id = roots[root][0]
         request = {"library_id": library_id, "path": local, "update_type": target.update_type}
         if target.kind == "movie":  # the manager's ids, which the scan prefers to the NFO's
             request.update(_movie_ids(event))
@@ -91,8 +136,6 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             countdown=SCAN_DELAY_SECONDS or None,
         )
         scans.append({"job_id": job_id, "type": kind, "path": local, "library_id": library_id})
-    if not scans:
-        raise PermanentError("; ".join(unmatched))
     return {**summary, "scans": scans, "unmatched": unmatched}
 
 

@@ -33,6 +33,9 @@ os.environ.update(
         "ORCH_PLAYER_BUSY_RETRY": "0.5",
         "ORCH_REAPER_TIMEOUT": "3",
         "ORCH_SCAN_DELAY": "0.5",
+        # The fixtures name 10 GB files the tests do not create; tests/e2e/test_import_wait.py
+        # runs a worker with the wait on.
+        "ORCH_IMPORT_WAIT": "0",
         "ORCH_DATABASE_URL": f"sqlite:///{DATA_DIR / 'unit.db'}",
     }
 )
@@ -50,6 +53,18 @@ os.environ.pop("ORCH_REDIS_URL", None)
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """Remove the temporary data dir (the embedded Redis is stopped by its fixture)."""
     shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the tail of each worker's log to a failed test: the data dir is removed."""
+    report = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, WorkerProcess):
+                tail = "\n".join(value.log().splitlines()[-80:])
+                report.sections.append((f"worker log ({name}, last 80 lines)", tail))
+    return report
 
 
 # --- fixtures for the integration and end-to-end tiers --------------------------------

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from services.webhooks import SOURCES, ScanTarget, WebhookError, WebhookEvent, parse_webhook
+from services.webhooks import (
+    SOURCES,
+    ImportedFile,
+    ScanTarget,
+    WebhookError,
+    WebhookEvent,
+    parse_webhook,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MATRIX = "/movies/The Matrix (1999)"
@@ -348,7 +355,7 @@ KEYS = [
     "movie", "series", "remoteMovie", "movieFile", "episodeFile", "episodeFiles",
     "renamedMovieFiles", "renamedEpisodeFiles", "path", "relativePath", "folderPath",
     "previousPath", "previousRelativePath", "destinationPath", "isUpgrade", "deleteReason",
-    "title", "year", "tmdbId", "imdbId", "tvdbId", "instanceName",
+    "title", "year", "tmdbId", "imdbId", "tvdbId", "instanceName", "size",
 ]  # fmt: skip
 EVENT_TYPES = [
     "Test", "Grab", "Download", "Rename", "MovieAdded", "MovieDelete", "MovieFileDelete",
@@ -386,6 +393,7 @@ def test_random_bodies_raise_nothing_but_webhook_error() -> None:
         assert (event.action == "scan") == bool(event.targets)
         assert all(t.path and t.path.strip() for t in event.targets)
         assert len({t.path for t in event.targets}) == len(event.targets)
+        assert all(f.path.strip() and (f.size is None or f.size > 0) for f in event.files)
         json.dumps(event.to_dict())
 
     check()
@@ -404,3 +412,49 @@ def test_a_body_of_the_other_manager_names_the_right_url(name: str) -> None:
         WebhookError, match=f"point {sender.capitalize()} at /api/webhooks/{sender}"
     ):
         parse_webhook(other, body)
+
+
+# fixture file -> the files its import names, with their sizes (nothing else names any)
+IMPORTED = {
+    "radarr_download.json": [
+        (f"{MATRIX}/The Matrix (1999) Bluray-1080p.mkv", 11741063123),
+    ],
+    "radarr_download_windows.json": [
+        ("D:\\Movies\\The Matrix (1999)\\The Matrix (1999).mkv", 61203421184),
+    ],
+    "sonarr_download.json": [
+        (
+            f"{SEVERANCE}/Season 02/Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv",
+            9126805504,
+        ),
+    ],
+    "sonarr_import_complete.json": [
+        (f"{SEVERANCE}/Season 01/Severance - S01E09 - The We We Are WEBDL-2160p.mkv", 8210221056),
+        (
+            f"{SEVERANCE}/Season 02/Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv",
+            9126805504,
+        ),
+        (
+            f"{SEVERANCE}/Season 02/Severance - S02E02 - Goodbye, Mrs. Selvig WEBDL-2160p.mkv",
+            7340032000,
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_imports_name_their_files_and_sizes(name: str) -> None:
+    event = parse_webhook(source_of(name), load(name))
+
+    assert event.files == tuple(ImportedFile(path, size) for path, size in IMPORTED.get(name, []))
+
+
+def test_an_imported_file_without_path_is_found_from_its_folder_and_size_may_be_missing() -> None:
+    body = load("radarr_download.json")
+    del body["movieFile"]["path"]
+    body["movieFile"]["size"] = "big"
+
+    event = parse_webhook("radarr", body)
+
+    assert event.files == (ImportedFile(f"{MATRIX}/The Matrix (1999) Bluray-1080p.mkv", None),)
+    assert event.to_dict()["files"] == [{"path": event.files[0].path, "size": None}]
