@@ -54,9 +54,16 @@ def library() -> None:
 @click.argument("name")
 @click.argument("path")
 @click.option("--kind", type=click.Choice(["movies", "tv"]), default="movies", show_default=True)
-def library_add(name: str, path: str, kind: str) -> None:
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="A file, relative to PATH, that must exist for a scan to run (repeat), e.g. .anchor.",
+)
+def library_add(name: str, path: str, kind: str, anchors: tuple[str, ...]) -> None:
     """Add library NAME at PATH."""
-    click.echo(json.dumps(_create("libraries", {"name": name, "path": path, "kind": kind})))
+    body = {"name": name, "path": path, "kind": kind, "anchors": list(anchors)}
+    click.echo(json.dumps(_create("libraries", body)))
 
 
 @library.command("list")

@@ -7,6 +7,7 @@ const CODECS = {
   text: { show: (v) => v ?? "", read: (s) => s },
   number: { show: (v) => v ?? "", read: (s) => (s === "" ? undefined : Number(s)) },
   ids: { show: (v) => v.join(", "), read: (s) => s.split(/[\s,]+/).filter(Boolean).map(Number) },
+  lines: { show: (v) => v.join("\n"), read: (s) => s.split("\n").map((l) => l.trim()).filter(Boolean) },
   mappings: {
     show: (v) => v.map((m) => `${m.from} => ${m.to}`).join("\n"),
     read: (s) => s.split("\n").filter((l) => l.trim()).map((line) => {
@@ -16,12 +17,13 @@ const CODECS = {
   },
 };
 
-// Field types: text (default), number, ids ("1, 2"), mappings ("from => to" per line),
-// checkbox, secret (write-only: the API only says whether it is set; empty keeps it).
+// Field types: text (default), number, ids ("1, 2"), lines (one item per line),
+// mappings ("from => to" per line), checkbox, secret (write-only: the API only says
+// whether it is set; empty keeps it).
 const RESOURCES = [
   { name: "libraries", title: "Libraries", noun: "library",
     fields: [{ key: "name" }, { key: "path", hint: "/data/movies" },
-      { key: "kind", options: ["movies", "tv"] }],
+      { key: "kind", options: ["movies", "tv"] }, { key: "anchors", type: "lines", hint: ".anchor" }],
     action: { label: "Scan", path: "scan", done: (r) => `scan queued as job ${r.job_id}` } },
   { name: "path-mappings", title: "Manager path mappings", noun: "path mapping",
     fields: [{ key: "source", hint: "radarr" }, { key: "from", hint: "/movies" },
@@ -51,7 +53,7 @@ function cellText(field, row) {
 function input(field, id) {
   const common = { name: field.key, id, placeholder: field.hint || "" };
   if (field.options) return el("select", common, field.options.map((o) => el("option", { value: o }, o)));
-  if (field.type === "mappings") return el("textarea", { ...common, rows: 2 });
+  if (field.type === "mappings" || field.type === "lines") return el("textarea", { ...common, rows: 2 });
   const type = { number: "number", checkbox: "checkbox", secret: "password" }[field.type] || "text";
   return el("input", { ...common, type, autocomplete: type === "password" ? "new-password" : "off" });
 }
@@ -86,7 +88,7 @@ function renderRows(view, items) {
   view.section.querySelector("[data-empty]").hidden = items.length > 0;
   view.rows.replaceChildren(...items.map((row) => el("tr", { "data-resource-id": row.id },
     el("td", { className: "num" }, row.id),
-    spec.fields.map((f) => el("td", { className: f.type === "mappings" ? "pre" : "" }, cellText(f, row))),
+    spec.fields.map((f) => el("td", { className: ["mappings", "lines"].includes(f.type) ? "pre" : "" }, cellText(f, row))),
     el("td", { className: "actions" },
       spec.action && button(spec.action.label, () => runAction(view, row), { "data-action": spec.action.path }),
       button("Edit", () => edit(view, row)),

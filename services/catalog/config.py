@@ -7,13 +7,22 @@ and how it is shown. Secrets (player password and token) are write-only.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,6 +63,31 @@ def _local_path(value: str) -> str:
     return value.rstrip("/") or "/"
 
 
+# A library names at most this many anchor files, each at most this long.
+MAX_ANCHORS = 10
+MAX_ANCHOR_CHARS = 500
+
+
+def _anchor(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank: name a file in the library folder, e.g. .anchor")
+    if value.startswith("/"):
+        raise ValueError(
+            "must be relative to the library folder, e.g. .anchor or Movies/.mounted,"
+            " not an absolute path"
+        )
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError("must not contain '..': an anchor lies inside its library folder")
+    value = posixpath.normpath(value)
+    if value == ".":  # the library folder itself: an empty mount point has it too
+        raise ValueError("must name a file in the library folder, e.g. .anchor")
+    return value
+
+
+Anchor = Annotated[str, Field(min_length=1, max_length=MAX_ANCHOR_CHARS), AfterValidator(_anchor)]
+
+
 class Strict(BaseModel):
     """Unknown fields are errors: a typo should not be silently dropped."""
 
@@ -77,6 +111,7 @@ class LibraryCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     path: str = Field(min_length=1, max_length=1000)
     kind: Literal["movies", "tv"] = "movies"
+    anchors: list[Anchor] = Field(default_factory=list, max_length=MAX_ANCHORS)
 
     _path = field_validator("path")(_local_path)
 
@@ -85,6 +120,7 @@ class LibraryPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     path: str | None = Field(default=None, min_length=1, max_length=1000)
     kind: Literal["movies", "tv"] | None = None
+    anchors: list[Anchor] | None = Field(default=None, max_length=MAX_ANCHORS)
 
     _path = field_validator("path")(lambda v: None if v is None else _local_path(v))
 
@@ -235,7 +271,13 @@ class Resource:
 
 def library_to_dict(row: Library) -> dict[str, Any]:
     """JSON form of a library."""
-    return {"id": row.id, "name": row.name, "path": row.path, "kind": row.kind}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "path": row.path,
+        "kind": row.kind,
+        "anchors": list(row.anchors or []),
+    }
 
 
 def mapping_to_dict(row: ManagerPathMapping) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class Library(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     path: Mapped[str] = mapped_column(String(1000), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
+    # Files (relative to ``path``) that must exist before a scan may change the catalog:
+    # a network share that dropped leaves an empty mount point without them.
+    anchors: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -124,6 +124,7 @@ def test_library_crud(client: FlaskClient, make: Make, tmp_path: Path) -> None:
         "name": body["name"],
         "path": body["path"].rstrip("/"),
         "kind": "tv",
+        "anchors": [],
     }
     url = f"{V1}/libraries/{created['id']}"
     assert client.get(url, headers=AUTH).get_json() == created
@@ -321,6 +322,61 @@ def test_library_kind_music_is_422_naming_kind(client: FlaskClient, make: Make) 
     body = make.library_body(kind="music")
     problem = assert_problem(client.post(f"{V1}/libraries", json=body, headers=AUTH), 422)
     assert error_fields(problem) == {"kind"}
+
+
+def test_library_anchors_are_kept_shown_and_changed(client: FlaskClient, make: Make) -> None:
+    body = {**make.library_body(), "anchors": [".anchor", " ./Movies//.mounted/ "]}
+    created = make.post("libraries", body)
+    assert created["anchors"] == [".anchor", "Movies/.mounted"]  # written as they are checked
+    url = f"{V1}/libraries/{created['id']}"
+    assert client.get(url, headers=AUTH).get_json() == created
+    listed = client.get(f"{V1}/libraries?limit=500", headers=AUTH).get_json()["items"]
+    assert [row for row in listed if row["id"] == created["id"]] == [created]
+
+    renamed = client.patch(url, json={"name": unique("renamed")}, headers=AUTH).get_json()
+    assert renamed["anchors"] == created["anchors"]  # a patch without anchors keeps them
+    changed = client.patch(url, json={"anchors": [".mounted"]}, headers=AUTH).get_json()
+    assert changed["anchors"] == [".mounted"]
+    cleared = client.patch(url, json={"anchors": []}, headers=AUTH).get_json()
+    assert cleared["anchors"] == []
+    assert client.get(url, headers=AUTH).get_json()["anchors"] == []
+
+
+@pytest.mark.parametrize(
+    ("anchors", "field", "words"),
+    [
+        (["/mnt/movies/.anchor"], "anchors.0", "relative to the library folder"),
+        (["ok", "Movies/../../etc/passwd"], "anchors.1", "'..'"),
+        (["   "], "anchors.0", "blank"),
+        ([""], "anchors.0", "at least 1 character"),
+        (["./"], "anchors.0", "name a file"),
+        (["a" * 501], "anchors.0", "at most 500 characters"),
+        ([f"a{n}" for n in range(11)], "anchors", "at most 10 items"),
+        ([5], "anchors.0", "string"),
+        (".anchor", "anchors", "list"),
+    ],
+)
+def test_bad_library_anchors_are_422_saying_what_to_fix(
+    client: FlaskClient, make: Make, anchors: Any, field: str, words: str
+) -> None:
+    body = {**make.library_body(), "anchors": anchors}
+    problem = assert_problem(client.post(f"{V1}/libraries", json=body, headers=AUTH), 422, words)
+    assert error_fields(problem) == {field}
+    assert body["name"] not in client.get(f"{V1}/libraries?limit=500", headers=AUTH).get_data(
+        as_text=True
+    )
+    library = make.library()
+    url = f"{V1}/libraries/{library['id']}"
+    problem = assert_problem(client.patch(url, json={"anchors": anchors}, headers=AUTH), 422)
+    assert error_fields(problem) == {field}
+    assert client.get(url, headers=AUTH).get_json() == library
+
+
+def test_library_anchors_null_is_422(client: FlaskClient, make: Make) -> None:
+    library = make.library()
+    url = f"{V1}/libraries/{library['id']}"
+    problem = assert_problem(client.patch(url, json={"anchors": None}, headers=AUTH), 422)
+    assert error_fields(problem) == {"anchors"}
 
 
 def test_mapping_without_to_is_422_naming_to(client: FlaskClient) -> None:

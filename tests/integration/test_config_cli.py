@@ -76,6 +76,7 @@ def test_library_add_and_list(runner: CliRunner, tmp_path: Path) -> None:
         "name": name,
         "path": f"{tmp_path}/{name}",
         "kind": "tv",
+        "anchors": [],
     }
     movies = add_library(runner, tmp_path)
     assert movies["kind"] == "movies"
@@ -93,6 +94,24 @@ def test_library_add_relative_path_fails_naming_the_field(
     result = runner.invoke(main, ["library", "add", name, "media/movies"])
     assert result.exit_code != 0
     assert re.search(r"\bpath\b", result.stderr) and "absolute" in result.stderr
+    assert "Traceback" not in result.output
+    assert name not in {row["name"] for row in listed(runner, "library")}
+
+
+def test_library_add_with_anchors(runner: CliRunner, tmp_path: Path) -> None:
+    library = add_library(runner, tmp_path, "--anchor", ".anchor", "--anchor", "Movies/.mounted")
+    assert library["anchors"] == [".anchor", "Movies/.mounted"]
+    assert [row for row in listed(runner, "library") if row["id"] == library["id"]] == [library]
+
+
+def test_library_add_with_a_bad_anchor_fails_saying_what_to_fix(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    name = unique("lib")
+    args = ["library", "add", name, str(tmp_path / name), "--anchor", ".a", "--anchor", "/x/.a"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert "anchors.1" in result.stderr and "relative to the library folder" in result.stderr
     assert "Traceback" not in result.output
     assert name not in {row["name"] for row in listed(runner, "library")}
 
