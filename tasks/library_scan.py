@@ -5,8 +5,9 @@ when it was last scanned; only new and changed folders are scanned. They are wri
 batches of ``BATCH_SIZE`` folders per transaction, together with their signatures, so a
 retry resumes where an attempt stopped. A folder that cannot be read is counted as failed
 and tried again next time. Folders gone from disk are marked removed, unless the disk
-looks like a network share that dropped (an empty root, or more than half the catalog
-gone at once): then the scan fails before touching anything, saying how to override.
+looks like a network share that dropped (an anchor file of the library missing, an empty
+root, or more than half the catalog gone at once): then the scan fails before touching
+anything, saying what to do.
 The players are notified once at the end: per folder when a few changed, else of the
 library root.
 
@@ -43,7 +44,7 @@ from services.catalog.signatures import (
 from services.folder_signature import folder_signature
 from services.library_walk import list_library_folders
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
-from tasks.scan_movie import library_in
+from tasks.scan_movie import library_in, require_anchors
 
 LIBRARY_SCAN_INTERVAL = float(os.environ.get("ORCH_LIBRARY_SCAN_INTERVAL", str(24 * 3600)))
 BATCH_SIZE = 200
@@ -99,6 +100,7 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
         stored = folder_signatures(session, request.library_id)
     if library is None:
         raise PermanentError(f"library {request.library_id} does not exist")
+    require_anchors(library)  # before the folder check: a dropped share may leave no folder
     if not os.path.isdir(library.path):
         raise PermanentError(f"library folder {library.path} does not exist or is not a folder")
     folders = [os.path.abspath(f) for f in list_library_folders(library.path, library.kind)]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session, write_session
+from services.catalog.anchors import missing_anchors, missing_anchors_message
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
 from services.catalog.queries import ManagerIds, apply_movie_scan
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
@@ -36,8 +37,18 @@ def library_in(session: Session, library_id: int) -> Library:
     return library
 
 
+def require_anchors(library: Library) -> None:
+    """Fail for good, before the catalog changes, while an anchor file of the library is
+    missing: its share may have dropped. A retry would find the same until someone mounts
+    it, so the user retries the job then."""
+    missing = missing_anchors(library)
+    if missing:
+        raise PermanentError(missing_anchors_message(library, missing))
+
+
 def library_holding(request: ScanRequest) -> Library:
-    """The request's library, checking that the folder lies inside it."""
+    """The request's library, checking that the folder lies inside it and that the
+    library's anchor files are there."""
     with read_session() as session:
         library = session.get(Library, request.library_id)
     if library is None:
@@ -46,6 +57,7 @@ def library_holding(request: ScanRequest) -> Library:
         raise PermanentError(
             f"{request.path} is not inside library {library.name} ({library.path})"
         )
+    require_anchors(library)
     return library
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -511,3 +512,71 @@ def test_a_manual_trigger_without_usable_dirs_is_400(api: Api, query: str, words
 
     assert response.status_code == 400, response.text
     assert words in response.json()["detail"]
+
+
+def _types_and_statuses(jobs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(j["type"], j["status"]) for j in jobs]
+
+
+def test_a_missing_anchor_stops_scans_and_players_until_the_share_is_back(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    library_path, library, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    (library_path / ".anchor").write_text("")
+    url = f"/api/v1/libraries/{library['id']}"
+    assert api.patch(url, {"anchors": [".anchor"]})["anchors"] == [".anchor"]
+    for folder, tmdb_id in (("The Matrix (1999)", 603), ("Heat (1995)", 949)):
+        make_movie(library_path, folder, tmdb_id)
+    first = api.chain(api.post(f"{url}/scan", {}).json()["job_id"])
+    assert {j["status"] for j in first} == {"completed"}  # with its anchor: scans as usual
+    kodi_requests, kodi_scans = len(kodi.methods()), len(kodi.scans())
+    assert kodi_scans == 2
+
+    # The share drops: its mount point is left empty, the anchor gone with the rest.
+    for item in library_path.iterdir():
+        shutil.rmtree(item) if item.is_dir() else item.unlink()
+    webhook_id = api.webhook("radarr", fixture("radarr_download"))
+    webhook_chain = api.chain(webhook_id)
+    scan_response = api.post(f"{url}/scan", {})
+    assert scan_response.status_code == 202, scan_response.text
+    library_scan = api.chain(scan_response.json()["job_id"])
+
+    assert _types_and_statuses(webhook_chain) == [
+        ("webhook", "completed"),
+        ("scan-movie", "failed"),
+    ]
+    assert _types_and_statuses(library_scan) == [("library-scan", "failed")]
+    for failed in (webhook_chain[1], library_scan[0]):
+        assert failed["error"]["message"] == (
+            f"library Movies: anchor file {library_path}/.anchor is missing: the share may"
+            " not be mounted; nothing was scanned and no player was told. Mount it (or remove"
+            " the anchor from the library) and retry the job"
+        )
+        assert failed["retry_count"] == 0  # failed for good: no retries pile up
+    movies = api.get(f"/api/v1/movies?library_id={library['id']}")["items"]
+    assert sorted((m["tmdb_id"], m["state"]) for m in movies) == [
+        (603, "present"),
+        (949, "present"),
+    ]
+    assert len(kodi.methods()) == kodi_requests  # Kodi was not asked anything
+
+    # Mounted again: retrying the failed jobs scans and tells Kodi.
+    (library_path / ".anchor").write_text("")
+    for folder, tmdb_id in (("The Matrix (1999)", 603), ("Heat (1995)", 949)):
+        make_movie(library_path, folder, tmdb_id)
+    for failed in (webhook_chain[1], library_scan[0]):
+        retried = api.post(f"/api/v1/jobs/{failed['id']}/retry", {})
+        assert retried.status_code == 202, retried.text
+
+    assert _types_and_statuses(api.chain(webhook_id)) == [
+        ("webhook", "completed"),
+        ("scan-movie", "completed"),
+        ("notify-players", "completed"),
+    ]
+    rescanned = api.chain(library_scan[0]["id"])
+    assert rescanned[0]["status"] == "completed"
+    assert rescanned[0]["result"]["removed"] == 0
+    assert {j["status"] for j in rescanned} == {"completed"}
+    told = {scan["directory"] for scan in kodi.scans()[kodi_scans:]}
+    assert told == {"smb://nas/movies/The Matrix (1999)/", "smb://nas/movies/Heat (1995)/"}

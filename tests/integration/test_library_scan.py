@@ -37,9 +37,9 @@ def movies(worker: WorkerProcess, tmp_path: Path) -> Path:
     return root
 
 
-def _library(root: Path, kind: str = "movies") -> int:
+def _library(root: Path, kind: str = "movies", anchors: list[str] | None = None) -> int:
     with write_session() as session:
-        library = Library(name=unique("lib"), path=str(root), kind=kind)
+        library = Library(name=unique("lib"), path=str(root), kind=kind, anchors=anchors or [])
         session.add(library)
         session.flush()
         return library.id
@@ -331,3 +331,74 @@ def test_a_few_folders_gone_are_removed_as_usual(movies: Path) -> None:
 
     assert _counts(_scan(library_id))[3] == 3
     assert _states(library_id) == ["present"] * 7 + ["removed"] * 3
+
+
+def _children(job: Any) -> list[Job]:
+    with read_session() as session:
+        return list(session.scalars(select(Job).where(Job.parent_id == job.id)))
+
+
+def test_a_missing_anchor_fails_the_library_scan_before_anything_changes(movies: Path) -> None:
+    for n in range(3):
+        make_movie(movies, f"Movie {n} (2001)", 4000 + n)
+    (movies / ".anchor").write_text("")
+    library_id = _library(movies, anchors=[".anchor"])
+    assert _counts(_scan(library_id)) == (3, 3, 0, 0, 0)  # the anchor there: scans as usual
+    for item in movies.iterdir():  # the share dropped: its mount point is left empty
+        shutil.rmtree(item) if item.is_dir() else item.unlink()
+
+    failed = _refused(library_id)
+    # Anchors are configured on purpose: the mass-removal override does not pass them.
+    overridden = _refused(library_id, allow_removals=True)
+
+    for job in (failed, overridden):
+        message = job.error["message"]
+        assert f"anchor file {movies}/.anchor is missing" in message
+        assert "nothing was scanned and no player was told" in message
+        assert job.retry_count == 0
+        assert _children(job) == []
+    assert _states(library_id) == ["present"] * 3
+
+    (movies / ".anchor").write_text("")  # mounted again
+    make_movie(movies, "Movie 0 (2001)", 4000)
+    after = _scan(library_id)
+    assert after.result["removed"] == 2
+    assert _movies(library_id)["Movie 0 (2001)"] == (4000, "present")
+
+
+def test_a_missing_anchor_fails_a_folder_scan_without_touching_the_catalog(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    movies, tv = tmp_path / "movies", tmp_path / "tv"
+    movie = make_movie(movies, "Heat (1995)", 949)
+    season = tv / "Show" / "Season 01"
+    season.mkdir(parents=True)
+    (season / "Show - S01E01.mkv").write_bytes(b"\0" * 10)
+    for root in (movies, tv):
+        (root / "Media" / ".mounted").parent.mkdir()
+        (root / "Media" / ".mounted").write_text("")
+    scans = [
+        ("scan-movie", _library(movies, anchors=["Media/.mounted"]), movie, movies),
+        ("scan-season", _library(tv, kind="tv", anchors=["Media/.mounted"]), season, tv),
+    ]
+    for job_type, library_id, folder, _ in scans:
+        payload = {"library_id": library_id, "path": str(folder)}
+        assert wait_for_job(submit(job_type, payload).job.id).status == "completed"
+    for root in (movies, tv):
+        shutil.rmtree(root / "Media")
+    shutil.rmtree(movie)
+    shutil.rmtree(season)
+
+    for job_type, library_id, folder, root in scans:
+        # A delete while the anchor is missing: without it, the folder would be marked removed.
+        payload = {"library_id": library_id, "path": str(folder), "update_type": "Deleted"}
+        job = wait_for_job(submit(job_type, payload).job.id)
+
+        assert job.status == "failed", job.result
+        assert (job.error["type"], job.retry_count) == ("PermanentError", 0)
+        assert f"anchor file {root}/Media/.mounted is missing" in job.error["message"]
+        assert _children(job) == []  # no notify-players
+    assert _movies(scans[0][1]) == {"Heat (1995)": (949, "present")}
+    with read_session() as session:
+        query = select(EpisodeFileRow.state).where(EpisodeFileRow.library_id == scans[1][1])
+        assert list(session.scalars(query)) == ["present"]
