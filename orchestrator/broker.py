@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from kombu import Producer, Queue
+
 from orchestrator.celery_app import app
 from orchestrator.priorities import QUEUES
 
@@ -73,31 +75,38 @@ def marker_is_there() -> bool:
     The marker sits in a queue no worker reads: a broker that lost it (restarted empty,
     flushed) lost the jobs' messages too.
     """
-    with _marker_queue() as marker:
-        # Declared each time: a broker that lost its data lost the queue too.
-        _, count, _ = marker.queue.queue_declare()
-        return bool(count)
+    with _marker_queue() as (queue, _):
+        return _marker_count(queue) > 0
 
 
 def plant_marker() -> None:
     """Give the broker its marker message, unless it holds one already."""
-    with _marker_queue() as marker:
-        _, count, _ = marker.queue.queue_declare()
-        if not count:
-            marker.put({"marker": "the broker holds its messages"}, delivery_mode=2)
+    with _marker_queue() as (queue, channel):
+        if not _marker_count(queue):
+            Producer(channel).publish(
+                {"marker": "the broker holds its messages"},
+                exchange="",
+                routing_key=MARKER_QUEUE,
+                serializer="json",
+                delivery_mode=2,
+            )
+
+
+def _marker_count(queue: Queue) -> int:
+    # Declared each time: a broker that lost its data lost the queue too.
+    return int(queue.queue_declare().message_count)
 
 
 @contextmanager
-def _marker_queue() -> Iterator[Any]:
+def _marker_queue() -> Iterator[tuple[Queue, Any]]:
+    # A bare channel, no consumer: a consumer would take the marker off the queue's count.
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
-        marker = connection.SimpleQueue(
-            MARKER_QUEUE, queue_opts={"durable": True}, serializer="json"
-        )
+        channel = connection.channel()
         try:
-            yield marker
+            yield Queue(MARKER_QUEUE, durable=True, channel=channel), channel
         finally:
-            marker.close()
+            channel.close()
 
 
 def restore_unacknowledged(held: set[str], older_than: float) -> list[str]:
