@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session
-from services.catalog.models import IMDB_ID, MAX_TMDB_ID
+from services.catalog.anchors import missing_anchors, missing_anchors_message
+from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
 from services.catalog.queries import libraries, manager_mappings
 from services.imported_files import what_is_missing
 from services.pathmap import PathEscape, best_root, map_path, normalise
@@ -72,14 +73,16 @@ def _wait_for_imported_files(
     here in full; fail once it has been missing for ``IMPORT_WAIT_SECONDS``."""
     if IMPORT_WAIT_SECONDS <= 0:
         return
-    missing = []
+    missing, library_ids = [], set()
     for file in event.files:
         local, root = _place(file.path, event.source, mappings, roots)
         what = what_is_missing(local, file.size) if root is not None else None
-        if what is not None:
+        if root is not None and what is not None:
             missing.append(f"{local} ({what})")
+            library_ids.add(roots[root][0])
     if not missing:
         return
+    _refuse_unmounted(library_ids)
     now = time.time()
     since = float(ctx.checkpoint.get("waiting_since", now))
     if "waiting_since" not in ctx.checkpoint:
@@ -98,6 +101,17 @@ def _wait_for_imported_files(
     message = f"waiting for the imported file {files}"
     ctx.progress(0, message)
     raise RetryableError(f"{message}; looking again in {delay:.0f} s", delay=delay)
+
+
+def _refuse_unmounted(library_ids: set[int]) -> None:
+    """Fail at once, rather than wait for files, when a library's anchor file is missing:
+    its share is not mounted, and its scan would refuse to run anyway."""
+    with read_session() as session:
+        for library_id in sorted(library_ids):
+            library = session.get(Library, library_id)
+            missing = missing_anchors(library) if library is not None else []
+            if library is not None and missing:
+                raise PermanentError(missing_anchors_message(library, missing))
 
 
 @job("webhook", priority="critical", max_retries=20, retry_cap=60)

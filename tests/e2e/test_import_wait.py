@@ -153,3 +153,20 @@ def test_deletes_and_renames_wait_for_nothing(api: Api, kodi: FakeKodi, tmp_path
 
     assert jobs[0]["status"] == "completed"
     assert jobs[0]["retry_count"] == 0
+
+
+def test_a_share_that_is_not_mounted_fails_at_once_instead_of_waiting(
+    api: Api, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    library_path, library, group = movies_setup(api, tmp_path)
+    kodi_player(api, group["id"], kodi)
+    (library_path / ".anchor").touch()
+    api.patch(f"/api/v1/libraries/{library['id']}", {"anchors": [".anchor"]})
+    (library_path / ".anchor").unlink()  # the share dropped: neither anchor nor file
+
+    jobs = api.chain(api.webhook("radarr", fixture("radarr_download")), timeout=10)
+
+    assert [(j["type"], j["status"], j["retry_count"]) for j in jobs] == [("webhook", "failed", 0)]
+    assert "anchor file" in jobs[0]["error"]["message"]
+    assert "the share may not be mounted" in jobs[0]["error"]["message"]
+    assert kodi.scans() == []
