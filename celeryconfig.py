@@ -1,4 +1,4 @@
-"""Celery settings, derived from the orchestrator's settings (DESIGN 4).
+"""Celery settings, derived from the orchestrator's settings (docs/design.md §3.7).
 
 Loaded by ``orchestrator.celery_app`` with ``config_from_object``; every
 process that speaks to the broker (worker, beat, Flower, API, CLI) reads it.

@@ -1,4 +1,4 @@
-"""API-key authentication (DESIGN 3.3)."""
+"""API-key authentication (docs/design.md §5.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server-Sent Events: a job's (or a chain's) lifecycle, and every event (DESIGN 3.3).
+"""Server-Sent Events: a job's (or a chain's) lifecycle, and every event (docs/design.md §2.6).
 
 Stored events after ``Last-Event-ID`` are replayed first, then new ones follow
 live; a job stream ends after its terminal event.

@@ -1,4 +1,4 @@
-"""Jobs: submit, list, get, retry, cancel (DESIGN 3.3)."""
+"""Jobs: submit, list, get, retry, cancel (docs/design.md §5.1)."""
 
 from __future__ import annotations
 

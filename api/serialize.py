@@ -1,4 +1,4 @@
-"""JSON forms of jobs as the API returns them (DESIGN 3.1).
+"""JSON forms of jobs as the API returns them (docs/design.md §5.1).
 
 A job comes in two forms: whole (``GET /api/v1/jobs/<id>``, submit, retry, cancel) and as
 a summary in lists (``GET /api/v1/jobs`` and a job's ``children``). A summary leaves out

@@ -55,7 +55,7 @@ PEER_LABELS = {
     "redis_backend": "Celery + Redis result backend",
     "sql_backend": "Celery + SQL result backend (PostgreSQL)",
 }
-# DESIGN section 6: the platform's drain-alone figure over a peer's, in the same run.
+# docs/design.md §7.4: the platform's drain-alone figure over a peer's, in the same run.
 DRAIN_TARGETS = {
     "sqlite": ("bare", 0.5),
     "postgresql": ("sql_backend", 1.0),

@@ -57,7 +57,7 @@ LABELS = {
     "flower": "Flower async-apply",
     "platform": "orchestrator API",
 }
-# DESIGN section 6: the platform's req/s at 16 connections over each peer's, same run.
+# docs/design.md §7.4: the platform's req/s at 16 connections over each peer's, same run.
 TARGET_RATIO_SEND_TASK = 1.0  # and a p99 no worse than the peer's
 TARGET_RATIO_FLOWER = 1.0
 FLOWER_USER, FLOWER_PASSWORD = "bench", "bench-flower-password"

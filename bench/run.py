@@ -180,7 +180,7 @@ def intake_servers(intake: dict[str, Any]) -> list[str]:
 
 
 def intake_summary_rows(intake: dict[str, Any]) -> list[list[str]]:
-    """Intake rows: the platform at 16 connections against each peer (DESIGN section 6)."""
+    """Intake rows: the platform at 16 connections against each peer (docs/design.md §7.4)."""
     levels, t = intake["levels"], intake["targets"]
     plat = levels["platform"]["16"]
     labels = intake.get("servers", INTAKE_LABELS)
@@ -511,7 +511,7 @@ def engine_section(r: dict[str, Any]) -> str:
             f"`task_track_started` and `result_extended`. Each peer ran before and after the "
             f"platform; its figure is the mean. The scale-out row drains the same number of "
             f"jobs with {r.get('scale_out_workers', 2)} workers (two processes, two hostnames) "
-            f"on a two-core machine. Targets (DESIGN section 6): {targets or 'none measured'}."
+            f"on a two-core machine. Targets (docs/design.md §7.4): {targets or 'none measured'}."
             f"\n\n"
             + table(
                 [

@@ -1,4 +1,4 @@
-"""The ``orchestrator`` command line (DESIGN 3.4)."""
+"""The ``orchestrator`` command line (docs/design.md §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``JobContext``: what a running job handler can use (DESIGN 3.2)."""
+"""``JobContext``: what a running job handler can use (docs/design.md §2.7)."""
 
 from __future__ import annotations
 

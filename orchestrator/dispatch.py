@@ -1,4 +1,4 @@
-"""Submitting, publishing and re-publishing jobs (DESIGN 4).
+"""Submitting, publishing and re-publishing jobs (docs/design.md §3.2).
 
 The row is committed first, then the message is published with ``task_id`` =
 job id, by the process's relay when it has one (:mod:`orchestrator.relay`), and

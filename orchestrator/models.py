@@ -1,4 +1,4 @@
-"""SQL tables of the platform: jobs and their lifecycle events (DESIGN 3.1)."""
+"""SQL tables of the platform: jobs and their lifecycle events (docs/design.md §2.1)."""
 
 from __future__ import annotations
 

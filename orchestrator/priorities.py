@@ -1,4 +1,4 @@
-"""Job priorities: 1..10, lower runs first, and the queue each one goes to (DESIGN 3.1)."""
+"""Job priorities: 1..10, lower runs first, and the queue each one goes to (docs/design.md §2.3)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
         timed_out = JobTimedOut(f"ran longer than its time limit of {job_type.time_limit:g} s")
         _retry_or_fail(job, job_type, timed_out, None, started)
         raise timed_out from exc
-    except Exception as exc:  # an unexpected error counts as retryable (DESIGN 3.2)
+    except Exception as exc:  # an unexpected error counts as retryable (docs/design.md §2.4)
         _retry_or_fail(job, job_type, exc, None, started)
         raise
     if recorded and not job_type.keep_idle and _is_idle(result, ctx):

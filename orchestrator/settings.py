@@ -32,7 +32,7 @@ class Settings(BaseModel):
     flower_user: str | None = None
     flower_password: str | None = None
     # Redis re-delivers an unacknowledged message after this many seconds, so it
-    # must exceed the longest job plus the longest retry delay (DESIGN 4).
+    # must exceed the longest job plus the longest retry delay (docs/design.md §3.7).
     visibility_timeout: int = 3600
     retry_backoff_cap: float = 600.0
     sweep_interval: float = 30.0

@@ -1,4 +1,4 @@
-"""Path mapping: the same folder as another program sees it (DESIGN 3.5).
+"""Path mapping: the same folder as another program sees it (docs/design.md §4.2).
 
 A mapping turns a prefix into another prefix; the longest matching prefix wins.
 Separators (``\\`` from Radarr on Windows) and trailing slashes are normalised,

@@ -1,4 +1,4 @@
-"""The configuration resources: validation, create, update and JSON forms (DESIGN 3.5).
+"""The configuration resources: validation, create, update and JSON forms (docs/design.md §4.3).
 
 Each resource is a :class:`Resource`: its model, its create and patch schemas
 (pydantic, so errors name the field), how a row is written from validated data

@@ -1,5 +1,5 @@
 """Webhook in, players out: real HTTP, a real worker, real folders, fake players speaking
-their protocols on 127.0.0.1 (DESIGN 5, the seed's end-to-end flow)."""
+their protocols on 127.0.0.1 (docs/design.md §4, §7.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A real worker runs jobs: success, retries, failures, chains, progress (DESIGN 3.1-4)."""
+"""A real worker runs jobs: success, retries, failures, chains, progress (docs/design.md §2-3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The import rules of DESIGN 2: the platform knows nothing of the domain."""
+"""The import rules of docs/design.md §1.3: the platform knows nothing of the domain."""
 
 from __future__ import annotations
 
