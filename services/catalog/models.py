@@ -47,6 +47,8 @@ class Library(Base):
     # Files (relative to ``path``) that must exist before a scan may change the catalog:
     # a network share that dropped leaves an empty mount point without them.
     anchors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Scan folders and files reached through a symlink that leaves ``path`` (off: skipped).
+    follow_links: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -149,6 +151,26 @@ class MediaFileRow(Base):
     part: Mapped[int | None] = mapped_column(Integer, nullable=True)
     size: Mapped[int] = mapped_column(BigInteger)
     mtime: Mapped[float] = mapped_column(Float)
+
+
+class Series(Base):
+    """A TV series folder of a library, with the ids its manager (Sonarr) gave it."""
+
+    __tablename__ = "series"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_id: Mapped[int] = mapped_column(
+        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    title: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tvdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    imdb_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default="present")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class EpisodeFileRow(Base):
