@@ -253,6 +253,7 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
             result=result,
             completed_at=utcnow(),
             progress_percent=100.0,
+            error=None,  # an earlier attempt's error stays in its job.retrying event
         )
         if done is None:
             job_logger(log, job).warning("no longer processing (cancelled?): result discarded")

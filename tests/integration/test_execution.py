@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from orchestrator import submit
 from orchestrator.db import read_session
-from orchestrator.models import Job
+from orchestrator.models import Job, JobEvent
 from tests.conftest import WorkerProcess, event_names, wait_for_job
 
 
@@ -32,6 +32,15 @@ def test_retry_then_success_counts_retries(worker: WorkerProcess) -> None:
     assert done.status == "completed"
     assert done.result == {"succeeded_on_attempt": 3}
     assert (done.attempts, done.retry_count) == (3, 2)
+    assert done.error is None  # the attempts' errors are in their events, not on the job
+    with read_session() as session:
+        retried = session.scalars(
+            select(JobEvent).filter_by(job_id=job.id, name="job.retrying")
+        ).all()
+    assert [e.data["error"] for e in retried] == [
+        "attempt 1 failed on purpose",
+        "attempt 2 failed on purpose",
+    ]
     assert event_names(job.id) == [
         "job.created",
         "job.started",
