@@ -106,14 +106,31 @@ def _unpublished(
 
 def _send(jobs: list[Job], producer: Any) -> list[dict[str, Any]]:
     """Publish ``jobs``; the stamps of those sent. Stops at the first failure: the broker
-    is away, and the rest waits for the next try."""
+    is away, and the rest waits for the next try.
+
+    On Redis the batch leaves in one round trip (a pipeline): one per job was half the
+    relay's time. Should that round trip fail, none is stamped as sent; those that did
+    reach the queue are published again later, and the claim skips the copy.
+    """
     sent = []
-    for job in jobs:
-        published_at = utcnow()
-        if not publish(job, producer=producer, stamp=False):
-            break
-        sent.append({"job_id": job.id, "published_at": published_at})
+    try:
+        with _batch(producer):
+            for job in jobs:
+                published_at = utcnow()
+                if not publish(job, producer=producer, stamp=False):
+                    break
+                sent.append({"job_id": job.id, "published_at": published_at})
+    except Exception as exc:  # the pipeline's redis errors are not kombu's
+        log.warning("relay: %d jobs not published (%s: %s)", len(sent), type(exc).__name__, exc)
+        return []
     return sent
+
+
+def _batch(producer: Any) -> Any:
+    """A publish batch on ``producer`` where its transport has them (Redis), else nothing."""
+    if producer is not None and producer.supports_batch_publish:
+        return producer.batch(max_size=BATCH)
+    return contextlib.nullcontext()
 
 
 class Relay:

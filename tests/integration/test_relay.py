@@ -71,3 +71,55 @@ def test_the_relay_publishes_the_most_urgent_first_and_stamps_each_once(
     assert sent[0] == critical and set(sent) == ours
     assert (first, again) == (4, 0)  # stamped: not published a second time
     assert set(stamped) == set(sent)
+
+
+def _recorded_only(count: int) -> list[str]:
+    dispatch.use_relay(lambda job_id: None)  # recorded only: nothing publishes them yet
+    try:
+        return [dispatch.submit("test-echo", {"n": n}).job.id for n in range(count)]
+    finally:
+        dispatch.use_relay(None)
+
+
+def _stamped(ids: list[str]) -> int:
+    with read_session() as session:
+        return len(
+            session.scalars(
+                select(Job.id).where(Job.id.in_(ids), Job.dispatched_at.is_not(None))
+            ).all()
+        )
+
+
+@pytest.mark.parametrize("fault", ["broker away", "batch lost on its way"])
+def test_a_batch_that_fails_is_not_stamped_and_the_next_try_sends_it(
+    database: str, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    from kombu.transport import redis as kombu_redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from orchestrator.celery_app import app
+
+    ids = _recorded_only(5)
+    try:
+        if fault == "broker away":
+            producer = app.amqp.Producer(app.connection_for_write("redis://127.0.0.1:9/0"))
+        else:  # the pipeline's one round trip fails after every message was buffered
+            producer = app.amqp.Producer(app.connection_for_write())
+
+            def lost(self: object) -> None:
+                raise RedisConnectionError("connection reset by peer")
+
+            monkeypatch.setattr(kombu_redis.PublishBatch, "flush", lost)
+        if not producer.supports_batch_publish and fault != "broker away":
+            pytest.skip("the broker's transport publishes one message at a time")
+
+        assert relay._relay_once(relay.BATCH, 0.0, producer, ids=ids) == (0, 5)
+        assert _stamped(ids) == 0
+
+        monkeypatch.undo()
+        good = app.amqp.Producer(app.connection_for_write())
+        assert relay._relay_once(relay.BATCH, 0.0, good, ids=ids) == (5, 5)
+        assert _stamped(ids) == 5
+    finally:
+        with write_session() as session:
+            session.execute(delete(Job).where(Job.id.in_(ids)))
