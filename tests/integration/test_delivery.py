@@ -123,10 +123,7 @@ def test_cancel_stops_a_running_job(worker: WorkerProcess) -> None:
     cancel_job(job.id)
 
     _wait_for_log(worker, "Terminating")
-    time.sleep(0.5)
-    with read_session() as session:
-        row = session.get(Job, job.id)
-    assert row is not None and row.status == "cancelled"
+    assert wait_for_job(job.id, statuses=("cancelled",), timeout=5).status == "cancelled"
     assert event_names(job.id)[-1] == "job.cancelled"
     # The worker goes on serving other jobs.
     assert wait_for_job(submit("test-echo").job.id).status == "completed"
