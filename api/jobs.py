@@ -21,6 +21,7 @@ from orchestrator.dispatch import cancel_job, retry_job, submit
 from orchestrator.errors import JobNotFound
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job
+from orchestrator.summaries import MAX_SUMMARY_CHARS, summary_contains
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
@@ -76,7 +77,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @bp.get("")
 def list_jobs() -> Response:
-    """Job summaries, newest first, filtered by status, type, root_id and parent_id.
+    """Job summaries, newest first, filtered by status, type, root_id and parent_id, and
+    by ``q``: a piece of the summary, case-insensitive.
 
     A summary has no payload, result, checkpoint or traceback: the job's own GET has them.
     """
@@ -90,6 +92,10 @@ def list_jobs() -> Response:
         value = request.args.get(name)
         if value is not None:
             query = query.where(getattr(Job, name) == value)
+    if search := request.args.get("q"):
+        if len(search) > MAX_SUMMARY_CHARS:
+            raise ApiError(400, f"q must be at most {MAX_SUMMARY_CHARS} characters")
+        query = query.where(summary_contains(search))
     if cursor := request.args.get("cursor"):
         created, job_id = _decode_cursor(cursor)
         query = query.where(

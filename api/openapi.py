@@ -19,6 +19,7 @@ from api.requests import DEFAULT_LIMIT, MAX_LIMIT
 from api.serialize import ERROR_MESSAGE_CHARS
 from orchestrator.lifecycle import JobStatus
 from orchestrator.priorities import QUEUES
+from orchestrator.summaries import MAX_SUMMARY_CHARS
 from services.catalog.config import RESOURCES, PlayerType
 from services.webhooks import SOURCES
 
@@ -58,6 +59,8 @@ QUEUED = {"const": "queued"}
 # What a job and its summary share (api/serialize.py).
 JOB_PROPERTIES: Schema = {
     "id": STR, "type": STR, "status": STATUSES,
+    "summary": {**NSTR, "maxLength": MAX_SUMMARY_CHARS,
+                "description": "What the job is about, in one line (`q` searches it)"},
     "priority": {"type": "integer", "minimum": 1, "maximum": 10, "description": "1 runs first"},
     "queue": {"enum": list(QUEUES)},
     "attempts": {"type": "integer", "minimum": 0},
@@ -225,6 +228,8 @@ FILTERS = [
     _param("query", "root_id", STR, "Only jobs of this chain"),
     _param("query", "parent_id", STR, "Only children of this job"),
 ]
+SEARCH = _param("query", "q", {"type": "string", "maxLength": MAX_SUMMARY_CHARS},
+                "Only jobs whose summary contains this (case-insensitive)")  # fmt: skip
 AFTER = [
     _param("header", "Last-Event-ID", QINT, "Replay the stored events after this id"),
     _param("query", "last_event_id", QINT, "As Last-Event-ID, which wins when both are sent"),
@@ -349,7 +354,7 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
                         body=submit_body),
             "get": _op("jobs.list_jobs", "Job summaries, newest first (GET a job for its "
                        "payload and result)", _ok(200, "JobPage"), "400 503",
-                       JOB_PAGE + FILTERS),
+                       [*JOB_PAGE, *FILTERS, SEARCH]),
         },
         "/api/v1/jobs/{job_id}": {"get": _op("jobs.get_job", "A job in full, with its "
                                              "children as summaries",

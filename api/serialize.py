@@ -24,7 +24,7 @@ SUMMARY_COLUMNS = (
     Job.id, Job.type, Job.status, Job.priority, Job.queue, Job.attempts, Job.retry_count,
     Job.max_retries, Job.progress_percent, Job.progress_message, Job.parent_id, Job.root_id,
     Job.dedupe_key, Job.worker, Job.created_at, Job.updated_at, Job.run_at, Job.dispatched_at,
-    Job.started_at, Job.completed_at, Job.next_retry_at,
+    Job.started_at, Job.completed_at, Job.next_retry_at, Job.summary,
 )  # fmt: skip
 
 
@@ -49,6 +49,7 @@ def _common(job: Job | Row[Any]) -> dict[str, Any]:
     return {
         "id": job.id,
         "type": job.type,
+        "summary": job.summary,
         "status": job.status,
         "priority": job.priority,
         "queue": job.queue,

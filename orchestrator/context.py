@@ -35,6 +35,9 @@ class JobContext:
         self.log: JobLoggerAdapter = job_logger(handler_log, job)
         self.children: list[Job] = []
         self.checkpoint: dict[str, Any] = dict(job.checkpoint or {})
+        # What the job is about; a handler that learns more (a library's name) may set
+        # it, and it is stored when the job completes.
+        self.summary: str | None = job.summary
 
     def progress(self, percent: float, message: str | None = None) -> None:
         """Report progress (0-100) with an optional message; stored and streamed live."""

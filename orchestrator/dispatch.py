@@ -33,6 +33,7 @@ from orchestrator.payloads import too_deep
 from orchestrator.priorities import message_priority, parse_priority, queue_for
 from orchestrator.registry import get_job_type
 from orchestrator.stamps import stamps
+from orchestrator.summaries import summarize
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def build_job(
         attempts=0,
         retry_count=0,
         dedupe_key=dedupe_key,
+        summary=summarize(kind.summarize, payload),
         parent_id=parent.id if parent else None,
         root_id=parent.root_id if parent else new_id,
         created_at=now,

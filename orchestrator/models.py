@@ -62,6 +62,8 @@ class Job(Base):
     )
     root_id: Mapped[str] = mapped_column(String(36), index=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # One line saying what the job is about (orchestrator/summaries.py); searched by LIKE.
+    summary: Mapped[str | None] = mapped_column(String(200), nullable=True)
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

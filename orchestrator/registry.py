@@ -48,6 +48,8 @@ class JobType:
     # retried or failed, saying so); at the hard limit its process is killed.
     time_limit: float = 0.0
     keep_idle: bool = True
+    # The job's summary from its payload (orchestrator/summaries.py); None: the default.
+    summarize: Callable[[dict[str, Any]], str | None] | None = None
 
     @property
     def hard_time_limit(self) -> float:
@@ -72,6 +74,7 @@ def job(
     schedule: float | None = None,
     time_limit: float | None = None,
     keep_idle: bool = True,
+    summarize: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of job type ``name``.
 
@@ -83,7 +86,9 @@ def job(
     ``ORCH_JOB_TIME_LIMIT``) bounds one run: past it the run is interrupted and the job
     retried, or failed once its retries are spent. With ``keep_idle=False`` a scheduled run
     (sent by beat) that found nothing to do (no children, and a result without any
-    non-empty value) leaves no row behind.
+    non-empty value) leaves no row behind. ``summarize`` turns a payload into the job's
+    summary, one short line for people (default: the payload's ``path``, ``folder`` or
+    ``dirs``); it must be cheap, and it sees the payload before validation.
     """
 
     def decorate(handler: F) -> F:
@@ -99,6 +104,7 @@ def job(
                 schedule=schedule,
                 time_limit=time_limit or get_settings().job_time_limit,
                 keep_idle=keep_idle,
+                summarize=summarize,
             )
         )
         return handler

@@ -30,6 +30,7 @@ from orchestrator.priorities import queue_for
 from orchestrator.registry import JobType
 from orchestrator.retry import backoff_delay, should_retry
 from orchestrator.settings import get_settings
+from orchestrator.summaries import clip, summarize
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ def _record_external(
         priority=job_type.priority,
         queue=queue_for(job_type.priority),
         payload=payload,
+        summary=summarize(job_type.summarize, payload),
         max_retries=job_type.max_retries,
         attempts=0,
         retry_count=0,
@@ -243,13 +245,19 @@ def _elapsed(started: float) -> float:
 
 
 def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
+    event_data: dict[str, Any] = {"duration_s": _elapsed(started), "children": len(ctx.children)}
+    refined: dict[str, Any] = {}
+    if ctx.summary != job.summary:
+        # The handler said better what the job was about; the event tells live lists.
+        refined["summary"] = event_data["summary"] = clip(ctx.summary)
     with write_session() as session:
         done = lifecycle.transition(
             session,
             job.id,
             JobStatus.COMPLETED,
             expected=RUNNING,
-            event_data={"duration_s": _elapsed(started), "children": len(ctx.children)},
+            event_data=event_data,
+            **refined,
             result=result,
             completed_at=utcnow(),
             progress_percent=100.0,

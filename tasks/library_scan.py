@@ -45,6 +45,7 @@ from services.folder_signature import folder_signature
 from services.library_walk import list_library_folders
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
 from tasks.scan_movie import library_in, require_anchors
+from tasks.summaries import library_label, library_summary
 
 LIBRARY_SCAN_INTERVAL = float(os.environ.get("ORCH_LIBRARY_SCAN_INTERVAL", str(24 * 3600)))
 BATCH_SIZE = 200
@@ -91,7 +92,13 @@ class Changes:
         return self.notify
 
 
-@job("library-scan", priority="low", max_retries=2, payload_model=LibraryScanRequest)
+@job(
+    "library-scan",
+    priority="low",
+    max_retries=2,
+    payload_model=LibraryScanRequest,
+    summarize=library_summary,
+)
 def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the new and changed folders of the library, mark vanished ones removed and
     notify the players once."""
@@ -100,6 +107,7 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
         stored = folder_signatures(session, request.library_id)
     if library is None:
         raise PermanentError(f"library {request.library_id} does not exist")
+    ctx.summary = library_label(library.name, request.allow_removals)
     require_anchors(library)  # before the folder check: a dropped share may leave no folder
     if not os.path.isdir(library.path):
         raise PermanentError(f"library folder {library.path} does not exist or is not a folder")
@@ -235,7 +243,13 @@ def _fail(ctx: JobContext, errors: list[str], folder: str, exc: Exception) -> No
     errors.append(f"{folder}: {exc}")
 
 
-@job("library-scan-all", priority="low", max_retries=0, schedule=LIBRARY_SCAN_INTERVAL)
+@job(
+    "library-scan-all",
+    priority="low",
+    max_retries=0,
+    schedule=LIBRARY_SCAN_INTERVAL,
+    summarize=lambda _: "every library",
+)
 def library_scan_all(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Submit ``library-scan`` for every library (scheduled by beat)."""
     with read_session() as session:

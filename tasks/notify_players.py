@@ -29,6 +29,7 @@ from services.players import (
     client_for,
     settings_of,
 )
+from tasks.summaries import scan_summary
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,12 @@ def _describe(outcome: dict[str, Any]) -> str:
 
 
 @job(
-    "notify-players", priority="normal", max_retries=5, retry_base=5.0, payload_model=NotifyRequest
+    "notify-players",
+    priority="normal",
+    max_retries=5,
+    retry_base=5.0,
+    payload_model=NotifyRequest,
+    summarize=scan_summary,
 )
 def notify_players(request: NotifyRequest, ctx: JobContext) -> dict[str, Any]:
     """Notify every group of the library; retry only the groups that could not be reached."""

@@ -16,6 +16,7 @@ from services.catalog.signatures import forget_folder_signatures, store_folder_s
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
 from services.scanner import scan_movie_folder
+from tasks.summaries import scan_summary
 
 
 class ScanRequest(BaseModel):
@@ -72,7 +73,14 @@ def remember_signature(
         store_folder_signatures(session, library_id, {folder: signature})
 
 
-@job("scan-movie", priority="high", max_retries=3, retry_base=5.0, payload_model=ScanRequest)
+@job(
+    "scan-movie",
+    priority="high",
+    max_retries=3,
+    retry_base=5.0,
+    payload_model=ScanRequest,
+    summarize=scan_summary,
+)
 def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the folder, upsert the movie (or mark it removed) and submit ``notify-players``."""
     library = library_holding(request)

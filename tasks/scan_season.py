@@ -10,9 +10,17 @@ from services.catalog.queries import apply_season_scan
 from services.folder_signature import folder_signature
 from services.scanner import scan_season_folder
 from tasks.scan_movie import ScanRequest, library_holding, library_in, remember_signature
+from tasks.summaries import scan_summary
 
 
-@job("scan-season", priority="high", max_retries=3, retry_base=5.0, payload_model=ScanRequest)
+@job(
+    "scan-season",
+    priority="high",
+    max_retries=3,
+    retry_base=5.0,
+    payload_model=ScanRequest,
+    summarize=scan_summary,
+)
 def scan_season(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the season folder, update its episode files and submit ``notify-players``."""
     library = library_holding(request)

@@ -17,6 +17,7 @@ from services.catalog.queries import libraries, manager_mappings
 from services.imported_files import what_is_missing
 from services.pathmap import PathEscape, best_root, map_path, normalise
 from services.webhooks import WebhookError, WebhookEvent, parse_webhook
+from tasks.summaries import manual_summary, webhook_summary
 
 SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
 # Scans wait this long, so that a burst of events for one folder (a redelivered
@@ -114,7 +115,13 @@ def _refuse_unmounted(library_ids: set[int]) -> None:
                 raise PermanentError(missing_anchors_message(library, missing))
 
 
-@job("webhook", priority="critical", max_retries=20, retry_cap=60)
+@job(
+    "webhook",
+    priority="critical",
+    max_retries=20,
+    retry_cap=60,
+    summarize=webhook_summary,
+)
 def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Map each folder of the event to ours, find its library, wait until the imported
     files are here in full, and submit each folder's scan."""
@@ -168,7 +175,13 @@ class ManualScanRequest(BaseModel):
     dirs: list[Folder] = Field(min_length=1, max_length=MAX_MANUAL_DIRS)
 
 
-@job("manual-scan", priority="critical", max_retries=3, payload_model=ManualScanRequest)
+@job(
+    "manual-scan",
+    priority="critical",
+    max_retries=3,
+    payload_model=ManualScanRequest,
+    summarize=manual_summary,
+)
 def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan folders named by hand (``POST /api/triggers/manual``, ``orchestrator scan``).
 
