@@ -190,6 +190,7 @@ class Stack(contextlib.ExitStack):
         super().__init__()
         self.root = Path(tempfile.mkdtemp(prefix=f"orch-bench-{name}-"))
         self.logs: list[Path] = []
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.callback(self._remove_root)
 
     def _remove_root(self) -> None:
@@ -232,6 +233,7 @@ class Stack(contextlib.ExitStack):
             stderr=subprocess.STDOUT,
         )
         self.callback(stop_process, process, stop_timeout)
+        self.processes[name] = process
         return process
 
     def redis(self, name: str = "redis") -> str:

@@ -185,6 +185,23 @@ def run_python(
 # --- the benchmark ------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` and its children alive now (gunicorn's
+    workers), from /proc; 0 where /proc is not there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(__doc__ or "", argv)
     seconds = 3.0 if args.quick else 10.0
@@ -260,10 +277,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in servers:
             load(name, 16, 2.0)
         levels: dict[str, dict[str, Any]] = {name: {} for name in SERVERS}
+        # Where the CPU goes at 16 connections: the server's processes, and the Redis all
+        # share (wrk's own is left out). On 2 cores this, not waiting, bounds req/s.
+        cpu_ms: dict[str, dict[str, float]] = {}
+        redis_pid = stack.processes["redis"].pid
         for connections in LEVELS:
             for name in SERVERS:
+                before = cpu_seconds(servers[name].pid), cpu_seconds(redis_pid)
                 result = load(name, connections, seconds)
+                after = cpu_seconds(servers[name].pid), cpu_seconds(redis_pid)
                 levels[name][str(connections)] = result
+                if connections == 16 and result["requests"]:
+                    per_request = 1000 / result["requests"]
+                    cpu_ms[name] = {
+                        "server": (after[0] - before[0]) * per_request,
+                        "redis": (after[1] - before[1]) * per_request,
+                    }
                 log(
                     f"intake {name:9} c={connections:<3} {result['rps']:8.0f} req/s  "
                     f"p50 {result['p50_ms']:6.1f}  p95 {result['p95_ms']:6.1f}  "
@@ -306,6 +335,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "levels": levels,
         "ratio_rps": peer_ratios["bare"],
         "ratio_rps_peers": peer_ratios,
+        "cpu_ms_per_request_16": cpu_ms,
         "webhook_jobs_recorded": recorded,
         "platform_requests_measured": sent,
         "broker_messages_queued": broker_messages,

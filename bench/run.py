@@ -408,6 +408,24 @@ def intake_section(r: dict[str, Any]) -> str:
             "/api/task/async-apply/bench.webhook` with basic auth and the body "
             '`{"kwargs": <the webhook body>}` (`celery -A bench.bare_celery flower`). '
         )
+    cpu = ""
+    if cpu_ms := r.get("cpu_ms_per_request_16"):
+        cpu_rows = [
+            [
+                labels[server],
+                num(c["server"], 3),
+                num(c["redis"], 3),
+                num(c["server"] + c["redis"], 3),
+            ]
+            for server in servers
+            if (c := cpu_ms.get(server))
+        ]
+        cpu = (
+            "\n\nCPU time per request at 16 connections (from /proc: the server's processes,"
+            " gunicorn's master with the relay included, and the shared Redis; the load"
+            " generator's own is left out). On 2 cores the CPU, not waiting, bounds req/s:\n\n"
+            + table(["server", "server CPU ms", "Redis CPU ms", "total ms"], cpu_rows)
+        )
     queued = (
         f" {r['broker_messages_queued']:,} messages were left queued in the broker (the "
         f"peers' tasks and the platform's jobs, warm-up included)."
@@ -428,6 +446,7 @@ def intake_section(r: dict[str, Any]) -> str:
             ["connections", "server", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
             rows,
         )
+        + cpu
         + "\n\nRatio of the API's req/s to each other server's:\n\n"
         + ratio_lines
         + "\n![intake](bench/intake.png)\n"
