@@ -13,7 +13,7 @@ from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session
 from services.catalog.anchors import missing_anchors, missing_anchors_message
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
-from services.catalog.queries import libraries, manager_mappings
+from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, libraries, manager_mappings
 from services.imported_files import what_is_missing
 from services.pathmap import PathEscape, best_root, map_path, normalise
 from services.webhooks import WebhookError, WebhookEvent, parse_webhook
@@ -64,6 +64,18 @@ def _movie_ids(event: WebhookEvent) -> dict[str, Any]:
         ids["tmdb_id"] = event.tmdb_id
     if event.imdb_id is not None and re.fullmatch(IMDB_ID, event.imdb_id):
         ids["imdb_id"] = event.imdb_id
+    return ids
+
+
+def _series_ids(event: WebhookEvent) -> dict[str, Any]:
+    """The event's series ids, title and year that are well formed, for the series row."""
+    ids = _movie_ids(event)  # tmdb and imdb ids have the same form for a series
+    if event.tvdb_id is not None and event.tvdb_id <= MAX_TMDB_ID:
+        ids["tvdb_id"] = event.tvdb_id
+    if event.title is not None and event.title.strip():
+        ids["title"] = event.title.strip()[:MAX_TITLE_LENGTH]
+    if event.year is not None and event.year <= MAX_YEAR:
+        ids["year"] = event.year
     return ids
 
 
@@ -150,6 +162,8 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         request = {"library_id": library_id, "path": local, "update_type": target.update_type}
         if target.kind == "movie":  # the manager's ids, which the scan prefers to the NFO's
             request.update(_movie_ids(event))
+        else:  # the series' ids, which its row keeps
+            request.update(_series_ids(event))
         job_id = ctx.submit(
             kind,
             request,

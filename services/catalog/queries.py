@@ -1,25 +1,35 @@
-"""Catalog queries and updates: libraries by path, groups of a library, movie upserts,
-signatures of scanned folders."""
+"""Catalog queries and updates: libraries by path, groups of a library, movie and series
+upserts, signatures of scanned folders."""
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.models import utcnow
 from services.catalog.models import (
+    IMDB_ID,
+    MAX_TMDB_ID,
     EpisodeFileRow,
     Library,
     ManagerPathMapping,
     MediaFileRow,
     Movie,
     PlayerGroup,
+    Series,
     group_libraries,
 )
+
+# What a series' title and year may be: the title fits its column.
+MAX_TITLE_LENGTH = 500
+MAX_YEAR = 9999
 
 
 class ScannedFile(Protocol):
@@ -250,11 +260,156 @@ def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> l
             .values(state="removed")
             .execution_options(synchronize_session=False)
         )
+    if gone:
+        _mark_empty_series_removed(session, library_id)
     return gone
 
 
-def apply_season_scan(session: Session, library: Library, scan: ScannedSeason) -> dict[str, int]:
+def _mark_empty_series_removed(session: Session, library_id: int) -> None:
+    """Mark removed every present series of the library left without a present episode."""
+    library = session.get(Library, library_id)
+    if library is None:
+        return
+    seasons = present_catalog_folders(session, library_id, "tv")
+    kept = {series_folder(library.path, season) for season in seasons}
+    rows = session.execute(
+        select(Series.id, Series.path).where(
+            Series.library_id == library_id, Series.state == "present"
+        )
+    )
+    empty = [series_id for series_id, path in rows if path not in kept]
+    now = utcnow()
+    for chunk in chunks(empty):
+        session.execute(
+            update(Series)
+            .where(Series.id.in_(chunk))
+            .values(state="removed", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass(frozen=True)
+class ManagerSeries:
+    """What the manager (Sonarr) said of a series in its webhook, if anything."""
+
+    title: str | None = None
+    year: int | None = None
+    tvdb_id: int | None = None
+    tmdb_id: int | None = None
+    imdb_id: str | None = None
+
+    def checked(self) -> ManagerSeries:
+        """A copy without the values that are not well formed (a webhook may hold
+        anything): ids out of their column's range, an imdb id not ``tt`` and digits."""
+
+        def number(value: Any, high: int) -> int | None:
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= high
+            return value if ok else None
+
+        title = self.title.strip() if isinstance(self.title, str) else None
+        imdb_ok = isinstance(self.imdb_id, str) and re.fullmatch(IMDB_ID, self.imdb_id)
+        return ManagerSeries(
+            title=title[:MAX_TITLE_LENGTH] if title else None,
+            year=number(self.year, MAX_YEAR),
+            tvdb_id=number(self.tvdb_id, MAX_TMDB_ID),
+            tmdb_id=number(self.tmdb_id, MAX_TMDB_ID),
+            imdb_id=self.imdb_id if imdb_ok else None,
+        )
+
+
+def series_folder(library_path: str, folder: str) -> str | None:
+    """The series folder holding ``folder`` (a season folder, or the series folder
+    itself): the library root's child on the way to it. None for the root itself or a
+    folder outside the library."""
+    relative = posixpath.relpath(posixpath.normpath(folder), posixpath.normpath(library_path))
+    first = relative.split("/")[0]
+    if first in (".", ".."):
+        return None
+    return posixpath.join(posixpath.normpath(library_path), first)
+
+
+# "Severance (2022)": Sonarr's "{Series TitleYear}" folder format.
+_TITLE_YEAR = re.compile(r"^(?P<title>.+?)\s*\((?P<year>\d{4})\)$")
+
+
+def upsert_series(
+    session: Session,
+    library: Library,
+    folder: str,
+    manager: ManagerSeries | None = None,
+    *,
+    deleted: bool = False,
+) -> Series | None:
+    """Bring the series row of ``folder``'s series folder in line with the catalog's episodes.
+
+    Its ids, title and year are the manager's when given, else what the row has; a known
+    id is never replaced with nothing (a manual or library scan names none). A new row's
+    title and year come from the folder name when the manager gave none. The series is
+    removed when none of its episode files is present, or when ``deleted`` names the
+    series folder itself (Sonarr's SeriesDelete); present again once an episode is.
+    A series with no row and nothing present gets none. Returns the row, if any.
+    """
+    path = series_folder(library.path, folder)
+    if path is None:
+        return None
+    removed = not _has_present_episode(session, posixpath.normpath(folder), path) or (
+        deleted and posixpath.normpath(folder) == path
+    )
+    series = session.scalars(select(Series).where(Series.path == path)).first()
+    if series is None and removed:
+        return None
+    now = utcnow()
+    if series is None:
+        # Two seasons of one series may be scanned at once: insert once, whoever is first.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(Series)
+            .values(library_id=library.id, path=path, state="present", created_at=now,
+                    updated_at=now)
+            .on_conflict_do_nothing(index_elements=[Series.path])
+        )  # fmt: skip
+        series = session.scalars(select(Series).where(Series.path == path)).one()
+    known = (manager or ManagerSeries()).checked()
+    named = _TITLE_YEAR.match(posixpath.basename(path))
+    folder_title = named.group("title") if named else posixpath.basename(path)
+    folder_year = int(named.group("year")) if named else None
+    series.library_id = library.id
+    series.title = known.title or series.title or folder_title[:MAX_TITLE_LENGTH]
+    series.year = known.year or series.year or folder_year
+    series.tvdb_id = known.tvdb_id or series.tvdb_id
+    series.tmdb_id = known.tmdb_id or series.tmdb_id
+    series.imdb_id = known.imdb_id or series.imdb_id
+    series.state = "removed" if removed else "present"
+    series.updated_at = now
+    session.flush()
+    return series
+
+
+def _has_present_episode(session: Session, folder: str, series_path: str) -> bool:
+    """True if a present episode file lies in the series folder: the scanned folder is
+    looked at first, by its indexed path; a prefix search may read the whole table."""
+
+    def any_present(where: Any) -> bool:
+        query = select(EpisodeFileRow.id).where(EpisodeFileRow.state == "present", where)
+        return session.scalars(query.limit(1)).first() is not None
+
+    inside = series_path + "/"
+    return any_present(EpisodeFileRow.season_path == folder) or any_present(
+        (EpisodeFileRow.season_path == series_path)
+        | EpisodeFileRow.season_path.startswith(inside, autoescape=True)
+    )
+
+
+def apply_season_scan(
+    session: Session,
+    library: Library,
+    scan: ScannedSeason,
+    manager: ManagerSeries | None = None,
+    *,
+    deleted: bool = False,
+) -> dict[str, Any]:
     """Record the episode files of a season folder; files gone from it are marked removed.
+    Then upsert its series (``upsert_series``) with the manager's ids, if given.
 
     A folder that is gone may be a whole series (Sonarr's SeriesDelete names the series
     folder): every episode file of every season inside it is marked removed.
@@ -284,7 +439,13 @@ def apply_season_scan(session: Session, library: Library, scan: ScannedSeason) -
             row.state = "removed"
             removed += 1
     session.flush()
-    return {"episodes": len(seen), "added": added, "removed": removed}
+    series = upsert_series(session, library, season_path, manager, deleted=deleted)
+    return {
+        "episodes": len(seen),
+        "added": added,
+        "removed": removed,
+        "series_id": series.id if series is not None else None,
+    }
 
 
 def movie_to_dict(movie: Movie, *, with_files: bool = True) -> dict[str, Any]:
@@ -308,6 +469,23 @@ def movie_to_dict(movie: Movie, *, with_files: bool = True) -> dict[str, Any]:
         body["files"] = [f for f in rows if f["kind"] == "video"]
         body["assets"] = [f for f in rows if f["kind"] != "video"]
     return body
+
+
+def series_to_dict(series: Series) -> dict[str, Any]:
+    """JSON form of a series, with its manager's ids."""
+    return {
+        "id": series.id,
+        "library_id": series.library_id,
+        "path": series.path,
+        "title": series.title,
+        "year": series.year,
+        "tvdb_id": series.tvdb_id,
+        "tmdb_id": series.tmdb_id,
+        "imdb_id": series.imdb_id,
+        "state": series.state,
+        "created_at": series.created_at.isoformat(),
+        "updated_at": series.updated_at.isoformat(),
+    }
 
 
 def _file_to_dict(row: MediaFileRow) -> dict[str, Any]:

@@ -215,6 +215,52 @@ def test_wrong_types_do_not_raise(change: dict[str, Any]) -> None:
     assert not event.is_upgrade
 
 
+SONARR_IDS = ("Severance", 2022, 371980, 95396, "tt11280740")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("sonarr_")))
+def test_every_sonarr_fixture_with_a_series_carries_its_ids(name: str) -> None:
+    body = load(name)
+    event = parse_webhook("sonarr", body)
+
+    found = (event.title, event.year, event.tvdb_id, event.tmdb_id, event.imdb_id)
+    if name == "sonarr_test.json":  # 0 and null mean unknown
+        assert found == ("Test Title", None, 1234, None, None)
+    elif "series" in body:
+        assert found == SONARR_IDS
+    else:
+        assert found == (None,) * 5
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        {"tvdbId": "371980", "tmdbId": 95396.0, "imdbId": 11280740, "title": [], "year": "2022"},
+        {"tvdbId": True, "tmdbId": -1, "imdbId": "", "title": "  ", "year": 0},
+        {"tvdbId": None, "tmdbId": {}, "imdbId": None, "title": None, "year": None},
+        {},
+    ],
+)
+def test_series_ids_of_the_wrong_type_are_left_out(series: dict[str, Any]) -> None:
+    body = load("sonarr_download.json")
+    for key in ("tvdbId", "tmdbId", "imdbId", "title", "year"):
+        body["series"].pop(key)
+    body["series"].update(series)
+
+    event = parse_webhook("sonarr", body)
+
+    assert (event.title, event.year, event.tvdb_id, event.tmdb_id, event.imdb_id) == (None,) * 5
+    assert folders(event) == [(f"{SEVERANCE}/Season 02", "Created")]
+
+
+def test_a_series_object_that_is_not_an_object_gives_no_ids_and_no_scan() -> None:
+    body = load("sonarr_series_delete.json") | {"series": ["Severance", 371980]}
+
+    event = parse_webhook("sonarr", body)
+
+    assert (event.action, event.tvdb_id, event.title) == ("ignored", None, None)
+
+
 def test_wrong_types_fall_back_to_the_next_path() -> None:
     body = load("radarr_download.json")
     body["movieFile"]["path"] = 42
