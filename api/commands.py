@@ -60,9 +60,29 @@ def library() -> None:
     multiple=True,
     help="A file, relative to PATH, that must exist for a scan to run (repeat), e.g. .anchor.",
 )
-def library_add(name: str, path: str, kind: str, anchors: tuple[str, ...]) -> None:
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Scan folders and files reached through links that lead out of PATH.",
+)
+@click.option(
+    "--confirm-system-path",
+    is_flag=True,
+    help="Confirm a PATH that is / or in a system folder such as /etc, /usr or /var.",
+)
+def library_add(
+    name: str,
+    path: str,
+    kind: str,
+    anchors: tuple[str, ...],
+    follow_links: bool,
+    confirm_system_path: bool,
+) -> None:
     """Add library NAME at PATH."""
-    body = {"name": name, "path": path, "kind": kind, "anchors": list(anchors)}
+    body = {
+        "name": name, "path": path, "kind": kind, "anchors": list(anchors),
+        "follow_links": follow_links, "confirm_system_path": confirm_system_path,
+    }  # fmt: skip
     click.echo(json.dumps(_create("libraries", body)))
 
 

@@ -105,10 +105,12 @@ SCHEMAS: dict[str, Schema] = {
         "id": INT, "event": STR, "job_id": STR, "root_id": STR, "type": STR, "status": STATUSES,
         "attempt": INT, "data": OBJECT, "created_at": TIME,
     }, description="The JSON `data:` of a Server-Sent Event (its `id:` and `event:` too)."),
-    "Library": _obj("id name path kind anchors", {
+    "Library": _obj("id name path kind anchors follow_links", {
         "id": ID, "name": STR, "path": STR, "kind": {"enum": ["movies", "tv"]},
         "anchors": {**_array(STR), "description": "Files (relative to path) that must exist "
-                    "for a scan to change the catalog or notify the players"}}),
+                    "for a scan to change the catalog or notify the players"},
+        "follow_links": {**BOOL, "description": "Scan folders and files reached through a "
+                         "link that leads out of path (false: skipped)"}}),
     "PathMapping": _obj("id source from to", {"id": ID, "source": STR, "from": STR, "to": STR}),
     "PlayerGroup": _obj("id name library_ids path_mappings player_ids", {
         "id": ID, "name": STR, "library_ids": _array(ID),

@@ -18,12 +18,13 @@ const CODECS = {
 };
 
 // Field types: text (default), number, ids ("1, 2"), lines (one item per line),
-// mappings ("from => to" per line), checkbox, secret (write-only: the API only says
-// whether it is set; empty keeps it).
+// mappings ("from => to" per line), checkbox (ticked on a new row unless `checked: false`),
+// secret (write-only: the API only says whether it is set; empty keeps it).
 const RESOURCES = [
   { name: "libraries", title: "Libraries", noun: "library",
     fields: [{ key: "name" }, { key: "path", hint: "/data/movies" },
-      { key: "kind", options: ["movies", "tv"] }, { key: "anchors", type: "lines", hint: ".anchor" }],
+      { key: "kind", options: ["movies", "tv"] }, { key: "anchors", type: "lines", hint: ".anchor" },
+      { key: "follow_links", type: "checkbox", checked: false }],
     action: { label: "Scan", path: "scan", done: (r) => `scan queued as job ${r.job_id}` } },
   { name: "path-mappings", title: "Manager path mappings", noun: "path mapping",
     fields: [{ key: "source", hint: "radarr" }, { key: "from", hint: "/movies" },
@@ -122,7 +123,7 @@ function edit(view, row) {
   form.querySelector("[data-cancel-edit]").hidden = !row;
   for (const field of spec.fields) {
     const box = form.elements[field.key];
-    if (field.type === "checkbox") box.checked = row ? row[field.key] : true;
+    if (field.type === "checkbox") box.checked = row ? row[field.key] : field.checked ?? true;
     else if (field.type === "secret") box.placeholder = row?.[field.isSet] ? "set: empty keeps it" : "";
     else if (row) box.value = codec(field).show(row[field.key]);
   }

@@ -7,6 +7,7 @@ and how it is shown. Secrets (player password and token) are write-only.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Callable
@@ -87,6 +88,45 @@ def _anchor(value: str) -> str:
 
 Anchor = Annotated[str, Field(min_length=1, max_length=MAX_ANCHOR_CHARS), AfterValidator(_anchor)]
 
+# A library here (or below) needs "confirm_system_path": a scan would read the system's
+# own files, which is almost always a typo. /mnt, /media, /srv, /data, /home/... are fine.
+SYSTEM_FOLDERS = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/root", "/run",
+    "/sbin", "/sys", "/usr", "/var",
+)  # fmt: skip
+
+
+def system_folder(path: str) -> str | None:
+    """The system folder ``path`` is (``/`` itself) or lies in, else None."""
+    if path == "/":
+        return "/"
+    return next((f for f in SYSTEM_FOLDERS if path == f or path.startswith(f + "/")), None)
+
+
+def _confirmed(confirm: bool, info: ValidationInfo) -> bool:
+    """Refuse a library path in a system folder (or a link to one) unless confirmed."""
+    path = info.data.get("path")
+    row = (info.context or {}).get("row")
+    if confirm or path is None or (row is not None and row.path == path):
+        return confirm  # confirmed, no valid path, or a patch that keeps the path
+    real = os.path.realpath(path)
+    found = system_folder(path) or system_folder(real)
+    if found:
+        where = path if real == path else f"{path} (that is {real})"
+        place = "the file system's root" if found == "/" else f"in the system folder {found}"
+        raise ValueError(
+            f"{where} is {place}: a library there would scan the system's own files. If"
+            ' that is really meant, send "confirm_system_path": true with the path (CLI:'
+            " --confirm-system-path)"
+        )
+    return confirm
+
+
+# Asked for each time a path in a system folder is set; never stored.
+ConfirmSystemPath = Annotated[
+    bool, Field(default=False, exclude=True, validate_default=True), AfterValidator(_confirmed)
+]
+
 
 class Strict(BaseModel):
     """Unknown fields are errors: a typo should not be silently dropped."""
@@ -112,6 +152,9 @@ class LibraryCreate(Strict):
     path: str = Field(min_length=1, max_length=1000)
     kind: Literal["movies", "tv"] = "movies"
     anchors: list[Anchor] = Field(default_factory=list, max_length=MAX_ANCHORS)
+    # Scan folders and files reached through a link that leaves the library folder.
+    follow_links: bool = False
+    confirm_system_path: ConfirmSystemPath
 
     _path = field_validator("path")(_local_path)
 
@@ -121,6 +164,8 @@ class LibraryPatch(Patch):
     path: str | None = Field(default=None, min_length=1, max_length=1000)
     kind: Literal["movies", "tv"] | None = None
     anchors: list[Anchor] | None = Field(default=None, max_length=MAX_ANCHORS)
+    follow_links: bool | None = None
+    confirm_system_path: ConfirmSystemPath
 
     _path = field_validator("path")(lambda v: None if v is None else _local_path(v))
 
@@ -263,7 +308,11 @@ class Resource:
 
     def update(self, session: Session, row: Any, body: dict[str, Any]) -> Any:
         """Validate ``body`` and change only the fields it names."""
-        data = self.patch_schema.model_validate(body).model_dump(exclude_unset=True)
+        # The row goes along: a check may tell a changed field from one sent as it is.
+        context = {"row": row}
+        data = self.patch_schema.model_validate(body, context=context).model_dump(
+            exclude_unset=True
+        )
         self.write(session, row, data)
         session.flush()
         return row
@@ -277,6 +326,7 @@ def library_to_dict(row: Library) -> dict[str, Any]:
         "path": row.path,
         "kind": row.kind,
         "anchors": list(row.anchors or []),
+        "follow_links": bool(row.follow_links),
     }
 
 

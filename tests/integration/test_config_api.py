@@ -125,6 +125,7 @@ def test_library_crud(client: FlaskClient, make: Make, tmp_path: Path) -> None:
         "path": body["path"].rstrip("/"),
         "kind": "tv",
         "anchors": [],
+        "follow_links": False,
     }
     url = f"{V1}/libraries/{created['id']}"
     assert client.get(url, headers=AUTH).get_json() == created

@@ -77,6 +77,7 @@ def test_library_add_and_list(runner: CliRunner, tmp_path: Path) -> None:
         "path": f"{tmp_path}/{name}",
         "kind": "tv",
         "anchors": [],
+        "follow_links": False,
     }
     movies = add_library(runner, tmp_path)
     assert movies["kind"] == "movies"
@@ -114,6 +115,20 @@ def test_library_add_with_a_bad_anchor_fails_saying_what_to_fix(
     assert "anchors.1" in result.stderr and "relative to the library folder" in result.stderr
     assert "Traceback" not in result.output
     assert name not in {row["name"] for row in listed(runner, "library")}
+
+
+def test_library_add_follow_links_and_a_system_path_that_needs_confirming(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    assert add_library(runner, tmp_path, "--follow-links")["follow_links"] is True
+    assert add_library(runner, tmp_path)["follow_links"] is False
+    name = unique("lib")
+    refused = runner.invoke(main, ["library", "add", name, f"/var/{name}"])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "system folder /var" in refused.stderr and "--confirm-system-path" in refused.stderr
+    assert name not in {row["name"] for row in listed(runner, "library")}
+    confirmed = created(runner, "library", "add", name, f"/var/{name}", "--confirm-system-path")
+    assert confirmed["path"] == f"/var/{name}" and "confirm_system_path" not in confirmed
 
 
 def test_library_add_bad_kind_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
