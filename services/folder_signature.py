@@ -3,25 +3,31 @@
 The signature hashes the sorted (relative path, size, mtime in ns) of every entry under
 the folder, sub-folders included (extras, BDMV, VIDEO_TS, Subs): adding, removing,
 renaming, resizing or touching a file anywhere inside changes it. It costs one
-``scandir`` per folder and one ``stat`` per file, and reads no file.
+``scandir`` per folder and one ``stat`` per file, and reads no file. A link that
+``leaves`` refuses (it leads out of the library) counts as the link itself, never what it
+points to: nothing outside the library is looked at, and letting the library follow links
+changes the signature, so that its next ``library-scan`` rescans the folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 Entry = tuple[str, int, int]
+Leaves = Callable[[str], bool]
 
 
-def folder_signature(path: str | os.PathLike[str]) -> str | None:
+def folder_signature(path: str | os.PathLike[str], leaves: Leaves | None = None) -> str | None:
     """Hex digest of the folder's contents; None when the folder does not exist.
 
-    Raises ``OSError`` when the folder exists but cannot be read (e.g. permissions).
+    ``leaves`` tells the links not to follow (None: every link is followed). Raises
+    ``OSError`` when the folder exists but cannot be read (e.g. permissions).
     """
     entries: list[Entry] = []
     try:
-        _collect(os.fspath(path), "", entries)
+        _collect(os.fspath(path), "", entries, leaves)
     except (FileNotFoundError, NotADirectoryError):
         return None
     digest = hashlib.blake2b(digest_size=16)
@@ -30,7 +36,7 @@ def folder_signature(path: str | os.PathLike[str]) -> str | None:
     return digest.hexdigest()
 
 
-def _collect(folder: str, prefix: str, entries: list[Entry]) -> None:
+def _collect(folder: str, prefix: str, entries: list[Entry], leaves: Leaves | None) -> None:
     with os.scandir(folder) as listing:
         children = list(listing)
     for child in children:
@@ -39,13 +45,16 @@ def _collect(folder: str, prefix: str, entries: list[Entry]) -> None:
         if child.is_dir(follow_symlinks=False):
             entries.append((relative + "/", 0, 0))
             try:
-                _collect(child.path, relative + "/", entries)
+                _collect(child.path, relative + "/", entries, leaves)
             except OSError:
                 # An unreadable sub-folder must not hide the rest of the movie.
                 entries.append((relative + "/", -1, -1))
             continue
         try:
-            stat = child.stat()
+            if leaves and child.is_symlink() and leaves(child.path):
+                stat = child.stat(follow_symlinks=False)
+            else:
+                stat = child.stat()
         except OSError:  # vanished meanwhile, or a broken symlink
             try:
                 stat = child.stat(follow_symlinks=False)

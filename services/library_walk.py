@@ -4,35 +4,69 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 _SEASON = re.compile(r"^(season\s*\d+|s\d+|specials)$", re.IGNORECASE)
 _JUNK = {"@eadir", ".@__thumb", "plex versions", "lost+found", "$recycle.bin"}
 
+Leaves = Callable[[str], bool]
 
-def _subfolders(path: str) -> list[str]:
+
+class LibraryFolders(NamedTuple):
+    """The folders of a library, and those left out because a link leads out of it."""
+
+    folders: list[str]
+    linked_out: list[str]
+
+
+def _subfolders(path: str, leaves: Leaves | None, linked_out: list[str]) -> list[str]:
     try:
         entries = list(os.scandir(path))
     except OSError:
         return []
-    return sorted(
-        entry.path
-        for entry in entries
-        if entry.is_dir(follow_symlinks=True)
-        and not entry.name.startswith(".")
-        and entry.name.lower() not in _JUNK
-    )
+    folders = []
+    for entry in entries:
+        if (
+            not entry.is_dir(follow_symlinks=True)
+            or entry.name.startswith(".")
+            or entry.name.lower() in _JUNK
+        ):
+            continue
+        # Only a link can lead elsewhere: a plain folder lies where its parent does.
+        if leaves and entry.is_symlink() and leaves(entry.path):
+            linked_out.append(entry.path)
+        else:
+            folders.append(entry.path)
+    return sorted(folders)
+
+
+def _is_season(path: str) -> bool:
+    return bool(_SEASON.match(os.path.basename(path)))
+
+
+def walk_library(root: str, kind: str, leaves: Leaves | None = None) -> LibraryFolders:
+    """Movie folders (``kind='movies'``) or season folders (``kind='tv'``) under ``root``.
+
+    A series without season sub-folders counts as one folder itself. A folder reached
+    through a link that ``leaves`` refuses is listed in ``linked_out`` and never entered
+    (None: every link is followed).
+    """
+    root = root.rstrip("/") or "/"
+    linked_out: list[str] = []
+    if kind == "movies":
+        return LibraryFolders(_subfolders(root, leaves, linked_out), sorted(linked_out))
+    folders = []
+    for series in _subfolders(root, leaves, linked_out):
+        out: list[str] = []
+        seasons = [f for f in _subfolders(series, leaves, out) if _is_season(f)]
+        out_seasons = [f for f in out if _is_season(f)]
+        linked_out.extend(out_seasons)
+        # A series whose seasons all link out is not a season folder itself.
+        folders.extend(seasons or ([] if out_seasons else [series]))
+    return LibraryFolders(folders, sorted(linked_out))
 
 
 def list_library_folders(root: str, kind: str) -> list[str]:
-    """Movie folders (``kind='movies'``) or season folders (``kind='tv'``) under ``root``.
-
-    A series without season sub-folders counts as one folder itself.
-    """
-    root = root.rstrip("/") or "/"
-    if kind == "movies":
-        return _subfolders(root)
-    folders = []
-    for series in _subfolders(root):
-        seasons = [f for f in _subfolders(series) if _SEASON.match(os.path.basename(f))]
-        folders.extend(seasons or [series])
-    return folders
+    """The folders of ``walk_library``, following every link."""
+    return walk_library(root, kind).folders

@@ -4,10 +4,12 @@ Each folder's signature (``services.folder_signature``) is compared with the one
 when it was last scanned; only new and changed folders are scanned. They are written in
 batches of ``BATCH_SIZE`` folders per transaction, together with their signatures, so a
 retry resumes where an attempt stopped. A folder that cannot be read is counted as failed
-and tried again next time. Folders gone from disk are marked removed, unless the disk
-looks like a network share that dropped (an anchor file of the library missing, an empty
-root, or more than half the catalog gone at once): then the scan fails before touching
-anything, saying what to do.
+and tried again next time. Unless the library follows links, a folder reached through a
+link out of the library, or one whose video links out, is skipped and named in the result
+(``skipped_links``), and its catalog rows are left as they were. Folders gone from disk
+are marked removed, unless the disk looks like a network share that dropped (an anchor
+file of the library missing, an empty root, or more than half the catalog gone at once):
+then the scan fails before touching anything, saying what to do.
 The players are notified once at the end: per folder when a few changed, else of the
 library root.
 
@@ -42,9 +44,9 @@ from services.catalog.signatures import (
     store_folder_signatures,
 )
 from services.folder_signature import folder_signature
-from services.library_walk import list_library_folders
+from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
-from tasks.scan_movie import library_in, require_anchors
+from tasks.scan_movie import leaves_library, library_in, links_skipped, require_anchors
 from tasks.summaries import library_label, library_summary
 
 LIBRARY_SCAN_INTERVAL = float(os.environ.get("ORCH_LIBRARY_SCAN_INTERVAL", str(24 * 3600)))
@@ -111,16 +113,21 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
     require_anchors(library)  # before the folder check: a dropped share may leave no folder
     if not os.path.isdir(library.path):
         raise PermanentError(f"library folder {library.path} does not exist or is not a folder")
-    folders = [os.path.abspath(f) for f in list_library_folders(library.path, library.kind)]
+    leaves = leaves_library(library)
+    walk = walk_library(library.path, library.kind, leaves)
+    folders = [os.path.abspath(f) for f in walk.folders]
+    # A skipped link is no sign that its movie is gone: what was scanned before (before
+    # links were refused, or while the library followed them) stays as it was, present.
+    skipped = [os.path.abspath(f) for f in walk.linked_out]
     changes = Changes(**ctx.checkpoint)
     # Folders an earlier attempt scanned look unchanged to this one.
     unchanged = -changes.scanned
     errors: list[str] = []
-    present: set[str] = set()
+    present: set[str] = set(skipped)
     todo: list[tuple[str, str]] = []
     for folder in folders:
         try:
-            signature = folder_signature(folder)
+            signature = folder_signature(folder, leaves)
         except OSError as exc:
             _fail(ctx, errors, folder, exc)
             present.add(folder)  # unreadable is not gone: its movie stays present
@@ -133,12 +140,12 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
         else:
             todo.append((folder, signature))
     if not request.allow_removals:
-        _refuse_mass_removal(library, len(folders), present)
+        _refuse_mass_removal(library, len(folders) + len(skipped), present)
     ctx.progress(5, f"{len(folders)} folders, {len(todo)} new or changed")
 
     for start in range(0, len(todo), BATCH_SIZE):
         batch = todo[start : start + BATCH_SIZE]
-        for path, update_type in _scan_batch(ctx, library, batch, errors):
+        for path, update_type in _scan_batch(ctx, library, batch, errors, skipped):
             changes.add(path, update_type)
         ctx.save_checkpoint(asdict(changes))
         done = start + len(batch)
@@ -170,6 +177,7 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
         "removed": changes.removed,
         "failed": len(errors),
         "errors": errors[:ERRORS_KEPT],
+        **links_skipped(skipped),
         "notify_job_ids": notify_ids,
     }
 
@@ -200,19 +208,31 @@ def _refuse_mass_removal(library: Library, listed: int, present: set[str]) -> No
 
 
 def _scan_batch(
-    ctx: JobContext, library: Library, batch: list[tuple[str, str]], errors: list[str]
+    ctx: JobContext,
+    library: Library,
+    batch: list[tuple[str, str]],
+    errors: list[str],
+    skipped: list[str],
 ) -> list[tuple[str, str]]:
     """Scan the folders, then write them and their signatures in one transaction;
-    returns ``(folder, update type)`` of each folder written."""
-    scan_folder: Callable[[str], MovieScan | SeasonScan] = (
+    returns ``(folder, update type)`` of each folder written. The links the scans
+    skipped are added to ``skipped``."""
+    leaves = leaves_library(library)
+    scan_folder: Callable[..., MovieScan | SeasonScan] = (
         scan_movie_folder if library.kind == "movies" else scan_season_folder
     )
     scans: list[tuple[str, MovieScan | SeasonScan]] = []
     for folder, signature in batch:
         try:
-            scans.append((signature, scan_folder(folder)))
+            scan = scan_folder(folder, leaves=leaves)
         except (OSError, ValueError) as exc:
             _fail(ctx, errors, folder, exc)
+            continue
+        skipped.extend(scan.skipped_links)
+        # Without its video the movie (or episode) would be marked removed: the folder
+        # is left as it was, and scanned again next time (its signature is not stored).
+        if not scan.skipped_videos:
+            scans.append((signature, scan))
     written = []
     # Scanned before the transaction opens: on SQLite a write transaction holds the
     # database's write lock.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -15,8 +17,11 @@ from services.catalog.queries import ManagerIds, apply_movie_scan
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
-from services.scanner import scan_movie_folder
+from services.scanner import MovieScan, SeasonScan, scan_movie_folder
 from tasks.summaries import scan_summary
+
+# A job's result names at most this many skipped links (and counts them all).
+LINKS_KEPT = 10
 
 
 class ScanRequest(BaseModel):
@@ -47,9 +52,59 @@ def require_anchors(library: Library) -> None:
         raise PermanentError(missing_anchors_message(library, missing))
 
 
+def leaves_library(library: Library) -> Callable[[str], bool] | None:
+    """The check the scanners skip links with: True for a path whose real location (every
+    link resolved) is outside the library's; None when the library follows links."""
+    if library.follow_links:
+        return None
+    # The root resolved too: a library folder that is itself a link keeps what it holds.
+    root = os.path.realpath(library.path)
+    return lambda path: not is_within(os.path.realpath(path), root)
+
+
+def _follow_links_hint(library: Library) -> str:
+    return (
+        f"Links out of a library are not followed: if this is where its media lives, let"
+        f" library {library.name} follow links (PATCH /api/v1/libraries/{library.id} with"
+        ' {"follow_links": true}, or "follow links" on the configuration page) and retry'
+        " the job"
+    )
+
+
+def refuse_linked_out(library: Library, folder: str) -> None:
+    """Fail for good when the folder itself leads out of the library through a link."""
+    leaves = leaves_library(library)
+    # A folder that is gone (a dangling link) reads nothing: its scan marks it removed.
+    if leaves and os.path.exists(folder) and leaves(folder):
+        raise PermanentError(
+            f"{folder} leads to {os.path.realpath(folder)}, outside library {library.name}"
+            f" ({library.path}); nothing was scanned and no player was told."
+            f" {_follow_links_hint(library)}"
+        )
+
+
+def refuse_lost_videos(library: Library, scan: MovieScan | SeasonScan) -> None:
+    """Fail for good, before the catalog changes, when a video was skipped as a link out
+    of the library: without it the catalog would mark the movie or episode removed and
+    the players would be told so. Skipped NFOs, artwork and subtitles only go unread."""
+    if videos := scan.skipped_videos:
+        raise PermanentError(
+            f"{scan.folder}: {videos[0]} leads to {os.path.realpath(videos[0])}, outside"
+            f" library {library.name} ({library.path})"
+            + (f", and {len(videos) - 1} more videos" if len(videos) > 1 else "")
+            + "; the catalog was left as it was and no player was told."
+            f" {_follow_links_hint(library)}"
+        )
+
+
+def links_skipped(paths: list[str]) -> dict[str, Any]:
+    """The part of a job's result naming the links it skipped: how many, and a few."""
+    return {"links_skipped": len(paths), "skipped_links": paths[:LINKS_KEPT]}
+
+
 def library_holding(request: ScanRequest) -> Library:
-    """The request's library, checking that the folder lies inside it and that the
-    library's anchor files are there."""
+    """The request's library, checking that the folder lies inside it (not through a link
+    leading out of it) and that the library's anchor files are there."""
     with read_session() as session:
         library = session.get(Library, request.library_id)
     if library is None:
@@ -59,6 +114,7 @@ def library_holding(request: ScanRequest) -> Library:
             f"{request.path} is not inside library {library.name} ({library.path})"
         )
     require_anchors(library)
+    refuse_linked_out(library, request.path)
     return library
 
 
@@ -84,8 +140,12 @@ def remember_signature(
 def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the folder, upsert the movie (or mark it removed) and submit ``notify-players``."""
     library = library_holding(request)
-    signature = folder_signature(request.path)  # before the scan: a later change rescans
-    scan = scan_movie_folder(request.path, progress=lambda p, m: ctx.progress(p * 0.9, m))
+    leaves = leaves_library(library)
+    signature = folder_signature(request.path, leaves)  # before the scan: a later change rescans
+    scan = scan_movie_folder(
+        request.path, progress=lambda p, m: ctx.progress(p * 0.9, m), leaves=leaves
+    )
+    refuse_lost_videos(library, scan)
     if not scan.exists and request.update_type != "Deleted":
         # Radarr calls right after the import; a network share may lag behind it.
         raise RetryableError(
@@ -112,5 +172,6 @@ def scan_movie(request: ScanRequest, ctx: JobContext) -> dict[str, Any]:
         "title": scan.info.title,
         "tmdb_id": request.tmdb_id or scan.info.tmdb_id,
         "videos": [video.path for video in scan.videos],
+        **links_skipped(scan.skipped_links),
         "notify_job_id": notify_id,
     }

@@ -13,7 +13,15 @@ from services.catalog.models import MAX_TMDB_ID
 from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, ManagerSeries, apply_season_scan
 from services.folder_signature import folder_signature
 from services.scanner import scan_season_folder
-from tasks.scan_movie import ScanRequest, library_holding, library_in, remember_signature
+from tasks.scan_movie import (
+    ScanRequest,
+    leaves_library,
+    library_holding,
+    library_in,
+    links_skipped,
+    refuse_lost_videos,
+    remember_signature,
+)
 from tasks.summaries import scan_summary
 
 
@@ -38,8 +46,10 @@ def scan_season(request: SeasonScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the season folder, update its episode files and its series, and submit
     ``notify-players``."""
     library = library_holding(request)
-    signature = folder_signature(request.path)
-    scan = scan_season_folder(request.path)
+    leaves = leaves_library(library)
+    signature = folder_signature(request.path, leaves)
+    scan = scan_season_folder(request.path, leaves=leaves)
+    refuse_lost_videos(library, scan)
     if not scan.exists and request.update_type != "Deleted":
         raise RetryableError(f"season folder {request.path} does not exist (yet)")
     ctx.progress(60, f"{len(scan.episodes)} episode files found")
@@ -57,4 +67,9 @@ def scan_season(request: SeasonScanRequest, ctx: JobContext) -> dict[str, Any]:
         {"library_id": library.id, "path": request.path, "update_type": update_type},
         dedupe_key=f"notify-players:{request.path}",
     )
-    return {**counts, "path": request.path, "notify_job_id": notify_id}
+    return {
+        **counts,
+        "path": request.path,
+        **links_skipped(scan.skipped_links),
+        "notify_job_id": notify_id,
+    }

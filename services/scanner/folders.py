@@ -4,6 +4,11 @@ The rules follow Radarr's disk scan and Kodi's naming. Only
 BDMV/, VIDEO_TS/ and Subs/ sub-folders are ever listed, so extras, sample, junk and
 dot-folders are skipped by construction and a folder costs one scandir (plus one per
 such sub-folder).
+
+A scan given ``leaves`` (a check that a path's links lead out of its library) skips each
+symlinked file or sub-folder the check refuses, reading nothing behind it, and lists it
+in ``skipped_links``; only symlinks are checked, since a plain entry of a folder lies
+where its folder does.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ _NXNN_RE = re.compile(r"(?<![a-z0-9])(\d{1,2})x(\d{2,3})((?:[x-]\d{2,3})*)(?!\d)
 _SEASON_DIR_RE = re.compile(r"\b(?:season|series|s)[ ._-]*(\d{1,4})\b", re.I)
 
 
+# A skipped link with one of these names (or a movie video's) was the folder's video.
+_DISC_NAMES = frozenset({"bdmv", "video_ts", "index.bdmv", "video_ts.ifo"})
+
 # (disc kind, folder holding it, index file, its NFO), names lower-cased
 _DISC_LAYOUTS = (
     ("bdmv", "bdmv", "index.bdmv", "index.nfo"),
@@ -82,12 +90,18 @@ class MovieScan:
     artwork: list[MediaFile] = field(default_factory=list)
     subtitles: list[MediaFile] = field(default_factory=list)
     trailers: list[MediaFile] = field(default_factory=list)
+    skipped_links: list[str] = field(default_factory=list)  # links out of the library
 
     @property
     def files(self) -> list[MediaFile]:
         """Every classified file: videos, NFO, artwork, subtitles, trailers."""
         nfo = [self.nfo] if self.nfo else []
         return [*self.videos, *nfo, *self.artwork, *self.subtitles, *self.trailers]
+
+    @property
+    def skipped_videos(self) -> list[str]:
+        """The skipped links that may be the movie's video (or its disc folder)."""
+        return _videos_among(self.skipped_links)
 
 
 @dataclass(frozen=True)
@@ -108,16 +122,68 @@ class SeasonScan:
     episodes: list[EpisodeFile] = field(default_factory=list)
     subtitles: list[MediaFile] = field(default_factory=list)
     nfos: list[MediaFile] = field(default_factory=list)
+    skipped_links: list[str] = field(default_factory=list)  # links out of the library
+
+    @property
+    def skipped_videos(self) -> list[str]:
+        """The skipped links that may be episode videos."""
+        return _videos_among(self.skipped_links)
 
 
 Entry = os.DirEntry[str]
+Leaves = Callable[[str], bool]
+
+
+def _videos_among(paths: list[str]) -> list[str]:
+    names = [(path, os.path.basename(path).lower()) for path in paths]
+    return [path for path, name in names if name in _DISC_NAMES or _is_movie_video(name)]
+
+
+@dataclass
+class _Lister:
+    """Lists folders for one scan, skipping (and remembering) links that ``leaves`` refuses."""
+
+    leaves: Leaves | None
+    skipped: list[str] = field(default_factory=list)
+
+    def read(self, path: str) -> tuple[list[Entry], dict[str, str]]:
+        """Files (junk left out) and {lower-cased name: path} of sub-folders, in one scandir
+        pass."""
+        files, dirs = [], {}
+        with os.scandir(path) as entries:
+            for entry in entries:
+                is_dir = entry.is_dir()
+                if not is_dir and not (entry.is_file() and not _is_junk_file(entry.name.lower())):
+                    continue  # junk, a broken link, a socket ...
+                if self.leaves and entry.is_symlink() and self.leaves(entry.path):
+                    self.skipped.append(entry.path)
+                elif is_dir:
+                    dirs[entry.name.lower()] = entry.path
+                else:
+                    files.append(entry)
+        return files, dirs
+
+    def read_quietly(self, path: str | None) -> list[Entry]:
+        """The files of a sub-folder; ``[]`` when there is none or it cannot be read."""
+        # A sub-folder we cannot read only loses its own files, never the whole scan.
+        if path is None:
+            return []
+        try:
+            return self.read(path)[0]
+        except OSError:
+            return []
 
 
 def scan_movie_folder(
-    folder: str | os.PathLike[str], progress: Callable[[float, str], None] | None = None
+    folder: str | os.PathLike[str],
+    progress: Callable[[float, str], None] | None = None,
+    *,
+    leaves: Leaves | None = None,
 ) -> MovieScan:
-    """Classify the files of one movie folder (see the module docstring for the rules)."""
+    """Classify the files of one movie folder (see the module docstring for the rules);
+    links that ``leaves`` refuses are skipped (None: every link is followed)."""
     report = progress or (lambda percent, message: None)
+    lister = _Lister(leaves)
     path = os.path.abspath(os.fspath(folder))
     name = os.path.basename(path)
     if name.lower() in ("bdmv", "video_ts"):
@@ -125,13 +191,13 @@ def scan_movie_folder(
     title, year = parse_folder_name(name)
     name_info = NfoInfo(title=title, year=year)
     try:
-        files, dirs = _list_dir(path)
+        files, dirs = lister.read(path)
     except (FileNotFoundError, NotADirectoryError):
         report(100, "folder missing")
         return MovieScan(folder=path, exists=False, info=name_info)
     report(30, "files listed")
 
-    disc, videos, nfo = _find_disc(files, dirs)
+    disc, videos, nfo = _find_disc(lister, files, dirs)
     if disc is None:
         videos = _main_videos(entry for entry in files if _is_movie_video(entry.name))
     bases = _video_bases(videos)
@@ -149,7 +215,7 @@ def scan_movie_folder(
             artwork.append(_media(entry, "artwork", art_type=art_type))
         elif ext in SUBTITLE_EXTS and (sub := _subtitle(entry, bases, require_base=True)):
             subtitles.append(sub)
-    for entry in _list_dir_quietly(dirs.get("subs")):
+    for entry in lister.read_quietly(dirs.get("subs")):
         if _split_ext(entry.name.lower())[1] in SUBTITLE_EXTS:
             sub = _subtitle(entry, bases, require_base=False)
             subtitles.extend([sub] if sub else [])
@@ -169,14 +235,19 @@ def scan_movie_folder(
         artwork=_by_path(artwork),
         subtitles=_by_path(subtitles),
         trailers=_by_path(trailers),
+        skipped_links=sorted(set(lister.skipped)),
     )
 
 
-def scan_season_folder(folder: str | os.PathLike[str]) -> SeasonScan:
-    """List the episode videos (with their numbers), subtitles and NFOs of a season folder."""
+def scan_season_folder(
+    folder: str | os.PathLike[str], *, leaves: Leaves | None = None
+) -> SeasonScan:
+    """List the episode videos (with their numbers), subtitles and NFOs of a season folder;
+    links that ``leaves`` refuses are skipped (None: every link is followed)."""
     path = os.path.abspath(os.fspath(folder))
+    lister = _Lister(leaves)
     try:
-        files, dirs = _list_dir(path)
+        files, dirs = lister.read(path)
     except (FileNotFoundError, NotADirectoryError):
         return SeasonScan(folder=path, exists=False)
     folder_season = _season_of_folder(os.path.basename(path))
@@ -187,35 +258,15 @@ def scan_season_folder(folder: str | os.PathLike[str]) -> SeasonScan:
         season, numbers = _episode_numbers(entry.name)
         season = folder_season if season is None else season
         episodes.append(EpisodeFile(_media(entry, "video"), season, numbers))
-    for entry in [*files, *_list_dir_quietly(dirs.get("subs"))]:
+    for entry in [*files, *lister.read_quietly(dirs.get("subs"))]:
         ext = _split_ext(entry.name.lower())[1]
         if ext in SUBTITLE_EXTS and (sub := _subtitle(entry, bases, require_base=False)):
             subtitles.append(sub)
     nfos = [_media(entry, "nfo") for entry in files if entry.name.lower().endswith(".nfo")]
     episodes.sort(key=lambda e: (e.season or 0, e.episodes, e.file.path))
-    return SeasonScan(path, True, episodes, _by_path(subtitles), _by_path(nfos))
-
-
-def _list_dir(path: str) -> tuple[list[Entry], dict[str, str]]:
-    """Files (junk left out) and {lower-cased name: path} of sub-folders, in one scandir pass."""
-    files, dirs = [], {}
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_dir():
-                dirs[entry.name.lower()] = entry.path
-            elif entry.is_file() and not _is_junk_file(entry.name.lower()):
-                files.append(entry)
-    return files, dirs
-
-
-def _list_dir_quietly(path: str | None) -> list[Entry]:
-    # A sub-folder we cannot read only loses its own files, never the whole scan.
-    if path is None:
-        return []
-    try:
-        return _list_dir(path)[0]
-    except OSError:
-        return []
+    return SeasonScan(
+        path, True, episodes, _by_path(subtitles), _by_path(nfos), sorted(set(lister.skipped))
+    )
 
 
 def _is_junk_file(lower: str) -> bool:
@@ -255,11 +306,11 @@ def _by_path(files: list[MediaFile]) -> list[MediaFile]:
 
 
 def _find_disc(
-    files: list[Entry], dirs: dict[str, str]
+    lister: _Lister, files: list[Entry], dirs: dict[str, str]
 ) -> tuple[str | None, list[MediaFile], MediaFile | None]:
     """Disc kind, index file and disc NFO, for BDMV/VIDEO_TS either below or at the folder."""
     for kind, dir_name, index_name, nfo_name in _DISC_LAYOUTS:
-        for candidates in (_list_dir_quietly(dirs.get(dir_name)), files):
+        for candidates in (lister.read_quietly(dirs.get(dir_name)), files):
             by_name = {entry.name.lower(): entry for entry in candidates}
             if index_name in by_name:
                 nfo = by_name.get(nfo_name)
