@@ -133,6 +133,12 @@ SCHEMAS: dict[str, Schema] = {
         "path": STR, "kind": STR, "art_type": NSTR, "language": NSTR, "flags": _array(STR),
         "part": NINT, "size": INT, "mtime": {"type": "number"},
     }),
+    "Series": _obj(
+        "id library_id path title year tvdb_id tmdb_id imdb_id state created_at updated_at", {
+            "id": ID, "library_id": ID, "path": STR, "title": NSTR, "year": NINT,
+            "tvdb_id": NINT, "tmdb_id": NINT, "imdb_id": NSTR,
+            "state": {"enum": ["present", "removed"]}, "created_at": TIME, "updated_at": TIME,
+        }, description="A series folder of a TV library, with the ids Sonarr gave it."),
     "MovieDetail": {"allOf": [_ref("Movie"), _obj("files assets", {
         "files": _array(_ref("MediaFile")), "assets": _array(_ref("MediaFile"))})]},
     "WebhookBody": _obj("eventType", {
@@ -163,7 +169,10 @@ RESOURCE_SCHEMA = {
     "players": "Player",
 }
 # A page of jobs holds summaries; the others hold the rows as their GET shows them.
-PAGE_ITEMS = {"Job": "JobSummary", "Movie": "Movie", **{n: n for n in RESOURCE_SCHEMA.values()}}
+PAGE_ITEMS = {
+    "Job": "JobSummary", "Movie": "Movie", "Series": "Series",
+    **{n: n for n in RESOURCE_SCHEMA.values()},
+}  # fmt: skip
 for _name, _item in PAGE_ITEMS.items():
     SCHEMAS[f"{_name}Page"] = _obj(
         "items next_cursor",
@@ -241,6 +250,11 @@ CHAIN = _param("query", "chain", {"enum": ["0", "1", "true", "false", "yes", "no
 MOVIE_FILTERS = [
     _param("query", "library_id", QINT, "Only movies of this library"),
     _param("query", "tmdb_id", QINT, "Only movies with this TMDB id"),
+    _param("query", "title", STR, "Only titles containing this (case-insensitive)"),
+]
+SERIES_FILTERS = [
+    _param("query", "library_id", QINT, "Only series of this library"),
+    _param("query", "tvdb_id", QINT, "Only series with this TVDB id"),
     _param("query", "title", STR, "Only titles containing this (case-insensitive)"),
 ]
 SOURCE = [_param("path", "source", {"enum": list(SOURCES)}, "The manager sending it")]
@@ -379,6 +393,8 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
         "/api/v1/movies/{movie_id}": {"get": _op(
             "resources.get_movie", "A movie with its files and assets", _ok(200, "MovieDetail"),
             "404 503", _row("movie_id", "The movie's id"))},
+        "/api/v1/series": {"get": _op("resources.list_series", "Series of the catalog",
+                                      _ok(200, "SeriesPage"), "400 503", PAGE + SERIES_FILTERS)},
         "/api/v1/players/{player_id}/test": {"post": _op(
             "actions.test_player", "Check that a player answers and accepts its credentials",
             _ok(200, "PlayerTest"), "404 503", _row("player_id", "The player's id"))},

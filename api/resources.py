@@ -1,4 +1,5 @@
-"""Configuration resources (libraries, path mappings, player groups, players) and movies."""
+"""Configuration resources (libraries, path mappings, player groups, players), movies and
+series."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from api.errors import ApiError
 from api.requests import json_body, query_int, query_limit
 from orchestrator.db import read_session, write_session
 from services.catalog.config import RESOURCES, Resource, UnknownReference
-from services.catalog.models import Movie
-from services.catalog.queries import movie_to_dict
+from services.catalog.models import Movie, Series
+from services.catalog.queries import movie_to_dict, series_to_dict
 
 bp = Blueprint("resources", __name__, url_prefix="/api/v1")
 
@@ -106,6 +107,22 @@ def list_movies() -> Response:
     with read_session() as session:
         rows = list(session.scalars(query.order_by(Movie.id).limit(limit + 1)))
         return jsonify(_page(rows, limit, lambda m: movie_to_dict(m, with_files=False)))
+
+
+@bp.get("/series")
+def list_series() -> Response:
+    """Series, filtered by ``library_id``, ``tvdb_id`` and ``title`` (substring)."""
+    limit, after = query_limit(), query_int("cursor")
+    query = select(Series).where(Series.id > after)
+    if "library_id" in request.args:
+        query = query.where(Series.library_id == query_int("library_id"))
+    if "tvdb_id" in request.args:
+        query = query.where(Series.tvdb_id == query_int("tvdb_id"))
+    if title := request.args.get("title"):
+        query = query.where(Series.title.ilike(f"%{title}%"))
+    with read_session() as session:
+        rows = list(session.scalars(query.order_by(Series.id).limit(limit + 1)))
+        return jsonify(_page(rows, limit, series_to_dict))
 
 
 @bp.get("/movies/<id:movie_id>")
