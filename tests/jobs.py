@@ -40,10 +40,13 @@ def permanent(payload: dict[str, Any], ctx: JobContext) -> None:
 
 @job("test-chain", priority="high")
 def chain(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Submit the next step until ``steps`` steps ran."""
+    """Submit the next step until ``steps`` steps ran; step ``fail_at`` fails for good."""
     step, steps = payload.get("step", 1), payload.get("steps", 3)
+    if step == payload.get("fail_at"):
+        raise PermanentError(f"step {step} failed on purpose")
     if step < steps:
-        ctx.submit("test-chain", {"step": step + 1, "steps": steps})
+        fail_at = {"fail_at": payload["fail_at"]} if "fail_at" in payload else {}
+        ctx.submit("test-chain", {"step": step + 1, "steps": steps, **fail_at})
     return {"step": step}
 
 

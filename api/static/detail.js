@@ -4,6 +4,8 @@ import { api, badge, el, fmtTime, followSse, getJson, jobHref, pretty, shortId, 
 const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
 const FINAL = new Set(["completed", "failed", "cancelled"]);
+// A payload or result longer than this (as shown) starts collapsed.
+const LARGE_CHARS = 2000;
 const detail = { id: null, job: null, stream: null, streaming: false, lastId: 0, timers: {} };
 
 export const currentJobId = () => detail.id;
@@ -30,6 +32,8 @@ export async function showDetail(id) {
   closeDetail();
   Object.assign(detail, { id, job: null, lastId: 0 });
   $("job-detail").hidden = false;
+  $("jobs-view").classList.add("detail-open"); // on a phone the detail replaces the list
+  for (const name of ["payload", "result"]) delete $(`detail-${name}-box`).dataset.large;
   $("detail-events").replaceChildren();
   $("detail-chain").replaceChildren();
   markSelected();
@@ -44,6 +48,7 @@ export function closeDetail() {
   Object.values(detail.timers).forEach(clearTimeout);
   Object.assign(detail, { id: null, job: null, stream: null, streaming: false });
   $("job-detail").hidden = true;
+  $("jobs-view").classList.remove("detail-open");
   markSelected();
 }
 
@@ -61,6 +66,8 @@ async function refreshDetail() {
 
 function renderDetail(job) {
   $("detail-type").textContent = job.type;
+  $("detail-summary").textContent = job.summary || "";
+  $("detail-summary").hidden = !job.summary;
   $("detail-status").replaceChildren(badge(job.status));
   $("job-detail").dataset.jobId = job.id;
   $("job-detail").dataset.status = job.status;
@@ -88,8 +95,18 @@ function renderDetail(job) {
   $("detail-error-box").hidden = !job.error;
   $("detail-error").textContent = job.error ? `${job.error.type}: ${job.error.message}` : "";
   $("detail-traceback").textContent = job.error?.traceback || "";
-  $("detail-payload").textContent = pretty(job.payload);
-  $("detail-result").textContent = job.result === null ? "—" : pretty(job.result);
+  showJson("payload", pretty(job.payload));
+  showJson("result", job.result === null ? "—" : pretty(job.result));
+}
+
+/** Show a payload or result, collapsed when large; a box the user opened stays open. */
+function showJson(name, text) {
+  const box = $(`detail-${name}-box`);
+  const large = text.length > LARGE_CHARS;
+  $(`detail-${name}`).textContent = text;
+  $(`detail-${name}-size`).textContent = large ? `(${Math.round(text.length / 1024)} KB)` : "";
+  if (box.dataset.large !== String(large)) box.open = !large; // only when it becomes large or small
+  box.dataset.large = String(large);
 }
 
 function renderProgress({ percent, message }) {
@@ -153,7 +170,9 @@ async function loadTree() {
     const branch = (nodes) => el("ul", { className: "tree" }, nodes.map((job) =>
       el("li", { "data-tree-job-id": job.id, "data-status": job.status },
         el("a", { href: jobHref(job.id), className: job.id === id ? "current" : "" },
-          badge(job.status), " ", job.type, " ", el("span", { className: "mono" }, shortId(job.id))),
+          badge(job.status), " ", job.type, " ",
+          job.summary ? el("span", { className: "summary" }, job.summary, " ") : null,
+          el("span", { className: "mono muted" }, shortId(job.id))),
         children.has(job.id) ? branch(children.get(job.id)) : null)));
     $("detail-chain").replaceChildren(branch(children.get(null) || []),
       page.next_cursor ? el("p", { className: "muted" }, "Only the newest 500 jobs are shown.") : "");

@@ -1,5 +1,6 @@
 // The live job list: one page of job summaries, kept current by the events stream; the
-// detail (detail.js) fetches a job whole when its row is opened.
+// detail (detail.js) fetches a job whole when its row is opened. A chain (a webhook and
+// the scan and notify jobs it led to) is one row, its root's, that expands to the chain.
 import { closeDetail, currentJobId, onChainEvent } from "./detail.js";
 import { badge, el, fmtTime, followSse, getJson, jobHref, readSse, shortId, showMessage } from "./lib.js";
 
@@ -7,8 +8,9 @@ const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
 
 const list = {
-  filters: { status: "", type: "" },
-  rows: new Map(), // job id -> {job, tr, updatedAt}
+  filters: { status: "", type: "", q: "" },
+  rows: new Map(), // job id -> {job, tr, updatedAt, members}
+  expanded: new Set(), // root ids whose chain is shown
   nextCursor: null,
   lastEventId: 0,
   stream: null, // AbortController of the events stream
@@ -27,27 +29,94 @@ function progressCell(job) {
     el("progress", { max: 100, value: percent }), ` ${Math.round(percent)}%`);
 }
 
+// A chain's state, the most telling of its jobs' statuses: failed if any failed, ...
+const CHAIN_ORDER = ["failed", "processing", "retrying", "pending", "cancelled", "completed"];
+const chainStatus = (jobs) => CHAIN_ORDER.find((s) => jobs.some((j) => j.status === s)) || jobs[0].status;
+
+/** The chain root's entry of a loaded member of that chain, or null. */
+function rootOf(entry) {
+  const root = entry.job.root_id !== entry.job.id && list.rows.get(entry.job.root_id);
+  return root || null;
+}
+
+function jobCell(job, members, member) {
+  const label = job.summary
+    ? [el("span", { className: "summary" }, job.summary), " ", el("span", { className: "type" }, job.type)]
+    : [el("span", { className: "summary" }, job.type)];
+  if (member) return el("td", { className: "job-cell" }, el("span", { className: "branch", "aria-hidden": "true" }, "↳ "), label);
+  if (!members.length) return el("td", { className: "job-cell" }, label);
+  const open = list.expanded.has(job.id);
+  const toggle = el("button", { type: "button", className: "chain-toggle", "aria-expanded": String(open),
+    title: `${open ? "Hide" : "Show"} the ${members.length + 1} jobs of this chain`,
+    onclick: (e) => { e.stopPropagation(); toggleChain(job.id); } },
+  `${open ? "▾" : "▸"} ${members.length + 1}`);
+  return el("td", { className: "job-cell" }, toggle, " ", label);
+}
+
 function fillRow(entry) {
   const { job, tr } = entry;
+  const member = rootOf(entry) !== null;
+  const members = member ? [] : entry.members || [];
+  const state = chainStatus([job, ...members.map((m) => m.job)]);
   tr.dataset.status = job.status;
+  tr.dataset.chainStatus = state;
+  tr.classList.toggle("chain", members.length > 0);
+  tr.classList.toggle("member", member);
+  tr.classList.toggle("failed", state === "failed");
   tr.classList.toggle("selected", job.id === currentJobId());
+  // A failure is marked by a sign and a word as well as by colour.
+  const mark = state === "failed" ? el("span", { className: "fail-mark", title: members.length ? "a job of this chain failed" : "failed" }, "⚠ ") : null;
   tr.replaceChildren(
-    el("td", {}, badge(job.status)),
-    el("td", {}, job.type),
-    el("td", { className: "mono", title: job.id }, shortId(job.id)),
-    el("td", { className: "num" }, job.attempts),
+    el("td", {}, mark, badge(state)),
+    jobCell(job, members, member),
+    el("td", { className: "mono col-id", title: job.id }, shortId(job.id)),
+    el("td", { className: "num col-attempt" }, job.attempts),
     el("td", {}, progressCell(job)),
-    el("td", { className: "time" }, fmtTime(job.created_at)),
+    el("td", { className: "time col-created" }, fmtTime(job.created_at)),
   );
+}
+
+function toggleChain(rootId) {
+  if (list.expanded.has(rootId)) list.expanded.delete(rootId);
+  else list.expanded.add(rootId);
+  render();
+}
+
+/** Lay the rows out: top-level jobs newest first, each chain's jobs under its root. */
+function render() {
+  const members = new Map();
+  const top = [];
+  for (const entry of list.rows.values()) {
+    const root = rootOf(entry);
+    if (root) members.set(root.job.id, [...(members.get(root.job.id) || []), entry]);
+    else top.push(entry);
+  }
+  top.sort((a, b) => (isNewer(a.job, b.job) ? -1 : 1));
+  const order = [];
+  for (const entry of top) {
+    entry.members = (members.get(entry.job.id) || []).sort((a, b) => (isNewer(a.job, b.job) ? 1 : -1));
+    fillRow(entry);
+    order.push(entry.tr);
+    const open = list.expanded.has(entry.job.id);
+    const depth = new Map([[entry.job.id, 0]]);
+    for (const m of entry.members) {
+      depth.set(m.job.id, Math.min(3, (depth.get(m.job.parent_id) ?? 0) + 1));
+      m.tr.dataset.depth = depth.get(m.job.id);
+      m.tr.hidden = !open;
+      fillRow(m);
+      order.push(m.tr);
+    }
+  }
+  $("job-rows").replaceChildren(...order);
+  updateEmpty();
 }
 
 function newEntry(job) {
   const open = () => { location.hash = jobHref(job.id); };
-  const tr = el("tr", { "data-job-id": job.id, tabIndex: 0, onclick: open,
+  const tr = el("tr", { "data-job-id": job.id, "data-root-id": job.root_id, tabIndex: 0, onclick: open,
     onkeydown: (e) => e.key === "Enter" && open() });
-  const entry = { job, tr, updatedAt: Date.parse(job.updated_at) };
+  const entry = { job, tr, updatedAt: Date.parse(job.updated_at), members: [] };
   list.rows.set(job.id, entry);
-  fillRow(entry);
   return entry;
 }
 
@@ -59,11 +128,10 @@ function isNewer(a, b) {
 
 /** Put a live-discovered job at its place; false when it belongs to a page not loaded yet. */
 function insertJob(job) {
-  const rows = $("job-rows");
-  const before = [...rows.children].find((tr) => isNewer(job, list.rows.get(tr.dataset.jobId).job));
-  if (!before && list.nextCursor) return false;
-  rows.insertBefore(newEntry(job).tr, before || null);
-  updateEmpty();
+  const inRange = [...list.rows.values()].some((entry) => isNewer(job, entry.job));
+  if (!inRange && list.nextCursor && !list.rows.has(job.root_id)) return false;
+  newEntry(job);
+  render();
   return true;
 }
 
@@ -75,17 +143,15 @@ async function loadPage(more = false) {
   const params = new URLSearchParams({ limit: "50" });
   if (list.filters.status) params.set("status", list.filters.status);
   if (list.filters.type) params.set("type", list.filters.type);
+  if (list.filters.q) params.set("q", list.filters.q);
   if (more) params.set("cursor", list.nextCursor);
   const page = await getJson(`/api/v1/jobs?${params}`);
-  if (!more) {
-    $("job-rows").replaceChildren();
-    list.rows.clear();
-  }
+  if (!more) list.rows.clear();
   list.outOfRange.clear();
-  for (const job of page.items) if (!list.rows.has(job.id)) $("job-rows").append(newEntry(job).tr);
+  for (const job of page.items) if (!list.rows.has(job.id)) newEntry(job);
   list.nextCursor = page.next_cursor;
   $("load-more").hidden = !list.nextCursor;
-  updateEmpty();
+  render();
 }
 
 // Without Last-Event-ID the events stream replays every stored event ever, and the API has
@@ -137,7 +203,10 @@ function applyEvent(entry, ev) {
   if (ev.event === "job.progress") job.progress = { percent: ev.data.percent, message: ev.data.message };
   else if (ev.event === "job.started") job.progress = { percent: null, message: null };
   else if (ev.event === "job.completed") job.progress = { ...job.progress, percent: 100 };
+  if (ev.data && "summary" in ev.data) job.summary = ev.data.summary; // the handler said more
   fillRow(entry);
+  const root = rootOf(entry);
+  if (root) fillRow(root); // the chain's state may change with it
 }
 
 // A row keeps what the list endpoint gives (no payload, result, checkpoint or traceback):
@@ -150,8 +219,10 @@ async function addJob(id, firstEvent) {
   list.fetching.set(id, [firstEvent]);
   try {
     const job = summary(await getJson(`/api/v1/jobs/${enc(id)}`));
+    const q = list.filters.q.toLowerCase();
     const wanted = (!list.filters.status || job.status === list.filters.status)
-      && (!list.filters.type || job.type === list.filters.type);
+      && (!list.filters.type || job.type === list.filters.type)
+      && (!q || (job.summary || "").toLowerCase().includes(q));
     if (list.rows.has(id) || !wanted) return;
     if (!insertJob(job)) {
       list.outOfRange.add(id);
@@ -168,7 +239,8 @@ async function addJob(id, firstEvent) {
 async function reload() {
   const generation = ++list.generation;
   list.stream?.abort();
-  list.filters = { status: $("filter-status").value, type: $("filter-type").value.trim() };
+  list.filters = { status: $("filter-status").value, type: $("filter-type").value.trim(),
+    q: $("filter-q").value.trim() };
   showMessage("list-error", "");
   try {
     if (!list.lastEventId) list.lastEventId = await startingEventId();
@@ -183,6 +255,7 @@ async function reload() {
 export function initJobs() {
   $("filter-status").addEventListener("change", reload);
   $("filter-type").addEventListener("change", reload);
+  $("filter-q").addEventListener("change", reload);
   $("job-filters").addEventListener("submit", (e) => { e.preventDefault(); reload(); });
   $("load-more").addEventListener("click", () => loadPage(true).catch((e) => showMessage("list-error", e.message)));
 }
@@ -194,6 +267,7 @@ export function stopJobs() {
   list.stream?.abort();
   closeDetail();
   list.rows.clear();
+  list.expanded.clear();
   list.lastEventId = 0;
   $("job-rows").replaceChildren();
   setLive("off");

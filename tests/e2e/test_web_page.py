@@ -7,6 +7,7 @@ each change by itself (sign-in, live list over SSE, detail, retry, configuration
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +229,103 @@ def test_configuration(page: Page, api_server: ApiServer, tmp_path: Path) -> Non
     for row_ in (player_row, group_row, row):
         row_.get_by_role("button", name="Delete").click()
         expect(row_).to_have_count(0)
+
+
+def chain_members(page: Page, root_id: str) -> Locator:
+    return page.locator(f'#job-rows tr.member[data-root-id="{root_id}"]')
+
+
+def test_rows_show_summaries_and_a_chain_is_one_row(page: Page, api_server: ApiServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    sign_in(page, api_server)
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+
+    # One chain after the other: on PostgreSQL the events stream may miss an event that
+    # commits after a later one (ids from a sequence), so nothing runs side by side here.
+    root_id = submit("test-chain", {"steps": 3, "path": f"/data/movies/Chain {tag}"}).job.id
+
+    # One row per chain, saying what it is about, in the state of the whole chain.
+    root = job_row(page, root_id)
+    expect(root).to_contain_text(f"/data/movies/Chain {tag}")
+    expect(root).to_have_attribute("data-chain-status", "completed")
+    failing = {"steps": 3, "fail_at": 2, "path": f"/data/Fail {tag}"}
+    failing_id = submit("test-chain", failing).job.id
+    expect(chain_members(page, root_id)).to_have_count(2)
+    for member in chain_members(page, root_id).all():
+        expect(member).to_be_hidden()
+    expect(root.locator(".chain-toggle")).to_have_text("▸ 3")
+
+    root.locator(".chain-toggle").click()
+    for member in chain_members(page, root_id).all():
+        expect(member).to_be_visible()
+        expect(member).to_have_attribute("data-status", "completed")
+    expect(root.locator(".chain-toggle")).to_have_attribute("aria-expanded", "true")
+    assert "#job=" not in page.url  # expanding is not opening
+    root.locator(".chain-toggle").click()
+    expect(chain_members(page, root_id).first).to_be_hidden()
+
+    # The root completed, its child failed: the chain failed, said in words and a sign.
+    failing = job_row(page, failing_id)
+    expect(failing).to_have_attribute("data-chain-status", "failed")
+    expect(failing).to_have_attribute("data-status", "completed")
+    expect(failing).to_have_class(re.compile(r"\bfailed\b"))
+    expect(failing.locator("td").first).to_have_text("⚠ failed")
+    expect(chain_members(page, failing_id)).to_have_count(1)
+
+    # The detail's chain tree shows the summary too.
+    root.click()
+    expect(page.locator(f'#detail-chain li[data-tree-job-id="{root_id}"]')).to_contain_text(
+        f"/data/movies/Chain {tag}"
+    )
+    expect(page.locator("#detail-summary")).to_have_text(f"/data/movies/Chain {tag}")
+
+    # Search by summary.
+    page.fill("#filter-q", f"chain {tag.upper()}")
+    page.press("#filter-q", "Enter")
+    expect(page.locator("#job-rows tr")).to_have_count(1)
+    expect(page.locator("#job-rows tr")).to_have_attribute("data-job-id", root_id)
+
+
+def test_large_payloads_start_collapsed(page: Page, api_server: ApiServer) -> None:
+    big_id = submit("test-echo", {"big": "x" * 5000}).job.id
+    small_id = submit("test-echo", {"small": 1}).job.id
+    sign_in(page, api_server, hash_=f"#job={big_id}")
+
+    expect(page.locator("#job-detail")).to_have_attribute("data-status", "completed")
+    expect(page.locator("#detail-payload-box")).to_have_js_property("open", False)
+    expect(page.locator("#detail-result-box")).to_have_js_property("open", False)
+    expect(page.locator("#detail-payload-size")).to_contain_text("KB")
+    page.locator("#detail-payload-box > summary").click()
+    expect(page.locator("#detail-payload")).to_be_visible()
+
+    page.goto(f"{api_server.url}/#job={small_id}")
+    expect(page.locator("#job-detail")).to_have_attribute("data-status", "completed")
+    expect(page.locator("#detail-payload-box")).to_have_js_property("open", True)
+    expect(page.locator("#detail-payload")).to_contain_text('"small": 1')
+
+
+def test_a_phone_sized_page_is_usable(page: Page, api_server: ApiServer, tmp_path: Path) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    job_id = submit("test-echo", {"path": "/data/movies/A Rather Long Movie Title (2001)"}).job.id
+    sign_in(page, api_server)
+
+    expect(page.locator("#signout")).to_be_in_viewport()
+    row = job_row(page, job_id)
+    expect(row).to_be_visible()
+    expect(row.locator(".summary")).to_be_in_viewport()
+    # Nothing sticks out sideways: the page itself never scrolls horizontally.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, tmp_path / "phone-list.png")
+
+    row.click()
+    expect(page.locator("#job-detail")).to_have_attribute("data-job-id", job_id)
+    expect(page.locator("#job-list-pane")).to_be_hidden()
+    expect(page.locator("#detail-summary")).to_be_in_viewport()
+    box = page.locator("#job-detail").bounding_box()
+    assert box is not None and box["width"] > 300  # the whole width, not a squeezed column
+    screenshot(page, tmp_path / "phone-detail.png")
+
+    page.click("#detail-back")
+    expect(page.locator("#job-detail")).to_be_hidden()
+    expect(row).to_be_visible()
+    expect(page.locator("#signout")).to_be_in_viewport()
