@@ -52,13 +52,24 @@ class OrchestratorGroup(click.Group):
             ) from exc
 
 
+# Commands that run a service: they log at ORCH_LOG_LEVEL. The others answer a person,
+# whose output INFO lines ("created (priority 5, ...)") would only clutter, unless -v.
+SERVICES = frozenset({"up", "api", "worker", "beat", "flower"})
+
+
 @click.group(cls=OrchestratorGroup)
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log INFO lines too (commands but services).")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Celery-based job orchestration for home-media automation."""
     settings = get_settings()
     # Before anything is created: the data dir holds secrets (see private_files).
     keep_private(settings.data_dir)
-    configure_logging(settings.log_level, settings.log_format)
+    level = settings.log_level
+    number = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    if ctx.invoked_subcommand not in SERVICES and not verbose and number < logging.WARNING:
+        level = "WARNING"
+    configure_logging(level, settings.log_format)
 
 
 def _exec(service: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
