@@ -6,26 +6,37 @@ The platform's CLI finds these through the ``orchestrator.commands`` entry point
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import submit
 from orchestrator.errors import InvalidPayload
-from services.catalog.config import RESOURCES, UnknownReference
+from services.catalog.config import RESOURCES, Resource, UnknownReference
 from services.catalog.models import Library, Player
 from services.players import PlayerError, client_for, settings_of
 
+# How each resource is named in messages ("no player group with id 7").
+NOUNS = {
+    "libraries": "library",
+    "path-mappings": "path mapping",
+    "player-groups": "player group",
+    "players": "player",
+}
 
-def _create(resource_name: str, body: dict[str, Any]) -> dict[str, Any]:
-    resource = RESOURCES[resource_name]
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Turn a refused write into one line on stderr (exit 1), worded as the API words it."""
     try:
-        with write_session() as session:
-            return resource.to_dict(resource.create(session, body))
+        yield
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
@@ -35,6 +46,53 @@ def _create(resource_name: str, body: dict[str, Any]) -> dict[str, Any]:
         raise click.ClickException(f"{exc.field}: {exc}") from exc
     except IntegrityError as exc:
         raise click.ClickException("one with the same name or path already exists") from exc
+
+
+def _row(session: Session, resource: Resource, row_id: int) -> Any:
+    """The row ``row_id`` of ``resource``; an unknown id is an error (exit 1)."""
+    row = session.get(resource.model, row_id)
+    if row is None:
+        raise click.ClickException(f"no {NOUNS[resource.name]} with id {row_id}")
+    return row
+
+
+def _create(resource_name: str, body: dict[str, Any]) -> dict[str, Any]:
+    resource = RESOURCES[resource_name]
+    with _refusals(), write_session() as session:
+        return resource.to_dict(resource.create(session, body))
+
+
+def _update(resource_name: str, row_id: int, body: dict[str, Any]) -> None:
+    """Change only the fields in ``body``, validated as a PATCH of the API is."""
+    if not body:
+        raise click.UsageError("nothing to change: give at least one option")
+    resource = RESOURCES[resource_name]
+    with _refusals(), write_session() as session:
+        row = _row(session, resource, row_id)
+        shown = resource.to_dict(resource.update(session, row, body))
+    click.echo(json.dumps(shown))
+
+
+def _delete(resource_name: str, row_id: int) -> None:
+    """Delete a row (as a DELETE of the API does) and print what it was."""
+    resource = RESOURCES[resource_name]
+    with write_session() as session:
+        row = _row(session, resource, row_id)
+        shown = resource.to_dict(row)
+        session.delete(row)
+    click.echo(json.dumps({**shown, "deleted": True}))
+
+
+def _replacement(values: tuple[Any, ...], clear: bool, option: str) -> list[Any] | None:
+    """A repeated option's new list: the values given, [] for its --no-... flag, else None."""
+    if values and clear:
+        raise click.UsageError(f"give {option} or its --no-... flag, not both")
+    return [] if clear else list(values) or None
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields an update was given: None means the option was left out."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _list(resource_name: str) -> None:
@@ -92,6 +150,40 @@ def library_list() -> None:
     _list("libraries")
 
 
+@library.command("update")
+@click.argument("library_id", type=int)
+@click.option("--name")
+@click.option("--path")
+@click.option("--kind", type=click.Choice(["movies", "tv"]))
+@click.option("--anchor", "anchors", multiple=True, help="Replaces the anchors (repeat).")
+@click.option("--no-anchors", is_flag=True, help="Remove every anchor.")
+@click.option("--follow-links/--no-follow-links", default=None)
+@click.option(
+    "--confirm-system-path",
+    is_flag=True,
+    help="Confirm a new PATH that is / or in a system folder such as /etc, /usr or /var.",
+)
+def library_update(
+    library_id: int, name: str | None, path: str | None, kind: str | None,
+    anchors: tuple[str, ...], no_anchors: bool, follow_links: bool | None,
+    confirm_system_path: bool,
+) -> None:  # fmt: skip
+    """Change library LIBRARY_ID: only the options given."""
+    body = _given(
+        name=name, path=path, kind=kind, follow_links=follow_links,
+        anchors=_replacement(anchors, no_anchors, "--anchor"),
+        confirm_system_path=confirm_system_path or None,
+    )  # fmt: skip
+    _update("libraries", library_id, body)
+
+
+@library.command("delete")
+@click.argument("library_id", type=int)
+def library_delete(library_id: int) -> None:
+    """Delete a library, with its movies and series in the catalog."""
+    _delete("libraries", library_id)
+
+
 @library.command("scan")
 @click.argument("library_id", type=int)
 def library_scan(library_id: int) -> None:
@@ -126,9 +218,41 @@ def mapping_list() -> None:
     _list("path-mappings")
 
 
+@mapping.command("update")
+@click.argument("mapping_id", type=int)
+@click.option("--source", help="radarr, sonarr, manual, ...")
+@click.option("--from", "from_path", help="The prefix as the manager sees it.")
+@click.option("--to", "to_path", help="The same place as we see it.")
+def mapping_update(
+    mapping_id: int, source: str | None, from_path: str | None, to_path: str | None
+) -> None:
+    """Change path mapping MAPPING_ID: only the options given."""
+    _update(
+        "path-mappings", mapping_id, _given(**{"source": source, "from": from_path, "to": to_path})
+    )
+
+
+@mapping.command("delete")
+@click.argument("mapping_id", type=int)
+def mapping_delete(mapping_id: int) -> None:
+    """Delete a manager path mapping."""
+    _delete("path-mappings", mapping_id)
+
+
 @click.group()
 def group() -> None:
     """Player groups: players sharing one library database."""
+
+
+def _mappings(maps: tuple[str, ...]) -> list[dict[str, str]]:
+    """``--map OURS=THEIRS`` values as path mappings (split at the first "=")."""
+    mappings = []
+    for item in maps:
+        ours, sep, theirs = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: use OURS=THEIRS", param_hint="--map")
+        mappings.append({"from": ours, "to": theirs})
+    return mappings
 
 
 @group.command("add")
@@ -137,13 +261,7 @@ def group() -> None:
 @click.option("--map", "maps", multiple=True, help="OURS=THEIRS path prefix (repeat).")
 def group_add(name: str, library_ids: tuple[int, ...], maps: tuple[str, ...]) -> None:
     """Add player group NAME serving the given libraries."""
-    mappings = []
-    for item in maps:
-        ours, sep, theirs = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: use OURS=THEIRS", param_hint="--map")
-        mappings.append({"from": ours, "to": theirs})
-    body = {"name": name, "library_ids": list(library_ids), "path_mappings": mappings}
+    body = {"name": name, "library_ids": list(library_ids), "path_mappings": _mappings(maps)}
     click.echo(json.dumps(_create("player-groups", body)))
 
 
@@ -151,6 +269,33 @@ def group_add(name: str, library_ids: tuple[int, ...], maps: tuple[str, ...]) ->
 def group_list() -> None:
     """Every player group."""
     _list("player-groups")
+
+
+@group.command("update")
+@click.argument("group_id", type=int)
+@click.option("--name")
+@click.option("--library", "library_ids", type=int, multiple=True, help="Replaces the libraries.")
+@click.option("--no-libraries", is_flag=True, help="Serve no library.")
+@click.option("--map", "maps", multiple=True, help="OURS=THEIRS: replaces the mappings.")
+@click.option("--no-maps", is_flag=True, help="Remove every path mapping.")
+def group_update(
+    group_id: int, name: str | None, library_ids: tuple[int, ...], no_libraries: bool,
+    maps: tuple[str, ...], no_maps: bool,
+) -> None:  # fmt: skip
+    """Change player group GROUP_ID: only the options given."""
+    body = _given(
+        name=name,
+        library_ids=_replacement(library_ids, no_libraries, "--library"),
+        path_mappings=_replacement(tuple(_mappings(maps)), no_maps, "--map"),
+    )
+    _update("player-groups", group_id, body)
+
+
+@group.command("delete")
+@click.argument("group_id", type=int)
+def group_delete(group_id: int) -> None:
+    """Delete a player group, with its players."""
+    _delete("player-groups", group_id)
 
 
 @click.group()
@@ -187,6 +332,41 @@ def player_add(
 def player_list() -> None:
     """Every player (secrets are never shown)."""
     _list("players")
+
+
+@player.command("update")
+@click.argument("player_id", type=int)
+@click.option("--name")
+@click.option("--type", "player_type", type=click.Choice(["kodi", "jellyfin", "emby", "plex"]))
+@click.option("--url")
+@click.option("--group", "group_id", type=int)
+@click.option("--position", type=int, help="Lower is tried first.")
+@click.option("--username", help='"" clears it.')
+@click.option("--password", help='"" clears it.')
+@click.option("--token", help='"" clears it.')
+@click.option("--enabled/--disabled", default=None)
+def player_update(
+    player_id: int, name: str | None, player_type: str | None, url: str | None,
+    group_id: int | None, position: int | None, username: str | None, password: str | None,
+    token: str | None, enabled: bool | None,
+) -> None:  # fmt: skip
+    """Change player PLAYER_ID: only the options given (secrets are never shown)."""
+    body = _given(
+        name=name, type=player_type, url=url, group_id=group_id, position=position,
+        enabled=enabled,
+    )  # fmt: skip
+    # An empty value clears an optional field (null in a PATCH of the API).
+    for key, value in (("username", username), ("password", password), ("token", token)):
+        if value is not None:
+            body[key] = value or None
+    _update("players", player_id, body)
+
+
+@player.command("delete")
+@click.argument("player_id", type=int)
+def player_delete(player_id: int) -> None:
+    """Delete a player."""
+    _delete("players", player_id)
 
 
 @player.command("test")

@@ -6,7 +6,6 @@ import { api, el, getJson } from "./lib.js";
 const CODECS = {
   text: { show: (v) => v ?? "", read: (s) => s },
   number: { show: (v) => v ?? "", read: (s) => (s === "" ? undefined : Number(s)) },
-  ids: { show: (v) => v.join(", "), read: (s) => s.split(/[\s,]+/).filter(Boolean).map(Number) },
   lines: { show: (v) => v.join("\n"), read: (s) => s.split("\n").map((l) => l.trim()).filter(Boolean) },
   mappings: {
     show: (v) => v.map((m) => `${m.from} => ${m.to}`).join("\n"),
@@ -17,35 +16,55 @@ const CODECS = {
   },
 };
 
-// Field types: text (default), number, ids ("1, 2"), lines (one item per line),
-// mappings ("from => to" per line), checkbox (ticked on a new row unless `checked: false`),
-// secret (write-only: the API only says whether it is set; empty keeps it).
+// Field types: text (default), number, lines (one item per line), mappings ("from => to"
+// per line), checkbox (ticked on a new row unless `checked: false`), secret (write-only: the
+// API only says whether it is set; empty keeps it), ref and refs (the id of one row, or the
+// ids of several, of the resource `to`: shown by name, chosen from a list).
+// `label` overrides the name shown (the key, spaced); `warn` is said before a Delete.
 const RESOURCES = [
   { name: "libraries", title: "Libraries", noun: "library",
     fields: [{ key: "name" }, { key: "path", hint: "/data/movies" },
       { key: "kind", options: ["movies", "tv"] }, { key: "anchors", type: "lines", hint: ".anchor" },
       { key: "follow_links", type: "checkbox", checked: false }],
+    warn: "Its movies and series leave the catalog.",
     action: { label: "Scan", path: "scan", done: (r) => `scan queued as job ${r.job_id}` } },
   { name: "path-mappings", title: "Manager path mappings", noun: "path mapping",
     fields: [{ key: "source", hint: "radarr" }, { key: "from", hint: "/movies" },
       { key: "to", hint: "/data/movies" }] },
   { name: "player-groups", title: "Player groups", noun: "player group",
-    fields: [{ key: "name" }, { key: "library_ids", type: "ids", hint: "1, 2" },
-      { key: "path_mappings", type: "mappings", hint: "/data/movies => smb://nas/movies" }] },
+    fields: [{ key: "name" }, { key: "library_ids", type: "refs", to: "libraries", label: "libraries" },
+      { key: "path_mappings", type: "mappings", hint: "/data/movies => smb://nas/movies" }],
+    warn: "Its players are deleted too." },
   { name: "players", title: "Players", noun: "player",
     fields: [{ key: "name" }, { key: "type", options: ["kodi", "jellyfin", "emby", "plex"] },
-      { key: "url", hint: "http://kodi.local:8080" }, { key: "group_id", type: "number" },
+      { key: "url", hint: "http://kodi.local:8080" }, { key: "group_id", type: "ref", to: "player-groups", label: "group" },
       { key: "position", type: "number" }, { key: "enabled", type: "checkbox" },
       { key: "username", optional: true }, { key: "password", type: "secret", isSet: "has_password" },
       { key: "token", type: "secret", isSet: "has_token" }],
     action: { label: "Test", path: "test", done: (r) => (r.ok ? "reachable" : `${r.status}: ${r.error}`) } },
 ];
 
-const views = new Map(); // resource name -> {spec, section, form, rows, editing}
+const views = new Map(); // resource name -> {spec, section, form, rows, editing, items}
 const codec = (field) => CODECS[field.type] || CODECS.text;
-const label = (field) => field.key.replace(/_/g, " ");
+const label = (field) => field.label || field.key.replace(/_/g, " ");
+
+/** The name of row `id` of `resource` (its id until that list is loaded). */
+function nameOf(resource, id) {
+  const row = views.get(resource).items?.find((r) => r.id === id);
+  return row ? row.name : `#${id}`;
+}
+
+/** The views whose fields name rows of `view`'s resource. */
+const dependents = (view) => [...views.values()].filter((v) => v.spec.fields.some((f) => f.to === view.spec.name));
+
+/** How a row is named to a person: its name, or a mapping's source and paths. */
+const rowName = (row) => (row.name ? `"${row.name}"` : `${row.source} ${row.from} => ${row.to}`);
+
+const chosenIds = (box) => [...box.querySelectorAll("input:checked")].map((c) => Number(c.value));
 
 function cellText(field, row) {
+  if (field.type === "ref") return nameOf(field.to, row[field.key]);
+  if (field.type === "refs") return row[field.key].map((id) => nameOf(field.to, id)).join(", ") || "—";
   if (field.type === "secret") return row[field.isSet] ? "set" : "—";
   if (field.type === "checkbox") return row[field.key] ? "yes" : "no";
   return String(codec(field).show(row[field.key])) || "—";
@@ -54,15 +73,20 @@ function cellText(field, row) {
 function input(field, id) {
   const common = { name: field.key, id, placeholder: field.hint || "" };
   if (field.options) return el("select", common, field.options.map((o) => el("option", { value: o }, o)));
+  if (field.type === "ref") return el("select", { name: field.key, id }); // options: fillChoosers
   if (field.type === "mappings" || field.type === "lines") return el("textarea", { ...common, rows: 2 });
   const type = { number: "number", checkbox: "checkbox", secret: "password" }[field.type] || "text";
   return el("input", { ...common, type, autocomplete: type === "password" ? "new-password" : "off" });
 }
 
 function buildSection(spec) {
-  const fieldBox = (f) => el("div", { className: "field" },
-    el("label", { for: `${spec.name}-${f.key}` }, label(f)), input(f, `${spec.name}-${f.key}`),
-    el("span", { className: "field-error", "data-error-for": f.key, hidden: true }));
+  const error = (f) => el("span", { className: "field-error", "data-error-for": f.key, hidden: true });
+  // Several choices are a fieldset of checkboxes (filled by fillChoosers), named by a legend.
+  const fieldBox = (f) => (f.type === "refs"
+    ? el("fieldset", { className: "field", name: f.key }, el("legend", {}, label(f)),
+      el("div", { className: "choices" }), error(f))
+    : el("div", { className: "field" },
+      el("label", { for: `${spec.name}-${f.key}` }, label(f)), input(f, `${spec.name}-${f.key}`), error(f)));
   const form = el("form", { className: "config-form", noValidate: true },
     el("h3", { "data-form-title": true }),
     el("div", { className: "form-grid" }, spec.fields.map(fieldBox)),
@@ -83,8 +107,9 @@ function buildSection(spec) {
   return view;
 }
 
-function renderRows(view, items) {
-  const { spec } = view;
+function renderRows(view) {
+  const { spec, items } = view;
+  if (!items) return; // not loaded yet
   const button = (text, onclick, attrs = {}) => el("button", { type: "button", onclick, ...attrs }, text);
   view.section.querySelector("[data-empty]").hidden = items.length > 0;
   view.rows.replaceChildren(...items.map((row) => el("tr", { "data-resource-id": row.id },
@@ -96,11 +121,42 @@ function renderRows(view, items) {
       button("Delete", () => remove(view, row), { className: "danger" })))));
 }
 
+/** Read a resource's rows, then show them and every name and chooser that depends on them. */
 async function load(view) {
   try {
-    renderRows(view, (await getJson(`/api/v1/${view.spec.name}?limit=500`)).items);
+    view.items = (await getJson(`/api/v1/${view.spec.name}?limit=500`)).items;
   } catch (err) {
     notice(view, err.message, true);
+    return;
+  }
+  for (const v of [view, ...dependents(view)]) {
+    renderRows(v);
+    fillChoosers(v);
+  }
+}
+
+/** Reload a resource and those naming its rows: a change may change them (a deleted
+ * library leaves its groups, a deleted group takes its players). */
+const reload = (view) => Promise.all([view, ...dependents(view)].map(load));
+
+/** Offer the rows each ref and refs field may name, keeping what is chosen. */
+function fillChoosers(view) {
+  for (const field of view.spec.fields.filter((f) => f.to)) {
+    const box = view.form.elements[field.key];
+    const rows = views.get(field.to).items || [];
+    if (field.type === "ref") {
+      const chosen = box.value;
+      const prompt = `choose a ${views.get(field.to).spec.noun}`;
+      box.replaceChildren(el("option", { value: "" }, prompt),
+        ...rows.map((r) => el("option", { value: r.id }, r.name)));
+      box.value = chosen;
+      if (box.selectedIndex < 0) box.value = ""; // the chosen row is gone
+    } else {
+      const chosen = new Set(chosenIds(box));
+      box.querySelector(".choices").replaceChildren(...(rows.length ? rows.map((r) => el("label", {},
+        el("input", { type: "checkbox", value: r.id, checked: chosen.has(r.id) }), r.name))
+        : [el("span", { className: "muted" }, "none yet")]));
+    }
   }
 }
 
@@ -118,13 +174,16 @@ function edit(view, row) {
   form.reset();
   clearErrors(form);
   form.dataset.mode = row ? "edit" : "create";
-  form.querySelector("[data-form-title]").textContent = row ? `Edit ${spec.noun} ${row.id}` : `Add a ${spec.noun}`;
+  form.querySelector("[data-form-title]").textContent = row ? `Edit ${spec.noun} ${rowName(row)}` : `Add a ${spec.noun}`;
   form.querySelector("[data-submit]").textContent = row ? "Save changes" : `Add ${spec.noun}`;
   form.querySelector("[data-cancel-edit]").hidden = !row;
   for (const field of spec.fields) {
     const box = form.elements[field.key];
     if (field.type === "checkbox") box.checked = row ? row[field.key] : field.checked ?? true;
     else if (field.type === "secret") box.placeholder = row?.[field.isSet] ? "set: empty keeps it" : "";
+    else if (field.type === "refs") {
+      for (const c of box.querySelectorAll("input")) c.checked = Boolean(row?.[field.key].includes(Number(c.value)));
+    } else if (field.type === "ref") box.value = row ? String(row[field.key]) : "";
     else if (row) box.value = codec(field).show(row[field.key]);
   }
   if (row) form.scrollIntoView({ block: "nearest" });
@@ -132,6 +191,9 @@ function edit(view, row) {
 
 function readField(field, box, editing) {
   if (field.type === "checkbox") return box.checked;
+  // Choices not loaded yet would read as none: a change leaves the field as it is.
+  if (field.type === "refs") return views.get(field.to).items ? chosenIds(box) : undefined;
+  if (field.type === "ref") return box.value === "" ? undefined : Number(box.value);
   if (field.type === "secret") return box.value === "" ? undefined : box.value;
   const text = box.value.trim();
   // Emptying an optional field while editing sends null: the API clears it.
@@ -169,22 +231,25 @@ async function save(view) {
     if (value !== undefined) body[field.key] = value;
   }
   try {
-    await api(`/api/v1/${spec.name}${editing ? `/${editing.id}` : ""}`, { method: editing ? "PATCH" : "POST", body });
-    notice(view, editing ? `Saved ${spec.noun} ${editing.id}.` : `Added a ${spec.noun}.`);
+    const path = `/api/v1/${spec.name}${editing ? `/${editing.id}` : ""}`;
+    const { data } = await api(path, { method: editing ? "PATCH" : "POST", body });
+    notice(view, `${editing ? "Saved" : "Added"} ${spec.noun} ${rowName(data)}.`);
     edit(view, null);
-    await load(view);
+    await reload(view);
   } catch (err) {
     showProblem(form, err);
   }
 }
 
 async function remove(view, row) {
-  if (!window.confirm(`Delete ${view.spec.noun} ${row.id} (${row.name || row.source})?`)) return;
+  const { noun, warn } = view.spec;
+  const what = rowName(row);
+  if (!window.confirm([`Delete ${noun} ${what}?`, warn].filter(Boolean).join(" "))) return;
   try {
     await api(`/api/v1/${view.spec.name}/${row.id}`, { method: "DELETE" });
-    notice(view, `Deleted ${view.spec.noun} ${row.id}.`);
+    notice(view, `Deleted ${noun} ${what}.`);
     if (view.editing?.id === row.id) edit(view, null);
-    await load(view);
+    await reload(view);
   } catch (err) {
     notice(view, err.message, true);
   }

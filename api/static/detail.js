@@ -24,7 +24,11 @@ export function onChainEvent(ev) {
 
 export function initDetail() {
   $("retry-button").addEventListener("click", () => jobAction("retry"));
-  $("cancel-button").addEventListener("click", () => jobAction("cancel"));
+  $("cancel-button").addEventListener("click", () => {
+    const job = detail.job;
+    const what = job ? `${job.type} job${job.summary ? ` (${job.summary})` : ""}` : "job";
+    if (window.confirm(`Cancel this ${what}?`)) jobAction("cancel");
+  });
 }
 
 export async function showDetail(id) {

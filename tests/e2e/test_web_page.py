@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
 
 from orchestrator import submit
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
@@ -170,8 +170,25 @@ def test_chain_tree(page: Page, api_server: ApiServer) -> None:
     expect(page.locator("#detail-chain > ul > li")).to_have_attribute("data-tree-job-id", root_id)
 
 
+class Dialogs:
+    """Answers the page's confirm() dialogs (accepting unless told not to) and keeps each
+    question asked."""
+
+    def __init__(self, page: Page) -> None:
+        self.accept = True
+        self.asked: list[str] = []
+        page.on("dialog", self._answer)
+
+    def _answer(self, dialog: Dialog) -> None:
+        self.asked.append(dialog.message)
+        if self.accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+
 def test_configuration(page: Page, api_server: ApiServer, tmp_path: Path) -> None:
-    page.on("dialog", lambda dialog: dialog.accept())
+    dialogs = Dialogs(page)
     tag = uuid.uuid4().hex[:6]  # names are unique: other modules leave their configuration
     sign_in(page, api_server, hash_="#config")
     section = page.locator("#config-libraries")
@@ -201,34 +218,97 @@ def test_configuration(page: Page, api_server: ApiServer, tmp_path: Path) -> Non
     expect(row).to_contain_text(f"Movies {tag}")
     library_id = row.get_attribute("data-resource-id")
 
-    # A group of that library and a player: the password is write-only.
+    # A group of that library, chosen by its name (the page shows names, never ids).
     groups = page.locator("#config-player-groups")
+    group_form = groups.locator("form")
+    library_box = group_form.get_by_role("checkbox", name=f"Movies {tag}", exact=True)
+    expect(library_box).not_to_be_checked()
     groups.locator('[name="name"]').fill(f"Living room {tag}")
-    groups.locator('[name="library_ids"]').fill(str(library_id))
+    library_box.check()
     groups.locator('[name="path_mappings"]').fill(f"{films} => smb://nas/films")
     groups.locator('button[type="submit"]').click()
     group_row = groups.locator("tbody tr", has_text=f"Living room {tag}")
     expect(group_row).to_contain_text("smb://nas/films")
+    libraries_cell = group_row.locator("td").nth(2)  # id, name, libraries
+    expect(libraries_cell).to_have_text(f"Movies {tag}")
     group_id = group_row.get_attribute("data-resource-id")
+    assert group_id is not None and library_id is not None
 
+    # The edit form shows the group's libraries chosen; a renamed library is renamed here too.
+    group_row.get_by_role("button", name="Edit").click()
+    expect(group_form).to_have_attribute("data-mode", "edit")
+    expect(library_box).to_be_checked()
+    group_form.get_by_role("button", name="Cancel edit").click()
+    expect(library_box).not_to_be_checked()
+    row.get_by_role("button", name="Edit").click()
+    form.locator('[name="name"]').fill(f"Films {tag}")
+    form.locator('button[type="submit"]').click()
+    expect(libraries_cell).to_have_text(f"Films {tag}")
+
+    # A player of that group, chosen by its name: the password is write-only.
     players = page.locator("#config-players")
     players.locator('[name="name"]').fill(f"kodi-{tag}")
     players.locator('[name="url"]').fill("http://127.0.0.1:9")
-    players.locator('[name="group_id"]').fill(str(group_id))
+    players.locator('[name="group_id"]').select_option(label=f"Living room {tag}")
     players.locator('[name="password"]').fill("s3cret-pw")
     players.locator('button[type="submit"]').click()
     player_row = players.locator("tbody tr", has_text=f"kodi-{tag}")
-    cells = player_row.locator("td")  # id, then the fields: ..., password (8), token (9)
+    cells = player_row.locator("td")  # id, then the fields: ..., group (4), password (8), token (9)
+    expect(cells.nth(4)).to_have_text(f"Living room {tag}")
     expect(cells.nth(8)).to_have_text("set")
     expect(cells.nth(9)).to_have_text("—")
+    player_id = player_row.get_attribute("data-resource-id")
+    player_row.get_by_role("button", name="Edit").click()
+    expect(players.locator('[name="group_id"]')).to_have_value(group_id)
+    players.get_by_role("button", name="Cancel edit").click()
     assert "s3cret-pw" not in page.content()
     screenshot(page, tmp_path / "configuration.png")
     player_row.get_by_role("button", name="Test").click()
     expect(players.locator("[data-notice]")).to_contain_text("unreachable")
 
+    # Delete asks first; dismissed, nothing is deleted.
+    deleted: list[str] = []
+    page.on("request", lambda r: r.method == "DELETE" and deleted.append(urlparse(r.url).path))
+    dialogs.accept = False
+    group_row.get_by_role("button", name="Delete").click()
+    expect(groups.locator("[data-notice]")).not_to_contain_text("Deleted")
+    assert dialogs.asked[-1] == (
+        f'Delete player group "Living room {tag}"? Its players are deleted too.'
+    )
+    expect(group_row).to_have_count(1)
+    expect(player_row).to_have_count(1)
+
+    dialogs.accept = True
     for row_ in (player_row, group_row, row):
+        asked = len(dialogs.asked)
         row_.get_by_role("button", name="Delete").click()
         expect(row_).to_have_count(0)
+        assert len(dialogs.asked) == asked + 1
+    # Each row was deleted once: the dismissed Delete sent nothing.
+    assert deleted == [
+        f"/api/v1/players/{player_id}",
+        f"/api/v1/player-groups/{group_id}",
+        f"/api/v1/libraries/{library_id}",
+    ]
+
+
+def test_cancel_asks_first(page: Page, api_server: ApiServer) -> None:
+    dialogs = Dialogs(page)
+    job_id = submit("test-echo", {"path": "/data/later"}, countdown=600).job.id
+    sign_in(page, api_server, hash_=f"#job={job_id}")
+    detail = page.locator("#job-detail")
+    expect(detail).to_have_attribute("data-status", "pending")
+
+    dialogs.accept = False
+    page.click("#cancel-button")
+    assert dialogs.asked == ["Cancel this test-echo job (/data/later)?"]
+    expect(detail).to_have_attribute("data-status", "pending")
+    expect(page.locator("#cancel-button")).to_be_visible()
+
+    dialogs.accept = True
+    page.click("#cancel-button")
+    expect(detail).to_have_attribute("data-status", "cancelled")
+    assert len(dialogs.asked) == 2
 
 
 def chain_members(page: Page, root_id: str) -> Locator:

@@ -12,12 +12,14 @@ from uuid import uuid4
 import click
 import pytest
 from click.testing import CliRunner, Result
+from flask.testing import FlaskClient
 
 from orchestrator.cli import main
 from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job
 from orchestrator.models import Job
 from services.catalog.models import Player
+from tests.conftest import API_KEY
 from tests.fakes.players import FakeKodi
 
 MISSING_ID = 2_000_000_000
@@ -64,8 +66,12 @@ def test_commands_are_registered_through_the_entry_point() -> None:
     assert {"library", "mapping", "group", "player"} <= set(main.commands)
     library, player = main.commands["library"], main.commands["player"]
     assert isinstance(library, click.Group) and isinstance(player, click.Group)
-    assert {"add", "list", "scan"} <= set(library.commands)
-    assert {"add", "list", "test"} <= set(player.commands)
+    assert {"add", "list", "update", "delete", "scan"} <= set(library.commands)
+    assert {"add", "list", "update", "delete", "test"} <= set(player.commands)
+    for name in ("mapping", "group"):
+        resource = main.commands[name]
+        assert isinstance(resource, click.Group)
+        assert {"add", "list", "update", "delete"} <= set(resource.commands)
 
 
 def test_library_add_and_list(runner: CliRunner, tmp_path: Path) -> None:
@@ -249,6 +255,189 @@ def test_player_add_validation_failures(runner: CliRunner) -> None:
 
     bad_type = runner.invoke(main, [*base, "--url", "http://k:1", "--type", "vlc"])
     assert bad_type.exit_code == 2 and "--type" in bad_type.stderr
+
+
+def row_of(runner: CliRunner, resource: str, row_id: int) -> list[dict[str, Any]]:
+    """The rows of ``RESOURCE list`` with ``row_id``: one, or none once deleted."""
+    return [row for row in listed(runner, resource) if row["id"] == row_id]
+
+
+def refused(runner: CliRunner, *args: str) -> Result:
+    """Run a command that must fail with one line on stderr and no traceback."""
+    result = runner.invoke(main, list(args))
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stderr.startswith("Error: ") and "Traceback" not in result.output
+    return result
+
+
+def test_library_update_changes_only_what_is_given(runner: CliRunner, tmp_path: Path) -> None:
+    library = add_library(runner, tmp_path, "--kind", "tv", "--anchor", ".anchor")
+    name = unique("renamed")
+
+    renamed = created(runner, "library", "update", str(library["id"]), "--name", name)
+    assert renamed == {**library, "name": name}
+    assert row_of(runner, "library", library["id"]) == [renamed]
+
+    args = ["library", "update", str(library["id"])]
+    changed = created(runner, *args, "--anchor", "a/.mounted", "--anchor", ".b", "--follow-links")
+    assert changed == {**renamed, "anchors": ["a/.mounted", ".b"], "follow_links": True}
+    cleared = created(runner, *args, "--no-anchors", "--no-follow-links", "--kind", "movies")
+    assert cleared == {**renamed, "anchors": [], "follow_links": False, "kind": "movies"}
+    assert row_of(runner, "library", library["id"]) == [cleared]
+
+
+def test_library_update_to_a_system_path_needs_confirming(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    library = add_library(runner, tmp_path)
+    args = ["library", "update", str(library["id"]), "--path", f"/var/{library['name']}"]
+    result = refused(runner, *args)
+    assert "system folder /var" in result.stderr and "--confirm-system-path" in result.stderr
+    assert row_of(runner, "library", library["id"]) == [library]
+    moved = created(runner, *args, "--confirm-system-path")
+    assert moved == {**library, "path": f"/var/{library['name']}"}
+
+
+def test_mapping_and_group_update_change_only_what_is_given(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    token = uuid4().hex[:8]
+    mapping = created(runner, "mapping", "add", "radarr", f"/downloads/{token}", f"/data/{token}")
+    moved = created(runner, "mapping", "update", str(mapping["id"]), "--to", f"/media/{token}")
+    assert moved == {**mapping, "to": f"/media/{token}"}
+    assert row_of(runner, "mapping", mapping["id"]) == [moved]
+
+    first, second = add_library(runner, tmp_path), add_library(runner, tmp_path)
+    group = add_group(runner, "--library", str(first["id"]), "--map", "/data=smb://nas/data")
+    args = ["group", "update", str(group["id"])]
+    served = created(runner, *args, "--library", str(second["id"]))
+    assert served == {**group, "library_ids": [second["id"]]}
+    remapped = created(runner, *args, "--map", "/data/tv=nfs://nas/tv")
+    assert remapped == {**served, "path_mappings": [{"from": "/data/tv", "to": "nfs://nas/tv"}]}
+    emptied = created(runner, *args, "--no-libraries", "--no-maps")
+    assert emptied == {**remapped, "library_ids": [], "path_mappings": []}
+    assert row_of(runner, "group", group["id"]) == [emptied]
+
+
+def test_update_without_options_or_with_a_list_and_its_clear_flag_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    library = add_library(runner, tmp_path)
+    nothing = runner.invoke(main, ["library", "update", str(library["id"])])
+    assert nothing.exit_code == 2 and "nothing to change" in nothing.stderr
+    both = ["library", "update", str(library["id"]), "--anchor", ".a", "--no-anchors"]
+    assert runner.invoke(main, both).exit_code == 2
+    assert row_of(runner, "library", library["id"]) == [library]
+
+
+@pytest.mark.parametrize(
+    ("resource", "command", "option", "value", "body"),
+    [
+        ("libraries", "library", "--path", "media/films", {"path": "media/films"}),
+        ("path-mappings", "mapping", "--source", "Radarr!", {"source": "Radarr!"}),
+        ("player-groups", "group", "--library", str(MISSING_ID), {"library_ids": [MISSING_ID]}),
+        ("players", "player", "--url", "kodi.local:8080", {"url": "kodi.local:8080"}),
+        ("players", "player", "--group", str(MISSING_ID), {"group_id": MISSING_ID}),
+    ],
+)
+def test_update_refuses_a_bad_value_with_the_api_message(
+    runner: CliRunner, client: FlaskClient, tmp_path: Path,
+    resource: str, command: str, option: str, value: str, body: dict[str, Any],
+) -> None:  # fmt: skip
+    group = add_group(runner)
+    rows = {
+        "libraries": lambda: add_library(runner, tmp_path),
+        "path-mappings": lambda: created(runner, "mapping", "add", "radarr", "/m", unique("/d")),
+        "player-groups": lambda: group,
+        "players": lambda: created(
+            runner,
+            "player",
+            "add",
+            unique("player"),
+            "--type",
+            "kodi",
+            "--url",
+            "http://kodi.local:8080",
+            "--group",
+            str(group["id"]),
+        ),  # fmt: skip
+    }
+    row = rows[resource]()
+    api = client.patch(f"/api/v1/{resource}/{row['id']}", json=body, headers={"X-Api-Key": API_KEY})
+    assert api.status_code == 422, api.get_data(as_text=True)
+
+    result = refused(runner, command, "update", str(row["id"]), option, value)
+    assert api.get_json()["detail"] in result.stderr
+    assert row_of(runner, command, row["id"]) == [row]
+
+
+def test_player_update_never_shows_the_password(runner: CliRunner) -> None:
+    group, other = add_group(runner), add_group(runner)
+    player = created(
+        runner,
+        "player", "add", unique("player"), "--type", "kodi", "--url", "http://k:8080",
+        "--group", str(group["id"]), "--username", "kodi", "--password", "old-s3cret",
+    )  # fmt: skip
+    args = ["player", "update", str(player["id"])]
+
+    result = run(runner, *args, "--password", "new-s3cret", "--group", str(other["id"]))
+    assert "s3cret" not in result.output
+    changed = json.loads(result.stdout)
+    assert changed == {**player, "group_id": other["id"]}  # has_password stays true
+    with read_session() as session:
+        row = session.get(Player, player["id"])
+        assert row is not None and (row.password, row.username) == ("new-s3cret", "kodi")
+
+    bad = refused(runner, *args, "--password", "bad-s3cret", "--url", "nowhere")
+    assert "url" in bad.stderr and "s3cret" not in bad.output
+
+    changed = created(runner, *args, "--password", "", "--username", "", "--disabled")
+    assert changed == {**player, "group_id": other["id"], "has_password": False,
+                       "username": None, "enabled": False}  # fmt: skip
+    assert "s3cret" not in run(runner, "player", "list").output
+    assert row_of(runner, "player", player["id"]) == [changed]
+
+
+def test_delete_removes_each_resource(runner: CliRunner, tmp_path: Path) -> None:
+    library = add_library(runner, tmp_path)
+    mapping = created(runner, "mapping", "add", "sonarr", "/tv", unique("/data/tv"))
+    group = add_group(runner, "--library", str(library["id"]))
+    player = created(
+        runner,
+        "player", "add", unique("player"), "--type", "kodi", "--url", "http://k:8080",
+        "--group", str(group["id"]), "--password", "s3cret",
+    )  # fmt: skip
+    kept = created(
+        runner, "player", "add", unique("player"), "--type", "kodi", "--url", "http://k:8080",
+        "--group", str(group["id"]),
+    )  # fmt: skip
+
+    for command, row in (("player", player), ("mapping", mapping), ("library", library)):
+        result = run(runner, command, "delete", str(row["id"]))
+        assert "s3cret" not in result.output
+        assert json.loads(result.stdout) == {**row, "deleted": True}
+        assert row_of(runner, command, row["id"]) == []
+    assert row_of(runner, "group", group["id"])[0]["library_ids"] == []
+
+    # A group goes with its players.
+    assert json.loads(run(runner, "group", "delete", str(group["id"])).stdout)["deleted"] is True
+    assert row_of(runner, "group", group["id"]) == []
+    assert row_of(runner, "player", kept["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "noun"),
+    [("library", "library"), ("mapping", "path mapping"), ("group", "player group"),
+     ("player", "player")],
+)  # fmt: skip
+@pytest.mark.parametrize("action", [["delete"], ["update", "--name", "x"]])
+def test_delete_or_update_of_an_unknown_id_fails(
+    runner: CliRunner, command: str, noun: str, action: list[str]
+) -> None:
+    if command == "mapping" and action[0] == "update":
+        action = ["update", "--to", "/x"]
+    result = refused(runner, command, action[0], str(MISSING_ID), *action[1:])
+    assert f"no {noun} with id {MISSING_ID}" in result.stderr
 
 
 @pytest.fixture
