@@ -9,25 +9,53 @@ from api.serialize import queued
 from orchestrator.db import read_session
 from orchestrator.dispatch import submit
 from services.catalog.models import Library, Player
-from services.players import PlayerError, PlayerUnavailable, client_for, settings_of
+from services.players import (
+    NotThisPlayer,
+    PlayerAuthError,
+    PlayerError,
+    PlayerNoAnswer,
+    client_for,
+    settings_of,
+)
 
 bp = Blueprint("actions", __name__, url_prefix="/api/v1")
 
 
+_NAMES = {"kodi": "Kodi", "jellyfin": "Jellyfin", "emby": "Emby", "plex": "Plex"}
+
+
+def _failure(exc: PlayerError, player_type: str) -> tuple[str, str]:
+    """The status and fixed message of a failed test: never what the other end said."""
+    name = _NAMES.get(player_type, player_type)
+    article = "an" if name[:1] in "AEIOU" else "a"
+    if isinstance(exc, PlayerNoAnswer):
+        return "unreachable", "no answer (connection refused or timed out)"
+    if isinstance(exc, NotThisPlayer):
+        return "unrecognized", f"not {article} {name} server at this URL"
+    if isinstance(exc, PlayerAuthError):
+        return "refused", "credentials refused"
+    return "failed", f"the {name} server failed the test; see its log"
+
+
 @bp.post("/players/<id:player_id>/test")
 def test_player(player_id: int) -> Response:
-    """Check that the player answers and accepts its credentials."""
+    """Check that a player of its type answers at its URL and accepts its credentials.
+
+    The answer tells only that (and the version): the body, headers and status of whatever
+    else answers are never echoed, so the test cannot be used to explore the network.
+    """
     with read_session() as session:
         player = session.get(Player, player_id)
         if player is None:
             raise ApiError(404, f"no player with id {player_id}")
         settings = settings_of(player)
     try:
-        details = client_for(settings).ping()
+        version = client_for(settings).ping()["version"]
     except PlayerError as exc:
-        kind = "unreachable" if isinstance(exc, PlayerUnavailable) else "refused"
-        return jsonify({"ok": False, "status": kind, "error": str(exc)})
-    return jsonify({"ok": True, "status": "reachable", "details": details})
+        status, error = _failure(exc, settings.type)
+        return jsonify({"ok": False, "type": settings.type, "status": status, "error": error})
+    answer = {"ok": True, "type": settings.type, "status": "reachable", "version": version}
+    return jsonify(answer)
 
 
 @bp.post("/libraries/<id:library_id>/scan")

@@ -150,11 +150,15 @@ SCHEMAS: dict[str, Schema] = {
     "ScanQueued": _obj("status job_id links", {"status": QUEUED, "job_id": STR,
                                                "links": JOB_LINKS}),
     "PlayerTest": {"oneOf": [
-        _obj("ok status details", {"ok": {"const": True}, "status": {"const": "reachable"},
-                                   "details": OBJECT}),
-        _obj("ok status error", {"ok": {"const": False},
-                                 "status": {"enum": ["unreachable", "refused"]}, "error": STR}),
-    ]},
+        _obj("ok type status version", {
+            "ok": {"const": True}, "type": {"enum": list(get_args(PlayerType))},
+            "status": {"const": "reachable"}, "version": {**STR, "maxLength": 40}}),
+        _obj("ok type status error", {
+            "ok": {"const": False}, "type": {"enum": list(get_args(PlayerType))},
+            "status": {"enum": ["unreachable", "unrecognized", "refused", "failed"]},
+            "error": STR}),
+    ], "description": "Only whether a player of that type answers, and its version: nothing"
+                      " else of what answers at the URL is echoed."},
     "Health": _obj("status", {"status": {"const": "ok"}}),
     "Readiness": _obj("status checks", {
         "status": {"enum": ["ready", "unavailable"]},

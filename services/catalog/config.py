@@ -207,21 +207,45 @@ class GroupPatch(Patch):
     path_mappings: list[GroupMappingIn] | None = Field(default=None, max_length=100)
 
 
-_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
-
-
 def _url(value: str | None) -> str | None:
+    """A player's base URL: http(s), a host, a port in 1–65535 and no credentials."""
     if value is None:
         return None
-    example = "must be an http:// or https:// URL, e.g. http://kodi.local:8080"
-    if not _URL.match(value.strip()):
-        raise ValueError(example)
+    value = value.strip()
+    example = "e.g. http://kodi.local:8080"
     try:
-        if not urlsplit(value.strip()).hostname:
-            raise ValueError(example)
+        parts = urlsplit(value)
     except ValueError as exc:  # e.g. "http://[" is not a URL at all
-        raise ValueError(example) from exc
-    return value.strip().rstrip("/")
+        raise ValueError(f"must be an http:// or https:// URL, {example}") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"must start with http:// or https://, {example}")
+    # A URL is shown by the API and the page, and logged; the secret fields are not. Any "@"
+    # at all: a password holding "/" ends the host part early. The message never echoes it.
+    if "@" in value:
+        raise ValueError(
+            "must not hold a user name or password (user:password@host): send them in the"
+            " write-only username and password fields (or token) instead"
+        )
+    if not parts.hostname or re.search(r"\s", parts.netloc):
+        raise ValueError(f"must name a host after http:// or https://, no spaces, {example}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"must have a port from 1 to 65535 (or none), {example}")
+    return value.rstrip("/")
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any user name and password as ``***`` (rows from before they were refused).
+
+    Up to the last ``@``: a password may hold ``/``, ``?`` or ``#``.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 class PlayerCreate(Strict):
@@ -352,7 +376,7 @@ def player_to_dict(row: Player) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "type": row.type,
-        "url": row.url,
+        "url": shown_url(row.url),
         "group_id": row.group_id,
         "enabled": row.enabled,
         "position": row.position,

@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from services.catalog.models import Player
 from services.players.base import (
+    NotThisPlayer,
     PlayerAuthError,
     PlayerBusy,
     PlayerClient,
     PlayerError,
+    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
 )
@@ -53,10 +55,12 @@ __all__ = [
     "PLAYER_TYPES",
     "JellyfinClient",
     "KodiClient",
+    "NotThisPlayer",
     "PlayerAuthError",
     "PlayerBusy",
     "PlayerClient",
     "PlayerError",
+    "PlayerNoAnswer",
     "PlayerSettings",
     "PlayerUnavailable",
     "PlexClient",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -16,11 +16,27 @@ class PlayerError(Exception):
 
 
 class PlayerAuthError(PlayerError):
-    """The player rejected our credentials or token: permanent for that player."""
+    """The player rejected our credentials or token: permanent for that player.
+
+    ``challenge`` is the answer's ``WWW-Authenticate`` header: it tells a Kodi (realm XBMC)
+    refusing our password from any other server asking for one.
+    """
+
+    def __init__(self, message: str, challenge: str = "") -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class NotThisPlayer(PlayerError):
+    """Something answered at the URL, but not a player of the configured type."""
 
 
 class PlayerUnavailable(PlayerError):
     """The player cannot be reached or answered nonsense: retry later."""
+
+
+class PlayerNoAnswer(PlayerUnavailable):
+    """Nothing answered: the connection was refused or timed out (or the name is unknown)."""
 
 
 class PlayerBusy(PlayerUnavailable):
@@ -44,12 +60,13 @@ class PlayerSettings:
 
     def describe(self) -> str:
         """``type at scheme://host:port/path`` with no credentials, for messages."""
-        try:
-            parts = urlsplit(self.url)
-        except ValueError:
+        scheme, separator, rest = self.url.partition("://")
+        if not separator:
             return f"{self.type} at an invalid URL"
-        host = parts.netloc.rpartition("@")[2]
-        return f"{self.type} at {parts.scheme}://{host}{parts.path}"
+        # Up to the last "@": a password may hold "/", "?" or "#" (a row from before URLs
+        # with credentials were refused).
+        rest = re.split(r"[?#]", rest.rpartition("@")[2])[0]
+        return f"{self.type} at {scheme}://{rest}"
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of these settings replaced by ``***``."""
@@ -63,7 +80,12 @@ class PlayerClient(Protocol):
     """What a job handler may ask of any player."""
 
     def ping(self) -> dict[str, Any]:
-        """Check reachability and credentials; return details such as the version."""
+        """Tell a player of this type from anything else, then check the credentials.
+
+        Returns ``{"version": ...}`` only. Raises ``PlayerNoAnswer`` when nothing answers,
+        ``NotThisPlayer`` when what answers is not such a player (whatever it said), and
+        ``PlayerAuthError`` only when such a player refuses the credentials.
+        """
         ...
 
     def is_scanning(self) -> bool:
@@ -73,6 +95,15 @@ class PlayerClient(Protocol):
     def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
         """Ask the player to rescan exactly ``directory`` (in its namespace); return details."""
         ...
+
+
+# A version as players report it: 13.5.0, 10.10.3, 4.8.10.0, 1.41.3.9314-a0bfb8370.
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+-]{0,39}")
+
+
+def version_text(value: Any) -> str | None:
+    """``value`` if it looks like a version number (at most 40 characters), else None."""
+    return value if isinstance(value, str) and _VERSION.fullmatch(value) else None
 
 
 def require_directory(directory: str) -> None:
@@ -94,21 +125,35 @@ def request(
     """Send one request and map failures onto the player error tree.
 
     ``settings.timeout`` is a deadline for the whole call: connecting, sending and reading
-    the whole answer. Missing it, transport errors and 5xx (plus any status in
-    ``unavailable``) raise ``PlayerUnavailable``; 401/403 ``PlayerAuthError``; any other
-    non-2xx ``PlayerError``. Not for use inside a running event loop (it runs its own).
+    the whole answer. Missing it or failing to connect raise ``PlayerNoAnswer``; other
+    transport errors and 5xx (plus any status in ``unavailable``) ``PlayerUnavailable``;
+    401/403 ``PlayerAuthError``; any other non-2xx ``PlayerError``. Not for use inside a
+    running event loop (it runs its own).
     """
     where = settings.describe()
     try:
-        response = _run(_send(settings.timeout, method, url, headers=headers, json=json, auth=auth))
+        target = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise PlayerError(f"{where}: the URL is invalid; correct the player's url") from None
+    if target.userinfo:
+        # A URL saved before credentials in URLs were refused: send them as Basic auth (as
+        # httpx would), but out of the URL, which httpx's request log shows.
+        auth = auth or (target.username, target.password)
+        target = target.copy_with(userinfo=b"")
+    try:
+        response = _run(
+            _send(settings.timeout, method, target, headers=headers, json=json, auth=auth)
+        )
     except (TimeoutError, httpx.TimeoutException) as exc:
-        raise PlayerUnavailable(f"{where}: no answer within {settings.timeout:g} s") from exc
+        raise PlayerNoAnswer(f"{where}: no answer within {settings.timeout:g} s") from exc
     except httpx.HTTPError as exc:
         detail = settings.redact(f"{type(exc).__name__}: {exc}")
-        raise PlayerUnavailable(f"{where}: cannot reach it ({detail})") from exc
+        error = PlayerNoAnswer if isinstance(exc, httpx.ConnectError) else PlayerUnavailable
+        raise error(f"{where}: cannot reach it ({detail})") from exc
     status = response.status_code
     if status in (401, 403):
-        raise PlayerAuthError(f"{where}: credentials refused (HTTP {status})")
+        challenge = response.headers.get("www-authenticate", "")
+        raise PlayerAuthError(f"{where}: credentials refused (HTTP {status})", challenge)
     if status >= 500 or status in unavailable:
         raise PlayerUnavailable(f"{where}: HTTP {status} {response.reason_phrase}")
     if not 200 <= status < 300:
@@ -116,7 +161,7 @@ def request(
     return response
 
 
-async def _send(timeout: float, method: str, url: str, **options: Any) -> httpx.Response:
+async def _send(timeout: float, method: str, url: httpx.URL, **options: Any) -> httpx.Response:
     """One request, cancelled (and its connection closed) once ``timeout`` has passed."""
     # httpx's own timeout bounds each socket operation, not the call: a player sending one
     # byte every few seconds never trips it. Cancelling the task bounds the whole call,

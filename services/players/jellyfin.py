@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from services.players.base import (
+    NotThisPlayer,
+    PlayerError,
+    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
     json_body,
     request,
     require_directory,
+    version_text,
 )
 
 UPDATE_TYPES = ("Created", "Modified", "Deleted")
@@ -34,14 +38,32 @@ class JellyfinClient:
         return {"Authorization": f'MediaBrowser Token="{token}"'}
 
     def ping(self) -> dict[str, Any]:
-        """``GET /System/Info`` (needs a valid token); returns version and server name."""
+        """``GET /System/Info/Public`` (no token) tells a Jellyfin or Emby server by its
+        ``Id`` and ``Version``; then ``GET /System/Info`` checks the token.
+
+        Returns ``{"version": "10.10.3"}``; anything but such a server is ``NotThisPlayer``.
+        """
+        where = self.settings.describe()
+        try:
+            public = request(self.settings, "GET", f"{self.base}/System/Info/Public")
+            info = json_body(self.settings, public)
+        except PlayerNoAnswer:
+            raise
+        except PlayerError:
+            info = None
+        version = None
+        if isinstance(info, dict) and isinstance(info.get("Id"), str):
+            version = version_text(info.get("Version"))
+        if version is None:
+            # Whatever answered, none of it is kept: the test of a player is no probe.
+            name = "an Emby" if self.settings.type == "emby" else "a Jellyfin"
+            raise NotThisPlayer(f"{where}: not {name} server at this URL")
         response = request(
             self.settings, "GET", f"{self.base}/System/Info", headers=self._headers()
         )
-        info = json_body(self.settings, response)
-        if not isinstance(info, dict):
-            raise PlayerUnavailable(f"{self.settings.describe()}: unexpected System/Info answer")
-        return {"version": info.get("Version"), "server_name": info.get("ServerName")}
+        if not isinstance(json_body(self.settings, response), dict):
+            raise PlayerUnavailable(f"{where}: unexpected System/Info answer")
+        return {"version": version}
 
     def is_scanning(self) -> bool:
         """Always false: the server queues path updates itself."""

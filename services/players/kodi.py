@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from services.players.base import (
+    NotThisPlayer,
+    PlayerAuthError,
     PlayerBusy,
     PlayerError,
+    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
     json_body,
     request,
     require_directory,
+    version_text,
 )
+
+# Kodi's web server asks for Basic auth in the realm "XBMC" (quoted or not).
+_KODI_REALM = re.compile(r'realm="?(xbmc|kodi)\b', re.IGNORECASE)
 
 
 def kodi_directory(directory: str) -> str:
@@ -68,10 +76,26 @@ class KodiClient:
             raise PlayerUnavailable(f"{self.settings.describe()}: Ping answered {pong!r}")
 
     def ping(self) -> dict[str, Any]:
-        """``JSONRPC.Ping`` then ``JSONRPC.Version``; returns ``{"version": "13.5.0"}``."""
-        self._ping()
-        major, minor, patch = self._version()
-        return {"version": f"{major}.{minor}.{patch}"}
+        """``JSONRPC.Ping`` then ``JSONRPC.Version``; returns ``{"version": "13.5.0"}``.
+
+        Only a ``pong`` and a well-formed version make it a Kodi; a 401 is Kodi refusing the
+        credentials only in Kodi's realm. Anything else is ``NotThisPlayer``.
+        """
+        try:
+            self._ping()
+            version = version_text("{}.{}.{}".format(*self._version()))
+        except PlayerNoAnswer:
+            raise
+        except PlayerAuthError as exc:
+            if _KODI_REALM.search(exc.challenge):
+                raise
+            version = None
+        except PlayerError:
+            version = None
+        if version is None:
+            # Whatever answered, none of it is kept: the test of a player is no probe.
+            raise NotThisPlayer(f"{self.settings.describe()}: not a Kodi server at this URL")
+        return {"version": version}
 
     def _version(self) -> tuple[int, int, int]:
         version = self.call("JSONRPC.Version")

@@ -6,12 +6,15 @@ from typing import Any
 from urllib.parse import quote
 
 from services.players.base import (
+    NotThisPlayer,
     PlayerError,
+    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
     json_body,
     request,
     require_directory,
+    version_text,
 )
 
 
@@ -61,17 +64,26 @@ class PlexClient:
             raise PlayerUnavailable(f"{where}: unexpected /library/sections answer") from exc
 
     def ping(self) -> dict[str, Any]:
-        """``GET /identity`` then ``GET /library/sections``.
+        """``GET /identity`` then ``GET /library/sections``; returns ``{"version": ...}``.
 
-        Plex answers ``/identity`` without a token, so the sections call is the auth check.
+        Plex answers ``/identity`` without a token: a ``MediaContainer`` with a
+        ``machineIdentifier`` and a version tells a Plex from anything else
+        (``NotThisPlayer``). The sections call is then the auth check.
         """
-        identity = self._container("/identity")
-        sections = self.sections()
-        return {
-            "version": identity.get("version"),
-            "machine_identifier": identity.get("machineIdentifier"),
-            "sections": len(sections),
-        }
+        try:
+            identity = self._container("/identity")
+        except PlayerNoAnswer:
+            raise
+        except PlayerError:
+            identity = {}
+        version = None
+        if isinstance(identity.get("machineIdentifier"), str):
+            version = version_text(identity.get("version"))
+        if version is None:
+            # Whatever answered, none of it is kept: the test of a player is no probe.
+            raise NotThisPlayer(f"{self.settings.describe()}: not a Plex server at this URL")
+        self.sections()
+        return {"version": version}
 
     def is_scanning(self) -> bool:
         """Always false: Plex queues refresh requests itself."""

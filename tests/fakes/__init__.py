@@ -36,6 +36,7 @@ class Reply:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()  # more headers, e.g. WWW-Authenticate
 
 
 def json_reply(status: int, payload: Any) -> Reply:
@@ -67,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
@@ -106,10 +109,10 @@ class FakeServer:
         with self._lock:
             self.requests.append(entry)
 
-    def _reject(self) -> Reply:
+    def _reject(self, *headers: tuple[str, str]) -> Reply:
         with self._lock:
             self.rejected += 1
-        return Reply(401)
+        return Reply(401, headers=headers)
 
     def stop(self) -> None:
         """Shut the server down; later connections are refused. Safe to call twice."""

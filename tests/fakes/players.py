@@ -1,4 +1,5 @@
-"""Fake Kodi, Jellyfin/Emby and Plex speaking just enough of their protocols.
+"""Fake Kodi, Jellyfin/Emby and Plex speaking just enough of their protocols, and any other
+web server (``FakeWebServer``).
 
 See ``tests.fakes`` for what every fake shares (recording, ``stop()``, context manager).
 Unknown paths answer 404. Every player fake can also trickle its answers (``trickle``).
@@ -123,7 +124,7 @@ class FakeKodi(TricklingFake):
         if (incoming.method, incoming.path) != ("POST", "/jsonrpc"):
             return Reply(404)
         if self._credentials and incoming.headers.get("authorization") != self._credentials:
-            return self._reject()
+            return self._reject(("WWW-Authenticate", 'Basic realm="XBMC"'))  # as Kodi does
         try:
             body = json.loads(incoming.body)
         except ValueError:
@@ -181,8 +182,9 @@ def _error(code: int) -> dict[str, Any]:
 class FakeJellyfin(TricklingFake):
     """Jellyfin (``Authorization: MediaBrowser Token="..."``) or Emby (``X-Emby-Token``).
 
-    Serves ``GET /System/Info`` and ``POST /Library/Media/Updated`` (answering ``status``,
-    default 204); Emby also under ``/emby``.
+    Serves ``GET /System/Info/Public`` (no token, as the real ones), ``GET /System/Info`` and
+    ``POST /Library/Media/Updated`` (answering ``status``, default 204); Emby also under
+    ``/emby``.
     """
 
     def __init__(self, token: str = "jf-token", flavor: str = "jellyfin") -> None:
@@ -216,9 +218,10 @@ class FakeJellyfin(TricklingFake):
         if self.flavor == "emby" and path.startswith("/emby/"):
             path = path.removeprefix("/emby")
         route = (incoming.method, path)
-        if route not in {("GET", "/System/Info"), ("POST", "/Library/Media/Updated")}:
+        routes = {("GET", "/System/Info/Public"), ("GET", "/System/Info")}
+        if route not in routes | {("POST", "/Library/Media/Updated")}:
             return Reply(404)
-        if not self._authorized(incoming.headers):
+        if path != "/System/Info/Public" and not self._authorized(incoming.headers):
             return self._reject()
         try:
             body = json.loads(incoming.body) if incoming.body else None
@@ -227,16 +230,19 @@ class FakeJellyfin(TricklingFake):
         self._record(
             {"method": incoming.method, "path": path, "headers": incoming.headers, "json": body}
         )
-        if path == "/System/Info":
+        if path in ("/System/Info", "/System/Info/Public"):
             name = "Emby Server" if self.flavor == "emby" else "Jellyfin Server"
             version = "4.8.10.0" if self.flavor == "emby" else "10.10.3"
             return json_reply(
                 200,
                 {
+                    "LocalAddress": self.url,
                     "ServerName": f"fake-{self.flavor}",
                     "Version": version,
                     "ProductName": name,
+                    "OperatingSystem": "Linux",
                     "Id": "fake-server-id",
+                    "StartupWizardCompleted": True,
                 },
             )
         return Reply(self.status)
@@ -310,3 +316,22 @@ class FakePlex(TricklingFake):
             }
             for section in self.sections
         ]
+
+
+class FakeWebServer(FakeServer):
+    """Any other web server: every request gets ``status`` (default 200) and ``body``.
+
+    ``challenge``, when set, goes out as the ``WWW-Authenticate`` header.
+    """
+
+    def __init__(self, status: int = 200, body: bytes = b"hello", challenge: str = "") -> None:
+        self.status = status
+        self.body = body
+        self.challenge = challenge
+        super().__init__()
+
+    def handle(self, incoming: Incoming) -> Reply:
+        """Record the request and answer the same whatever it asks."""
+        self._record({"method": incoming.method, "path": incoming.path})
+        headers = (("WWW-Authenticate", self.challenge),) if self.challenge else ()
+        return Reply(self.status, self.body, "text/plain", headers)

@@ -715,7 +715,8 @@ def test_player_test_with_the_right_credentials(
 ) -> None:
     player = make.player(make.group()["id"], url=kodi.url, username="kodi", password="secret")
     answer = _test_player(client, player["id"])
-    assert answer["body"] == {"ok": True, "status": "reachable", "details": {"version": "13.5.0"}}
+    expected = {"ok": True, "type": "kodi", "status": "reachable", "version": "13.5.0"}
+    assert answer["body"] == expected
     assert "secret" not in answer["text"]
     assert kodi.methods() == ["JSONRPC.Ping", "JSONRPC.Version"]
 
@@ -725,8 +726,8 @@ def test_player_test_with_a_wrong_password(client: FlaskClient, make: Make, kodi
     player = make.player(make.group()["id"], url=kodi.url, username="kodi", password=wrong)
     answer = _test_player(client, player["id"])
     body = answer["body"]
-    assert (body["ok"], body["status"]) == (False, "refused")
-    assert body["error"] and "details" not in body
+    assert (body["ok"], body["status"], body["error"]) == (False, "refused", "credentials refused")
+    assert "version" not in body
     assert wrong not in answer["text"] and "secret" not in answer["text"]
     assert kodi.methods() == []
 

@@ -154,7 +154,7 @@ def test_kodi_garbage_and_server_errors_are_unavailable(kodi: FakeKodi, mode: st
 def test_kodi_rpc_error_is_permanent(kodi: FakeKodi) -> None:
     kodi.mode = "rpc-error"
     with pytest.raises(PlayerError) as caught:
-        kodi_client(kodi).ping()
+        kodi_client(kodi).scan(MOVIE)
     assert not isinstance(caught.value, PlayerUnavailable)
     assert "-32602" in str(caught.value)
     assert "Invalid params" in str(caught.value)
@@ -181,7 +181,7 @@ def test_jellyfin_and_emby_auth_and_updates_body(flavor: str, header: str, value
         client = JellyfinClient(
             PlayerSettings(type=flavor, url=fake.url + "/", token="tok-123", timeout=TIMEOUT)
         )
-        assert client.ping()["server_name"] == f"fake-{flavor}"
+        assert client.ping() == {"version": "4.8.10.0" if flavor == "emby" else "10.10.3"}
         assert not client.is_scanning()
         details = client.scan(MOVIE + "/", "Created")
 
@@ -245,9 +245,7 @@ def plex_client(fake: FakePlex, token: str = "plex-token") -> PlexClient:
 
 def test_plex_ping_sends_token_and_accept_json() -> None:
     with FakePlex() as fake:
-        details = plex_client(fake).ping()
-        assert details["machine_identifier"] == "fake-plex-id"
-        assert details["version"]
+        assert plex_client(fake).ping() == {"version": "1.41.3.9314"}
         headers = fake.requests[-1]["headers"]
         assert headers["x-plex-token"] == "plex-token"
         assert headers["accept"] == "application/json"
