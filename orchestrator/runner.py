@@ -152,7 +152,7 @@ def lose_attempt(
             JobStatus.RETRYING,
             expected=RUNNING,
             if_attempts=job.attempts,
-            event_data={"error": message, "retry": job.retry_count + 1},
+            event_data={"error": message, "error_type": kind, "retry": job.retry_count + 1},
             error=error,
             retry_count=job.retry_count + 1,
             next_retry_at=utcnow(),
@@ -328,6 +328,7 @@ def _retry_or_fail(
             expected=RUNNING,
             event_data={
                 "error": error["message"],
+                "error_type": error["type"],
                 "delay_s": round(delay, 3),
                 "retry": job.retry_count + 1,
                 "duration_s": _elapsed(started),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.api_client import Api
-from tests.conftest import ApiServer, WorkerProcess, wait_until
+from tests.conftest import ApiServer, WorkerProcess, sqlite_only, wait_until
 from tests.e2e.test_pipeline import kodi_player, movies_setup, tv_setup
 from tests.fakes.players import FakeJellyfin, FakeKodi
 from tests.pipeline import clear_catalog, fixture
@@ -26,6 +26,7 @@ IMPORT_WAIT = 20
 
 @pytest.fixture(scope="module")
 def waiting_worker(database: str) -> Iterator[WorkerProcess]:
+    sqlite_only(database, "waiting for files on disk")
     process = WorkerProcess(concurrency=2, env={"ORCH_IMPORT_WAIT": str(IMPORT_WAIT)})
     yield process
     process.stop()

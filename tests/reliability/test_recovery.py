@@ -29,7 +29,7 @@ from orchestrator.celery_app import app
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, insert_job
 from orchestrator.migrate import upgrade
-from orchestrator.models import BrokerMarker, Job, utcnow
+from orchestrator.models import BrokerMarker, Job, JobEvent, utcnow
 from orchestrator.priorities import message_priority, queue_for
 from tests.conftest import REPO_ROOT, WorkerProcess, _use_database, sqlite_only
 from tests.reliability.test_broker_outage import Redis
@@ -187,7 +187,13 @@ def test_jobs_of_a_killed_worker_complete_within_a_minute(stack: Stack) -> None:
     with read_session() as session:
         stranded = session.scalars(select(Job).where(Job.id.in_(ids), Job.retry_count > 0)).all()
     assert stranded, "the victim's jobs should have been given back"
-    assert all(job.error["type"] == "WorkerLost" for job in stranded)
+    with read_session() as session:
+        retried = session.scalars(
+            select(JobEvent).where(
+                JobEvent.job_id.in_([job.id for job in stranded]), JobEvent.name == "job.retrying"
+            )
+        ).all()
+    assert {event.data["error_type"] for event in retried} == {"WorkerLost"}
     assert survivor.process.poll() is None
     # The reaper kept rows only for the runs that gave something back.
     rows = _reaper_rows()[reaper_rows_before:]
