@@ -3,6 +3,7 @@ series."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -93,36 +94,31 @@ for _resource in RESOURCES.values():
     _register(_resource)
 
 
+def _catalog_page(model: Any, manager_id: str, to_dict: Callable[[Any], Any]) -> Response:
+    """A page of ``model`` rows, filtered by ``library_id``, the manager's id
+    ``manager_id`` and ``title`` (substring)."""
+    limit, after = query_limit(), query_int("cursor")
+    query = select(model).where(model.id > after)
+    for column in ("library_id", manager_id):
+        if column in request.args:
+            query = query.where(getattr(model, column) == query_int(column))
+    if title := request.args.get("title"):
+        query = query.where(model.title.ilike(f"%{title}%"))
+    with read_session() as session:
+        rows = list(session.scalars(query.order_by(model.id).limit(limit + 1)))
+        return jsonify(_page(rows, limit, to_dict))
+
+
 @bp.get("/movies")
 def list_movies() -> Response:
     """Movies, filtered by ``library_id``, ``tmdb_id`` and ``title`` (substring)."""
-    limit, after = query_limit(), query_int("cursor")
-    query = select(Movie).where(Movie.id > after)
-    if "library_id" in request.args:
-        query = query.where(Movie.library_id == query_int("library_id"))
-    if "tmdb_id" in request.args:
-        query = query.where(Movie.tmdb_id == query_int("tmdb_id"))
-    if title := request.args.get("title"):
-        query = query.where(Movie.title.ilike(f"%{title}%"))
-    with read_session() as session:
-        rows = list(session.scalars(query.order_by(Movie.id).limit(limit + 1)))
-        return jsonify(_page(rows, limit, lambda m: movie_to_dict(m, with_files=False)))
+    return _catalog_page(Movie, "tmdb_id", lambda m: movie_to_dict(m, with_files=False))
 
 
 @bp.get("/series")
 def list_series() -> Response:
     """Series, filtered by ``library_id``, ``tvdb_id`` and ``title`` (substring)."""
-    limit, after = query_limit(), query_int("cursor")
-    query = select(Series).where(Series.id > after)
-    if "library_id" in request.args:
-        query = query.where(Series.library_id == query_int("library_id"))
-    if "tvdb_id" in request.args:
-        query = query.where(Series.tvdb_id == query_int("tvdb_id"))
-    if title := request.args.get("title"):
-        query = query.where(Series.title.ilike(f"%{title}%"))
-    with read_session() as session:
-        rows = list(session.scalars(query.order_by(Series.id).limit(limit + 1)))
-        return jsonify(_page(rows, limit, series_to_dict))
+    return _catalog_page(Series, "tvdb_id", series_to_dict)
 
 
 @bp.get("/movies/<id:movie_id>")
