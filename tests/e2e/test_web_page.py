@@ -70,9 +70,16 @@ def job_row(page: Page, job_id: str) -> Locator:
     return page.locator(f'#job-rows tr[data-job-id="{job_id}"]')
 
 
+# Kept after the run (not in git) to look at what the page showed, at desktop and phone width.
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
 def screenshot(page: Page, path: Path) -> None:
-    page.screenshot(path=str(path))
-    print(f"screenshot: {path}")
+    """Save what the page shows as ``tests/e2e/screenshots/<name>`` (the last run's)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    kept = SCREENSHOTS / path.name
+    page.screenshot(path=str(kept))
+    print(f"screenshot: {kept}")
 
 
 def test_sign_in_and_live_list(page: Page, api_server: ApiServer, tmp_path: Path) -> None:
@@ -315,7 +322,9 @@ def chain_members(page: Page, root_id: str) -> Locator:
     return page.locator(f'#job-rows tr.member[data-root-id="{root_id}"]')
 
 
-def test_rows_show_summaries_and_a_chain_is_one_row(page: Page, api_server: ApiServer) -> None:
+def test_rows_show_summaries_and_a_chain_is_one_row(
+    page: Page, api_server: ApiServer, tmp_path: Path
+) -> None:
     tag = uuid.uuid4().hex[:8]
     sign_in(page, api_server)
     expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
@@ -341,6 +350,7 @@ def test_rows_show_summaries_and_a_chain_is_one_row(page: Page, api_server: ApiS
         expect(member).to_have_attribute("data-status", "completed")
     expect(root.locator(".chain-toggle")).to_have_attribute("aria-expanded", "true")
     assert "#job=" not in page.url  # expanding is not opening
+    screenshot(page, tmp_path / "chains.png")
     root.locator(".chain-toggle").click()
     expect(chain_members(page, root_id).first).to_be_hidden()
 
