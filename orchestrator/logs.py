@@ -151,3 +151,46 @@ def use_format_on(logger: logging.Logger, log_format: str) -> None:
     formatter = make_formatter(log_format)
     for handler in logger.handlers:
         handler.setFormatter(formatter)
+
+
+# --- forks ------------------------------------------------------------------------------
+
+_held_across_fork: list[logging.Handler] = []
+
+
+def _every_handler() -> list[logging.Handler]:
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    return list({id(handler): handler for lg in loggers for handler in lg.handlers}.values())
+
+
+def _before_fork() -> None:
+    # A fork while another thread writes a log line copies the stream's own lock held:
+    # the child's first line then waits for ever, holding whatever it held (the SQLite
+    # writer lock, and with it every writer of every process). Celery forks a new pool
+    # process while its timeout thread logs the job it killed. So a fork waits for the
+    # line being written: every handler writes under its lock.
+    _held_across_fork[:] = _every_handler()
+    for handler in _held_across_fork:
+        handler.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for handler in reversed(_held_across_fork):
+        handler.release()
+    _held_across_fork.clear()
+
+
+def _after_fork_in_child() -> None:
+    # logging gives the child's handlers new locks itself.
+    _held_across_fork.clear()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)

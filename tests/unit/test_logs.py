@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import threading
+import time
 
 import pytest
 
@@ -100,3 +104,55 @@ def test_json_access_log_values_stay_inside_their_string() -> None:
 
     assert "\n" not in line and "\x1b" not in line
     assert json.loads(line) == {"path": path, "status": 404}
+
+
+def test_a_fork_waits_for_the_log_line_another_thread_writes() -> None:
+    class SlowStream:
+        """A stream that holds its own lock while it writes, as a buffered file does."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def write(self, text: str) -> None:
+            with self.lock:
+                time.sleep(0.02)
+
+        def flush(self) -> None:
+            pass
+
+    logger = logging.getLogger("tests.fork")
+    handler = logging.StreamHandler(SlowStream())  # type: ignore[arg-type]
+    logger.addHandler(handler)
+    logger.propagate = False
+    writing = threading.Event()
+    stop = threading.Event()
+
+    def chatter() -> None:
+        while not stop.is_set():
+            logger.warning("a line")
+            writing.set()
+
+    thread = threading.Thread(target=chatter, daemon=True)
+    thread.start()
+    try:
+        writing.wait(5)
+        for _ in range(5):
+            pid = os.fork()
+            if pid == 0:  # the child: its first line must not wait for the parent's thread
+                logger.warning("the child's line")
+                os._exit(0)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.01)
+            else:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child hung on its first log line")
+            assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        stop.set()
+        thread.join(5)
+        logger.removeHandler(handler)
