@@ -400,7 +400,7 @@ def test_player_update_never_shows_the_password(runner: CliRunner) -> None:
 
 def test_delete_removes_each_resource(runner: CliRunner, tmp_path: Path) -> None:
     library = add_library(runner, tmp_path)
-    mapping = created(runner, "mapping", "add", "sonarr", "/tv", unique("/data/tv"))
+    mapping = created(runner, "mapping", "add", "sonarr", unique("/tv"), unique("/data/tv"))
     group = add_group(runner, "--library", str(library["id"]))
     player = created(
         runner,
