@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, job
 from orchestrator.db import read_session, write_session
+from services.catalog.anchors import require_anchors
 from services.catalog.models import Library
 from services.catalog.queries import (
     apply_movie_scan,
@@ -46,7 +47,7 @@ from services.catalog.signatures import (
 from services.folder_signature import folder_signature
 from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
-from tasks.scan_movie import leaves_library, library_in, links_skipped, require_anchors
+from tasks.scan_movie import leaves_library, library_in, links_skipped
 from tasks.summaries import library_label, library_summary
 
 LIBRARY_SCAN_INTERVAL = float(os.environ.get("ORCH_LIBRARY_SCAN_INTERVAL", str(24 * 3600)))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session, write_session
-from services.catalog.anchors import missing_anchors, missing_anchors_message
+from services.catalog.anchors import require_anchors
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
 from services.catalog.queries import ManagerIds, apply_movie_scan
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
@@ -41,15 +41,6 @@ def library_in(session: Session, library_id: int) -> Library:
     if library is None:
         raise PermanentError(f"library {library_id} no longer exists")
     return library
-
-
-def require_anchors(library: Library) -> None:
-    """Fail for good, before the catalog changes, while an anchor file of the library is
-    missing: its share may have dropped. A retry would find the same until someone mounts
-    it, so the user retries the job then."""
-    missing = missing_anchors(library)
-    if missing:
-        raise PermanentError(missing_anchors_message(library, missing))
 
 
 def leaves_library(library: Library) -> Callable[[str], bool] | None:

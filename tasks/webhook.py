@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session
-from services.catalog.anchors import missing_anchors, missing_anchors_message
+from services.catalog.anchors import require_anchors
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
 from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, libraries, manager_mappings
 from services.imported_files import what_is_missing
@@ -122,9 +122,8 @@ def _refuse_unmounted(library_ids: set[int]) -> None:
     with read_session() as session:
         for library_id in sorted(library_ids):
             library = session.get(Library, library_id)
-            missing = missing_anchors(library) if library is not None else []
-            if library is not None and missing:
-                raise PermanentError(missing_anchors_message(library, missing))
+            if library is not None:
+                require_anchors(library)
 
 
 @job(

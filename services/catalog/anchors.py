@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from orchestrator.errors import PermanentError
 from services.catalog.models import Library
 
 
@@ -31,3 +32,12 @@ def missing_anchors_message(library: Library, missing: list[str]) -> str:
         " and no player was told. Mount it (or remove the anchor from the library) and retry"
         " the job"
     )
+
+
+def require_anchors(library: Library) -> None:
+    """Fail for good, before the catalog changes, while an anchor file of the library is
+    missing: its share may have dropped. A retry would find the same until someone mounts
+    it, so the user retries the job then."""
+    missing = missing_anchors(library)
+    if missing:
+        raise PermanentError(missing_anchors_message(library, missing))
