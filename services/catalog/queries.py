@@ -234,18 +234,24 @@ def present_catalog_folders(session: Session, library_id: int, kind: str) -> set
     return set(session.scalars(query))
 
 
+def _update_in_chunks(session: Session, key: Any, keys: list[Any], **values: Any) -> None:
+    """Set ``values`` on the rows whose ``key`` column is in ``keys``, a chunk at a time
+    (a database bounds the parameters of one statement)."""
+    for chunk in chunks(keys):
+        session.execute(
+            update(key.class_)
+            .where(key.in_(chunk))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:
     """Mark removed every present movie of the library whose folder is not in ``keep``;
     returns their folders."""
     gone = sorted(present_catalog_folders(session, library_id, "movies") - keep)
     now = utcnow()
-    for chunk in chunks(gone):
-        session.execute(
-            update(Movie)
-            .where(Movie.path.in_(chunk))
-            .values(state="removed", updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    _update_in_chunks(session, Movie.path, gone, state="removed", updated_at=now)
     return gone
 
 
@@ -253,13 +259,7 @@ def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> l
     """Mark removed the episode files of every season folder of the library not in
     ``keep``; returns those folders."""
     gone = sorted(present_catalog_folders(session, library_id, "tv") - keep)
-    for chunk in chunks(gone):
-        session.execute(
-            update(EpisodeFileRow)
-            .where(EpisodeFileRow.season_path.in_(chunk))
-            .values(state="removed")
-            .execution_options(synchronize_session=False)
-        )
+    _update_in_chunks(session, EpisodeFileRow.season_path, gone, state="removed")
     if gone:
         _mark_empty_series_removed(session, library_id)
     return gone
@@ -278,14 +278,7 @@ def _mark_empty_series_removed(session: Session, library_id: int) -> None:
         )
     )
     empty = [series_id for series_id, path in rows if path not in kept]
-    now = utcnow()
-    for chunk in chunks(empty):
-        session.execute(
-            update(Series)
-            .where(Series.id.in_(chunk))
-            .values(state="removed", updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    _update_in_chunks(session, Series.id, empty, state="removed", updated_at=utcnow())
 
 
 @dataclass(frozen=True)
