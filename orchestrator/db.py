@@ -12,6 +12,7 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
@@ -133,6 +134,7 @@ class WriterLock:
         self.path = path
         self._thread_lock = threading.Lock()
         self._file: tuple[int, IO[bytes]] | None = None
+        _writer_locks.add(self)
 
     def _handle(self) -> IO[bytes]:
         # Each process opens its own: a descriptor inherited across fork would share
@@ -151,6 +153,33 @@ class WriterLock:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_writer_locks: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    # A fork while another thread's write transaction is open copies SQLite's record of
+    # that transaction's locks into the child, which then finds the database locked for
+    # ever (Celery forks a new pool process while its timeout thread records the job it
+    # killed). A fork waits for the transaction: every SQLite write holds this lock.
+    for lock in list(_writer_locks):
+        lock._thread_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for lock in list(_writer_locks):
+        lock._thread_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_writer_locks):
+        lock._thread_lock = threading.Lock()
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
 
 
 @lru_cache(maxsize=4)
