@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import copy
 from http import HTTPStatus
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 
+from api import schemas as api_shapes
 from api.jobs import SubmitBody
 from api.requests import DEFAULT_LIMIT, MAX_LIMIT
-from api.serialize import ERROR_MESSAGE_CHARS
 from orchestrator.lifecycle import JobStatus
-from orchestrator.priorities import QUEUES
+from orchestrator.shapes import INT32_MAX, Shape
 from orchestrator.summaries import MAX_SUMMARY_CHARS
+from services.catalog import shapes as catalog_shapes
 from services.catalog.config import RESOURCES, PlayerType
 from services.webhooks import SOURCES
 
 bp = Blueprint("openapi", __name__)
 
 Schema = dict[str, Any]
-INT32_MAX = 2**31 - 1  # ids and counts are INTEGER columns: 32-bit on PostgreSQL
 INT32 = {"type": "integer", "format": "int32", "maximum": INT32_MAX}
 JSON, PROBLEM_JSON = "application/json", "application/problem+json"
 
@@ -48,124 +49,28 @@ def _array(items: Schema) -> Schema:
     return {"type": "array", "items": items}
 
 
-STR, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
-OBJECT = {"type": "object"}
-NSTR, NINT = _null("string"), _null("integer")
-TIME, NTIME = {"type": "string", "format": "date-time"}, _null("string", format="date-time")
-ID = {**INT32, "minimum": 1}
+STR, BOOL, OBJECT = {"type": "string"}, {"type": "boolean"}, {"type": "object"}
 STATUSES = {"enum": [s.value for s in JobStatus]}
-JOB_LINKS = _obj("self stream", {"self": STR, "stream": STR})
-QUEUED = {"const": "queued"}
-# What a job and its summary share (api/serialize.py).
-JOB_PROPERTIES: Schema = {
-    "id": STR, "type": STR, "status": STATUSES,
-    "summary": {**NSTR, "maxLength": MAX_SUMMARY_CHARS,
-                "description": "What the job is about, in one line (`q` searches it)"},
-    "priority": {"type": "integer", "minimum": 1, "maximum": 10, "description": "1 runs first"},
-    "queue": {"enum": list(QUEUES)},
-    "attempts": {"type": "integer", "minimum": 0},
-    "retry_count": {"type": "integer", "minimum": 0},
-    "max_retries": {"type": "integer", "minimum": 0},
-    "progress": _obj("percent message", {"percent": _null("number"), "message": NSTR}),
-    "parent_id": NSTR, "root_id": STR, "dedupe_key": NSTR, "worker": NSTR,
-    "created_at": TIME, "updated_at": TIME, "run_at": NTIME, "dispatched_at": NTIME,
-    "started_at": NTIME, "completed_at": NTIME, "next_retry_at": NTIME,
-    "links": JOB_LINKS,
-}  # fmt: skip
-JOB_FIELDS = " ".join(JOB_PROPERTIES)
+PLAYER_TYPES = {"enum": list(get_args(PlayerType))}
 
-# --- the JSON forms the API answers with (api/serialize.py, services/catalog) -------------
-# fmt: off
+# --- the JSON forms the API answers with: their shapes (api/schemas.py, services/catalog) --
+RESPONSE_SHAPES: tuple[type[Shape], ...] = (
+    api_shapes.Problem, api_shapes.Job, api_shapes.JobSummary, api_shapes.Event,
+    catalog_shapes.Library, catalog_shapes.PathMapping, catalog_shapes.PlayerGroup,
+    catalog_shapes.Player, catalog_shapes.Movie, catalog_shapes.MovieDetail,
+    catalog_shapes.Series, api_shapes.WebhookQueued, api_shapes.ScanQueued,
+    api_shapes.Health, api_shapes.Readiness, api_shapes.PlayerReachable,
+    api_shapes.PlayerFailed,
+)  # fmt: skip
 SCHEMAS: dict[str, Schema] = {
-    "Problem": _obj("type title status detail", {
-        "type": STR, "title": STR, "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "detail": STR,
-        "errors": {**_array(_obj("field message", {"field": STR, "message": STR})),
-                   "description": "422 from validation: each invalid field and why"},
-        "field": {**STR, "description": "422: the field naming a row that does not exist"},
-    }, description="An RFC 9457 problem, as application/problem+json."),
-    "Job": _obj(
-        f"{JOB_FIELDS} payload result error checkpoint", {
-            **JOB_PROPERTIES, "payload": OBJECT,
-            "result": {"description": "What the handler returned: any JSON"},
-            "error": _null("object", description="type, message and traceback"),
-            "checkpoint": _null("object"),
-            "children": {**_array(_ref("JobSummary")), "description": "GET of one job only"},
-            "deduplicated": {**BOOL, "description": "Submit only: a pending job held the key"},
-        }, description="A job in full."),
-    "JobSummary": _obj(f"{JOB_FIELDS} error", {
-        **JOB_PROPERTIES,
-        "error": {**_obj("type message", {
-            "type": STR, "message": {**STR, "maxLength": ERROR_MESSAGE_CHARS + 1},
-        }, additionalProperties=False), "type": ["object", "null"]},
-    }, additionalProperties=False, description="A job as lists show it: no payload, result, "
-       "checkpoint or traceback (GET the job for them); the error message is cut to "
-       f"{ERROR_MESSAGE_CHARS} characters and an ellipsis."),
-    "Event": _obj("id event job_id root_id type status attempt data created_at", {
-        "id": INT, "event": STR, "job_id": STR, "root_id": STR, "type": STR, "status": STATUSES,
-        "attempt": INT, "data": OBJECT, "created_at": TIME,
-    }, description="The JSON `data:` of a Server-Sent Event (its `id:` and `event:` too)."),
-    "Library": _obj("id name path kind anchors follow_links", {
-        "id": ID, "name": STR, "path": STR, "kind": {"enum": ["movies", "tv"]},
-        "anchors": {**_array(STR), "description": "Files (relative to path) that must exist "
-                    "for a scan to change the catalog or notify the players"},
-        "follow_links": {**BOOL, "description": "Scan folders and files reached through a "
-                         "link that leads out of path (false: skipped)"}}),
-    "PathMapping": _obj("id source from to", {"id": ID, "source": STR, "from": STR, "to": STR}),
-    "PlayerGroup": _obj("id name library_ids path_mappings player_ids", {
-        "id": ID, "name": STR, "library_ids": _array(ID),
-        "path_mappings": _array(_obj("from to", {"from": STR, "to": STR})),
-        "player_ids": _array(ID),
-    }),
-    "Player": _obj("id name type url group_id enabled position username has_password has_token", {
-        "id": ID, "name": STR, "type": {"enum": list(get_args(PlayerType))}, "url": STR,
-        "group_id": ID, "enabled": BOOL, "position": INT, "username": NSTR,
-        "has_password": BOOL, "has_token": BOOL,
-    }, description="The password and token are write-only: only whether they are set shows."),
-    "Movie": _obj(
-        "id library_id path title year tmdb_id imdb_id state disc created_at updated_at "
-        "scanned_at", {
-            "id": ID, "library_id": ID, "path": STR, "title": NSTR, "year": NINT,
-            "tmdb_id": NINT, "imdb_id": NSTR, "state": STR, "disc": NSTR,
-            "created_at": TIME, "updated_at": TIME, "scanned_at": NTIME,
-        }),
-    "MediaFile": _obj("path kind art_type language flags part size mtime", {
-        "path": STR, "kind": STR, "art_type": NSTR, "language": NSTR, "flags": _array(STR),
-        "part": NINT, "size": INT, "mtime": {"type": "number"},
-    }),
-    "Series": _obj(
-        "id library_id path title year tvdb_id tmdb_id imdb_id state created_at updated_at", {
-            "id": ID, "library_id": ID, "path": STR, "title": NSTR, "year": NINT,
-            "tvdb_id": NINT, "tmdb_id": NINT, "imdb_id": NSTR,
-            "state": {"enum": ["present", "removed"]}, "created_at": TIME, "updated_at": TIME,
-        }, description="A series folder of a TV library, with the ids Sonarr gave it."),
-    "MovieDetail": {"allOf": [_ref("Movie"), _obj("files assets", {
-        "files": _array(_ref("MediaFile")), "assets": _array(_ref("MediaFile"))})]},
     "WebhookBody": _obj("eventType", {
         # Not blank as str.strip() sees it: it also strips \x1c-\x1f and \x85, unlike ECMA \s.
         "eventType": {"type": "string", "minLength": 1, "pattern": r"[^\s\x1c-\x1f\x85]"},
     }, additionalProperties=True, description="A Radarr/Sonarr webhook: any event, any fields."),
-    "WebhookQueued": _obj("status job_id event_type", {
-        "status": QUEUED, "job_id": STR, "event_type": STR}),
-    "ScanQueued": _obj("status job_id links", {"status": QUEUED, "job_id": STR,
-                                               "links": JOB_LINKS}),
-    "PlayerTest": {"oneOf": [
-        _obj("ok type status version", {
-            "ok": {"const": True}, "type": {"enum": list(get_args(PlayerType))},
-            "status": {"const": "reachable"}, "version": {**STR, "maxLength": 40}}),
-        _obj("ok type status error", {
-            "ok": {"const": False}, "type": {"enum": list(get_args(PlayerType))},
-            "status": {"enum": ["unreachable", "unrecognized", "refused", "failed"]},
-            "error": STR}),
-    ], "description": "Only whether a player of that type answers, and its version: nothing"
-                      " else of what answers at the URL is echoed."},
-    "Health": _obj("status", {"status": {"const": "ok"}}),
-    "Readiness": _obj("status checks", {
-        "status": {"enum": ["ready", "unavailable"]},
-        "checks": _obj("database broker", {"database": BOOL, "broker": BOOL}),
-    }),
-}
-# fmt: on
+    "PlayerTest": {"oneOf": [_ref("PlayerReachable"), _ref("PlayerFailed")],
+                   "description": "Only whether a player of that type answers, and its "
+                   "version: nothing else of what answers at the URL is echoed."},
+}  # fmt: skip
 RESOURCE_SCHEMA = {
     "libraries": "Library",
     "path-mappings": "PathMapping",
@@ -182,19 +87,26 @@ for _name, _item in PAGE_ITEMS.items():
         "items next_cursor",
         {
             "items": _array(_ref(_item)),
-            "next_cursor": {**NSTR, "description": "Pass as `cursor` for the next page"},
+            "next_cursor": {**_null("string"), "description": "Pass as `cursor` for the next page"},
         },
     )
 
 
+def _shape_schemas(schemas: dict[str, Schema]) -> None:
+    """Add the response shapes' JSON schemas (as the API serializes them) to ``schemas``."""
+    for shape in RESPONSE_SHAPES:
+        _component(shape, schemas, "serialization")
+    for name in ("Player", "PlayerReachable", "PlayerFailed"):
+        schemas[name]["properties"]["type"].update(PLAYER_TYPES)
+
+
 def _request_schema(model: type[BaseModel], schemas: dict[str, Schema]) -> Schema:
-    """A pydantic model's JSON schema as a component (its ``$defs`` become components too).
+    """A request body's JSON schema as a component (its ``$defs`` become components too).
 
     Integers get the 32-bit range of the database; a partial update (``Patch``) takes
     ``null`` only for the fields it may clear.
     """
-    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-    schemas.update(_bounded(schema.pop("$defs", {})))
+    schema = _component(model, schemas, "validation")
     nullable = getattr(model, "NULLABLE", None)
     if nullable is not None:
         for field, prop in schema["properties"].items():
@@ -202,8 +114,33 @@ def _request_schema(model: type[BaseModel], schemas: dict[str, Schema]) -> Schem
                 prop.pop("default", None)
                 (kept,) = [s for s in prop.pop("anyOf") if s != {"type": "null"}]
                 prop.update(kept)
-    schemas[model.__name__] = _bounded(schema)
     return _ref(model.__name__)
+
+
+class _Untitled(GenerateJsonSchema):
+    """Pydantic's JSON schema without a title on every property (the name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def _component(
+    model: type[BaseModel], schemas: dict[str, Schema], mode: Literal["validation", "serialization"]
+) -> Schema:
+    """Add ``model``'s JSON schema (in ``mode``) and its ``$defs`` to ``schemas``."""
+    schema = model.model_json_schema(
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+        schema_generator=_Untitled,
+        mode=mode,
+    )
+    defs = schema.pop("$defs", {})
+    if mode == "validation":  # what a request sends must fit the database's columns
+        _bounded(defs)
+        _bounded(schema)
+    schemas.update(defs)
+    schemas[model.__name__] = schema
+    return schema
 
 
 def _bounded(schema: Any) -> Any:
@@ -438,6 +375,7 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
 def build_document(max_request_bytes: int | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API; ``max_request_bytes`` is the 413 limit."""
     schemas = copy.deepcopy(SCHEMAS)
+    _shape_schemas(schemas)
     paths = _paths(schemas)
     # fmt: off
     security_schemes = {
