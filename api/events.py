@@ -28,9 +28,9 @@ from api.errors import ApiError, problem
 from api.requests import parse_id, query_int
 from orchestrator.db import read_session
 from orchestrator.errors import JobNotFound
-from orchestrator.events import Doorbell, event_to_dict, events_after
+from orchestrator.events import Doorbell, event_to_dict, events_after, newest_event_id
 from orchestrator.lifecycle import TERMINAL, JobStatus
-from orchestrator.models import Job, JobEvent
+from orchestrator.models import Job
 from orchestrator.settings import get_settings
 
 bp = Blueprint("events", __name__)
@@ -94,7 +94,11 @@ def _stream(
                 with read_session() as session:
                     # Status first: events it implies are committed before this read.
                     done = finished(session) if finished else False
-                    rows = events_after(session, after, limit=BATCH, **filters)
+                    # The last read takes every committed event: an open transaction
+                    # elsewhere must not hold back the job's end (nothing reads after it).
+                    rows = events_after(
+                        session, after, limit=BATCH, settled_only=not done, **filters
+                    )
             except OperationalError as exc:
                 # The database went away mid-stream: end it; the client resumes later
                 # from its Last-Event-ID.
@@ -192,5 +196,5 @@ def all_events() -> Response:
     if after is None:
         # The stream of everything starts now; pass Last-Event-ID to replay from a point.
         with read_session() as session:
-            after = session.scalar(select(func.max(JobEvent.id))) or 0
+            after = newest_event_id(session)
     return _event_stream(filters, after)

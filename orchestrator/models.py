@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -103,6 +103,9 @@ class JobEvent(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # PostgreSQL only (a default of migration 0006): the id of the writing transaction;
+    # streams hold an event back while an older transaction is open (§2.6).
+    xact_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class MetricCounter(Base):
