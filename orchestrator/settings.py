@@ -2,34 +2,78 @@
 
 Every process (API, worker, beat, CLI) builds its settings the same way, so a
 command run beside ``orchestrator up`` with the same ``ORCH_DATA_DIR`` finds the
-same embedded broker and database.
+same embedded broker and database. Each field ``name`` of a settings class is read
+from ``ORCH_NAME``; ``.env.example`` and the README's configuration table document
+each one with its default (``tests/unit/test_settings_documented.py`` checks it).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings import SettingsError as SourceError
+from pydantic_settings.sources.utils import parse_env_vars
 
 EMBEDDED_REDIS_SOCKET = "redis.sock"
 SQLITE_FILE = "orchestrator.db"
 BUILTIN_JOB_MODULES = ("orchestrator.maintenance", "tasks")
+ENV_PREFIX = "ORCH_"
 
 
-class Settings(BaseModel):
-    """The orchestrator's configuration (see ``.env.example`` for each variable)."""
+class InvalidSettings(ValueError):
+    """A variable's value does not fit its setting; the message names the variable."""
+
+
+class EnvSettings(BaseSettings):
+    """Settings read from ``ORCH_<FIELD>`` variables by :func:`load_settings`; an empty
+    value counts as unset. Built directly, they take the values given and the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: load_settings reads the environment, the process's or
+        another one (a child process's), in one way."""
+        return (init_settings,)
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Each environment variable of this class, with the field it sets."""
+        return {f"{ENV_PREFIX}{name.upper()}": name for name in cls.model_fields}
+
+
+class Settings(EnvSettings):
+    """The platform's configuration (see ``.env.example`` for each variable)."""
 
     data_dir: Path = Path("var")
     broker_url: str | None = None
     database_url: str | None = None
     redis_url: str | None = None
     api_key: str | None = None
-    job_modules: list[str] = Field(default_factory=lambda: list(BUILTIN_JOB_MODULES))
-    # Packages whose ``migrations/versions`` folder holds their own Alembic branch.
-    migration_packages: list[str] = Field(default_factory=lambda: ["services"])
-    flower_user: str | None = None
+    # Built-in job types always load; ORCH_JOB_MODULES (comma-separated) adds the user's own.
+    job_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(BUILTIN_JOB_MODULES)
+    )
+    flower_user: str = "admin"
     flower_password: str | None = None
     # Redis re-delivers an unacknowledged message after this many seconds, so it
     # must exceed the longest job plus the longest retry delay (docs/design.md §3.7).
@@ -54,6 +98,18 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     # Event streams each API process serves at once (each holds a thread); more get 503.
     max_streams: int = 128
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _builtin_and_listed_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [*BUILTIN_JOB_MODULES, *_split(value)]
+        return value
+
+    @property
+    def migration_packages(self) -> list[str]:
+        """Packages whose ``migrations/versions`` folder holds their own Alembic branch."""
+        return ["services"]
 
     @property
     def embedded_redis_socket(self) -> Path:
@@ -99,47 +155,59 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-_ENV_FIELDS = {
-    "ORCH_DATA_DIR": "data_dir",
-    "ORCH_BROKER_URL": "broker_url",
-    "ORCH_DATABASE_URL": "database_url",
-    "ORCH_REDIS_URL": "redis_url",
-    "ORCH_API_KEY": "api_key",
-    "ORCH_FLOWER_USER": "flower_user",
-    "ORCH_FLOWER_PASSWORD": "flower_password",
-    "ORCH_VISIBILITY_TIMEOUT": "visibility_timeout",
-    "ORCH_RETRY_BACKOFF_CAP": "retry_backoff_cap",
-    "ORCH_SWEEP_INTERVAL": "sweep_interval",
-    "ORCH_SWEEP_GRACE": "sweep_grace",
-    "ORCH_SSE_KEEPALIVE": "sse_keepalive",
-    "ORCH_MAX_REQUEST_BYTES": "max_request_bytes",
-    "ORCH_LOG_LEVEL": "log_level",
-    "ORCH_LOG_FORMAT": "log_format",
-    "ORCH_SQLITE_BUSY_TIMEOUT": "sqlite_busy_timeout",
-    "ORCH_RETENTION_DAYS": "retention_days",
-    "ORCH_REAPER_TIMEOUT": "reaper_timeout",
-    "ORCH_REAPER_INTERVAL": "reaper_interval",
-    "ORCH_WORKER_TIMEOUT": "worker_timeout",
-    "ORCH_JOB_TIME_LIMIT": "job_time_limit",
-    "ORCH_MAX_STREAMS": "max_streams",
-}
+class _Environ(EnvSettingsSource):
+    """The ``ORCH_*`` variables of a given mapping, read as those of the process are."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
-def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+S = TypeVar("S", bound=EnvSettings)
+
+
+def load_settings(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """``cls`` read from ``environ`` (``os.environ`` by default); raises
+    :class:`InvalidSettings` naming each variable whose value does not fit."""
+    try:
+        return cls(**_Environ(cls, os.environ if environ is None else environ)())
+    except SourceError as exc:
+        raise InvalidSettings(str(exc)) from None
+    except ValidationError as exc:
+        names = {field: name for name, field in cls.variables().items()}
+        problems = [
+            f"{names.get(str(error['loc'][0]), error['loc'][0])}={error['input']!r}:"
+            f" {error['msg'][0].lower()}{error['msg'][1:]}"
+            for error in exc.errors()
+        ]
+        raise InvalidSettings("; ".join(problems)) from None
+
+
+def read_settings(cls: type[S]) -> S:
+    """``cls`` read from this process's environment; a bad value ends the process with
+    one line naming its variable."""
+    try:
+        return load_settings(cls)
+    except InvalidSettings as exc:
+        # Every process reads its settings while it starts (celeryconfig, at import, and
+        # the job modules): a traceback there would bury the one line that matters.
+        raise SystemExit(f"invalid configuration: {exc}") from None
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from an environment mapping (``os.environ`` by default)."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {
-        field: env[name] for name, field in _ENV_FIELDS.items() if env.get(name)
-    }
-    # Built-in job types always load; ORCH_JOB_MODULES adds the user's own.
-    values["job_modules"] = [*BUILTIN_JOB_MODULES, *_split(env.get("ORCH_JOB_MODULES", ""))]
-    return Settings.model_validate(values)
+    return load_settings(Settings, environ)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
-    return settings_from_env()
+    return read_settings(Settings)
 
 
 def reset_settings() -> None:

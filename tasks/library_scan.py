@@ -48,9 +48,9 @@ from services.folder_signature import folder_signature
 from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
 from tasks.scan_movie import leaves_library, library_in, links_skipped
+from tasks.settings import media_settings
 from tasks.summaries import library_label, library_summary
 
-LIBRARY_SCAN_INTERVAL = float(os.environ.get("ORCH_LIBRARY_SCAN_INTERVAL", str(24 * 3600)))
 BATCH_SIZE = 200
 # Up to this many changed folders are notified one by one; more, the library root once.
 NOTIFY_EACH_UP_TO = 10
@@ -268,7 +268,8 @@ def _fail(ctx: JobContext, errors: list[str], folder: str, exc: Exception) -> No
     "library-scan-all",
     priority="low",
     max_retries=0,
-    schedule=LIBRARY_SCAN_INTERVAL,
+    # Read at registration: beat's schedule is made from the job types as registered.
+    schedule=media_settings().library_scan_interval,
     summarize=lambda _: "every library",
 )
 def library_scan_all(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

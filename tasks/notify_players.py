@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ from services.players import (
     client_for,
     settings_of,
 )
+from tasks.settings import media_settings
 from tasks.summaries import scan_summary
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 # Kodi's VideoLibrary.Scan toggles: a second one cancels the running scan. The lock
 # spans the IsScanning check and the Scan call, so two workers cannot both pass it.
 KODI_LOCK_SECONDS = 60
-# How long to wait before asking a busy player (Kodi scanning) again.
-BUSY_RETRY_SECONDS = float(os.environ.get("ORCH_PLAYER_BUSY_RETRY", "30"))
 
 
 class NotifyRequest(BaseModel):
@@ -81,7 +79,7 @@ def _notify_group(group: PlayerGroup, path: str, update_type: str) -> dict[str, 
                     raise PlayerBusy("another worker is notifying this group")
                 details = client_for(settings_of(player)).scan(player_path, update_type)
         except PlayerBusy as exc:
-            busy_delay = BUSY_RETRY_SECONDS
+            busy_delay = media_settings().player_busy_retry
             attempts.append({"player": player.name, "error": str(exc), "retryable": True})
             break  # the group's shared library is busy: any member would be
         except (PlayerAuthError, PlayerUnavailable, PlayerError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Annotated, Any
@@ -17,14 +16,10 @@ from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, libraries, mana
 from services.imported_files import what_is_missing
 from services.pathmap import PathEscape, best_root, map_path, normalise
 from services.webhooks import WebhookError, WebhookEvent, parse_webhook
+from tasks.settings import media_settings
 from tasks.summaries import manual_summary, webhook_summary
 
 SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
-# Scans wait this long, so that a burst of events for one folder (a redelivered
-# webhook, an import then a rename) coalesces into one scan and one player refresh.
-SCAN_DELAY_SECONDS = float(os.environ.get("ORCH_SCAN_DELAY", "2"))
-# How long an import may take to show up here in full (0: do not wait).
-IMPORT_WAIT_SECONDS = float(os.environ.get("ORCH_IMPORT_WAIT", "600"))
 
 
 _Roots = dict[str, tuple[int, str]]  # normalised library folder -> (library id, kind)
@@ -83,8 +78,9 @@ def _wait_for_imported_files(
     event: WebhookEvent, mappings: list[tuple[str, str]], roots: _Roots, ctx: JobContext
 ) -> None:
     """Come back later (a retry with a delay) while a file the manager imported is not
-    here in full; fail once it has been missing for ``IMPORT_WAIT_SECONDS``."""
-    if IMPORT_WAIT_SECONDS <= 0:
+    here in full; fail once it has been missing for ``ORCH_IMPORT_WAIT`` seconds."""
+    wait = media_settings().import_wait
+    if wait <= 0:
         return
     missing, library_ids = [], set()
     for file in event.files:
@@ -102,7 +98,7 @@ def _wait_for_imported_files(
         ctx.save_checkpoint({"waiting_since": since})
     waited = now - since
     files = "; ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    if waited >= IMPORT_WAIT_SECONDS:
+    if waited >= wait:
         raise PermanentError(
             f"{event.source.capitalize()} imported files that are still not here in full"
             f" after {waited:.0f} s: {files}. The share lags behind the import, or the path"
@@ -110,7 +106,7 @@ def _wait_for_imported_files(
             " retry this job once they are here"
         )
     # Look again soon, then less often; the cap keeps the retries within max_retries.
-    delay = min(max(5.0, waited), max(60.0, IMPORT_WAIT_SECONDS / 12))
+    delay = min(max(5.0, waited), max(60.0, wait / 12))
     message = f"waiting for the imported file {files}"
     ctx.progress(0, message)
     raise RetryableError(f"{message}; looking again in {delay:.0f} s", delay=delay)
@@ -156,6 +152,7 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         raise PermanentError("; ".join(unmatched))
     _wait_for_imported_files(event, mappings, roots, ctx)
     scans = []
+    delay = media_settings().scan_delay
     for target, local, library_id in placed:
         kind = SCAN_JOB_FOR_KIND[target.kind]
         request = {"library_id": library_id, "path": local, "update_type": target.update_type}
@@ -167,7 +164,7 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             kind,
             request,
             dedupe_key=f"{kind}:{local}",
-            countdown=SCAN_DELAY_SECONDS or None,
+            countdown=delay or None,
         )
         scans.append({"job_id": job_id, "type": kind, "path": local, "library_id": library_id})
     return {**summary, "scans": scans, "unmatched": unmatched}

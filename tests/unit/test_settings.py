@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from orchestrator.settings import settings_from_env
+import pytest
+
+from orchestrator.settings import InvalidSettings, Settings, load_settings, settings_from_env
+from tasks.settings import MediaSettings, media_settings
+from tests.conftest import REPO_ROOT
 
 
 def test_defaults_use_the_embedded_stack_under_the_data_dir() -> None:
@@ -38,3 +45,60 @@ def test_configured_services_and_job_modules() -> None:
 def test_redis_broker_doubles_as_event_bus() -> None:
     settings = settings_from_env({"ORCH_BROKER_URL": "redis://localhost:6379/0"})
     assert settings.effective_redis_url == "redis://localhost:6379/0"
+
+
+def test_an_empty_value_counts_as_unset() -> None:
+    settings = settings_from_env(
+        {"ORCH_API_KEY": "", "ORCH_FLOWER_USER": "", "ORCH_MAX_STREAMS": ""}
+    )
+
+    assert (settings.api_key, settings.flower_user, settings.max_streams) == (None, "admin", 128)
+
+
+def test_settings_built_directly_take_only_the_values_given() -> None:
+    # The test process has ORCH_API_KEY and ORCH_JOB_MODULES set (tests/conftest.py).
+    settings = Settings(data_dir=Path("/srv/orch"))
+
+    assert settings.api_key is None
+    assert settings.job_modules == ["orchestrator.maintenance", "tasks"]
+
+
+def test_a_bad_value_is_refused_naming_its_variable() -> None:
+    with pytest.raises(InvalidSettings) as refused:
+        settings_from_env({"ORCH_VISIBILITY_TIMEOUT": "an hour", "ORCH_SWEEP_GRACE": "1"})
+
+    assert str(refused.value) == (
+        "ORCH_VISIBILITY_TIMEOUT='an hour': input should be a valid integer,"
+        " unable to parse string as an integer"
+    )
+
+
+def test_the_media_settings_are_read_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(MediaSettings, {}) == MediaSettings()
+    assert MediaSettings().import_wait == 600.0
+    monkeypatch.setenv("ORCH_IMPORT_WAIT", "30")
+    media_settings.cache_clear()
+    try:
+        assert media_settings().import_wait == 30.0
+        monkeypatch.setenv("ORCH_IMPORT_WAIT", "60")
+        assert media_settings().import_wait == 30.0  # once per process
+    finally:
+        media_settings.cache_clear()
+
+
+@pytest.mark.parametrize("variable", ["ORCH_RETENTION_DAYS", "ORCH_SCAN_DELAY"])
+def test_the_cli_refuses_a_bad_value_in_one_line(tmp_path: Path, variable: str) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ORCH_")}
+    env.update(ORCH_DATA_DIR=str(tmp_path / "var"), **{variable: "a week"})
+
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "jobs", "list"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip() == (
+        f"invalid configuration: {variable}='a week': input should be a valid number,"
+        " unable to parse string as a number"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import tasks.webhook as webhook
 from orchestrator import PermanentError, RetryableError
 from services.pathmap import normalise
+from tasks.settings import media_settings
 from tests.fakes.job_context import FakeJobContext
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -35,6 +37,20 @@ def movies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each test reads the media settings from its own environment."""
+    media_settings.cache_clear()
+    yield
+    media_settings.cache_clear()
+
+
+def import_wait(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Run the handler as a worker started with ``ORCH_IMPORT_WAIT=seconds`` would."""
+    monkeypatch.setenv("ORCH_IMPORT_WAIT", str(seconds))
+    media_settings.cache_clear()
+
+
 def imported_video(movies: Path) -> Path:
     return movies / MATRIX / Path(body("radarr_download")["movieFile"]["relativePath"]).name
 
@@ -55,7 +71,7 @@ def test_an_event_that_needs_no_scan_submits_nothing(movies: Path) -> None:
 def test_an_import_here_in_full_submits_the_scan_of_its_folder_with_radarrs_ids(
     movies: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webhook, "IMPORT_WAIT_SECONDS", 600.0)
+    import_wait(monkeypatch, 600)
     with imported_video(movies).open("wb") as video:
         video.truncate(body("radarr_download")["movieFile"]["size"])
     ctx = FakeJobContext("webhook")
@@ -72,7 +88,7 @@ def test_an_import_here_in_full_submits_the_scan_of_its_folder_with_radarrs_ids(
         "tmdb_id": 603,
         "imdb_id": "tt0133093",
     }
-    assert scan.countdown == (webhook.SCAN_DELAY_SECONDS or None)
+    assert scan.countdown == (media_settings().scan_delay or None)
     assert result["scans"] == [
         {"job_id": scan.id, "type": "scan-movie", "path": folder, "library_id": 7}
     ]
@@ -82,7 +98,7 @@ def test_an_import_here_in_full_submits_the_scan_of_its_folder_with_radarrs_ids(
 def test_an_import_not_here_yet_comes_back_later_then_fails_naming_the_file(
     movies: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webhook, "IMPORT_WAIT_SECONDS", 600.0)
+    import_wait(monkeypatch, 600)
     first = FakeJobContext("webhook")
 
     with pytest.raises(RetryableError) as waiting:
@@ -113,7 +129,7 @@ def test_an_import_not_here_yet_comes_back_later_then_fails_naming_the_file(
 def test_with_the_wait_off_an_import_is_scanned_at_once(
     movies: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webhook, "IMPORT_WAIT_SECONDS", 0.0)
+    import_wait(monkeypatch, 0)
     ctx = FakeJobContext("webhook")
 
     run(body("radarr_download"), ctx)
