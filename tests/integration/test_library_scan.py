@@ -24,8 +24,9 @@ from services.catalog.models import (
     PlayerGroup,
     ScannedFolder,
 )
-from tests.conftest import WorkerProcess, wait_for_job
+from tests.conftest import DATA_DIR, WorkerProcess, wait_for_job
 from tests.fakes.players import FakeKodi
+from tests.fakes.unreadable import UNREADABLE_LIST
 from tests.pipeline import make_movie, unique
 
 
@@ -156,17 +157,42 @@ def test_a_webhook_scan_stores_its_signature_so_the_library_scan_skips_it(
     assert _notified(job) == [(str(folders[1]), "Created")]
 
 
+# Folders the module's worker refuses to list, one a line: root lists any folder whatever
+# its mode, so a mode of 0 alone would leave the unreadable path untested there.
+LOCKED = DATA_DIR / "unreadable-folders"
+
+
+@pytest.fixture(scope="module")
+def worker(database: str) -> Iterator[WorkerProcess]:
+    """The shared worker's kind, which also cannot list the folders named in ``LOCKED``."""
+    modules = f"{os.environ['ORCH_JOB_MODULES']},tests.fakes.unreadable"
+    process = WorkerProcess(
+        concurrency=2, env={"ORCH_JOB_MODULES": modules, UNREADABLE_LIST: str(LOCKED)}
+    )
+    yield process
+    process.stop()
+
+
+def _lock(folder: Path) -> None:
+    """Make ``folder`` unreadable: mode 0, and refused by the worker (even to root)."""
+    folder.chmod(0)
+    LOCKED.write_text(f"{folder}\n")
+
+
+def _unlock(folder: Path) -> None:
+    folder.chmod(0o755)
+    LOCKED.write_text("")
+
+
 @pytest.fixture
 def unreadable(movies: Path) -> Iterator[Path]:
-    """A movie folder nobody may list (skips when chmod does not stop this user)."""
+    """A movie folder nobody may list."""
     folder = make_movie(movies, "Locked (1990)", 9599)
-    folder.chmod(0)
+    _lock(folder)
     try:
-        if os.access(folder, os.R_OK):
-            pytest.skip("this user reads folders whatever their mode (root)")
         yield folder
     finally:
-        folder.chmod(0o755)
+        _unlock(folder)
 
 
 def test_an_unreadable_folder_fails_alone_and_is_tried_again_next_time(
@@ -176,9 +202,9 @@ def test_an_unreadable_folder_fails_alone_and_is_tried_again_next_time(
     library_id = _library(movies)
 
     first = _scan(library_id)
-    unreadable.chmod(0o755)
+    _unlock(unreadable)
     second = _scan(library_id)
-    unreadable.chmod(0)
+    _lock(unreadable)
     third = _scan(library_id)
 
     assert _counts(first) == (2, 1, 0, 0, 1)

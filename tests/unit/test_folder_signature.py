@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.folder_signature import folder_signature
+from tests.fakes.unreadable import refusing
 
 
 @pytest.fixture
@@ -114,19 +115,26 @@ def test_a_symlink_loop_ends(movie: Path) -> None:
     assert folder_signature(movie) is not None
 
 
-def test_an_unreadable_folder_raises_but_an_unreadable_sub_folder_does_not(movie: Path) -> None:
+def test_an_unreadable_folder_raises_but_an_unreadable_sub_folder_does_not(
+    movie: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = folder_signature(movie)
-    (movie / "extras").chmod(0)
+    # Mode 0, and refused by os.scandir too: root lists any folder whatever its mode.
+    locked: list[str] = []
+    monkeypatch.setattr(os, "scandir", refusing(os.scandir, lambda: locked))
+
+    def lock(folder: Path) -> None:
+        folder.chmod(0)
+        locked.append(str(folder))
+
     try:
-        if os.access(movie / "extras", os.R_OK):
-            pytest.skip("this user reads folders whatever their mode (root)")
+        lock(movie / "extras")
         assert folder_signature(movie) not in (None, before)
-        movie.chmod(0)
-        try:
-            with pytest.raises(PermissionError):
-                folder_signature(movie)
-        finally:
-            movie.chmod(0o755)
+        lock(movie)
+        with pytest.raises(PermissionError):
+            folder_signature(movie)
     finally:
+        locked.clear()
+        movie.chmod(0o755)
         (movie / "extras").chmod(0o755)
     assert folder_signature(movie) == before
