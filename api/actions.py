@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from api.errors import ApiError
+from api.errors import get_row
 from api.serialize import queued
 from orchestrator.db import read_session
 from orchestrator.dispatch import submit
@@ -45,10 +45,7 @@ def test_player(player_id: int) -> Response:
     else answers are never echoed, so the test cannot be used to explore the network.
     """
     with read_session() as session:
-        player = session.get(Player, player_id)
-        if player is None:
-            raise ApiError(404, f"no player with id {player_id}")
-        settings = settings_of(player)
+        settings = settings_of(get_row(session, Player, player_id, "player"))
     try:
         version = client_for(settings).ping()["version"]
     except PlayerError as exc:
@@ -62,7 +59,6 @@ def test_player(player_id: int) -> Response:
 def scan_library(library_id: int) -> tuple[Response, int]:
     """Queue a ``library-scan`` of the library."""
     with read_session() as session:
-        if session.get(Library, library_id) is None:
-            raise ApiError(404, f"no library with id {library_id}")
+        get_row(session, Library, library_id, "library")
     job = submit("library-scan", {"library_id": library_id}).job
     return jsonify(queued(job)), 202

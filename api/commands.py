@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.errors import get_row
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import submit
-from orchestrator.errors import InvalidPayload
-from services.catalog.config import RESOURCES, Resource, UnknownReference
+from orchestrator.errors import InvalidInput, NotFound
+from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Library, Player
 from services.players import PlayerError, client_for, settings_of
 
@@ -34,7 +35,7 @@ NOUNS = {
 
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """Turn a refused write into one line on stderr (exit 1), worded as the API words it."""
+    """Turn a refused request into one line on stderr (exit 1), worded as the API words it."""
     try:
         yield
     except ValidationError as exc:
@@ -42,18 +43,17 @@ def _refusals() -> Iterator[None]:
             f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
         )
         raise click.ClickException(problems) from exc
-    except UnknownReference as exc:
-        raise click.ClickException(f"{exc.field}: {exc}") from exc
+    except InvalidInput as exc:
+        raise click.ClickException(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
     except IntegrityError as exc:
         raise click.ClickException("one with the same name or path already exists") from exc
 
 
 def _row(session: Session, resource: Resource, row_id: int) -> Any:
-    """The row ``row_id`` of ``resource``; an unknown id is an error (exit 1)."""
-    row = session.get(resource.model, row_id)
-    if row is None:
-        raise click.ClickException(f"no {NOUNS[resource.name]} with id {row_id}")
-    return row
+    """The row ``row_id`` of ``resource``; an unknown id is :class:`NotFound`."""
+    return get_row(session, resource.model, row_id, NOUNS[resource.name])
 
 
 def _create(resource_name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def _update(resource_name: str, row_id: int, body: dict[str, Any]) -> None:
 def _delete(resource_name: str, row_id: int) -> None:
     """Delete a row (as a DELETE of the API does) and print what it was."""
     resource = RESOURCES[resource_name]
-    with write_session() as session:
+    with _refusals(), write_session() as session:
         row = _row(session, resource, row_id)
         shown = resource.to_dict(row)
         session.delete(row)
@@ -188,9 +188,8 @@ def library_delete(library_id: int) -> None:
 @click.argument("library_id", type=int)
 def library_scan(library_id: int) -> None:
     """Queue a scan of every folder of a library."""
-    with read_session() as session:
-        if session.get(Library, library_id) is None:
-            raise click.ClickException(f"no library with id {library_id}")
+    with _refusals(), read_session() as session:
+        get_row(session, Library, library_id, "library")
     click.echo(
         f"queued library-scan job {submit('library-scan', {'library_id': library_id}).job.id}"
     )
@@ -373,10 +372,8 @@ def player_delete(player_id: int) -> None:
 @click.argument("player_id", type=int)
 def player_test(player_id: int) -> None:
     """Check that a player answers and accepts its credentials."""
-    with read_session() as session:
-        row = session.get(Player, player_id)
-    if row is None:
-        raise click.ClickException(f"no player with id {player_id}")
+    with _refusals(), read_session() as session:
+        row = get_row(session, Player, player_id, "player")
     try:
         details = client_for(settings_of(row)).ping()
     except PlayerError as exc:
@@ -389,10 +386,8 @@ def player_test(player_id: int) -> None:
 def scan(paths: tuple[str, ...]) -> None:
     """Scan folders copied by hand: each goes through the ``manual`` path mappings to its
     library, is scanned and the players are told (as ``POST /api/triggers/manual``)."""
-    try:
+    with _refusals():  # empty, too long or too many paths: InvalidPayload
         job = submit("manual-scan", {"dirs": [path.strip() for path in paths]}).job
-    except InvalidPayload as exc:  # empty, too long or too many paths
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"queued manual-scan job {job.id}")
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from orchestrator.errors import (
-    InvalidPayload,
-    InvalidTransition,
-    JobNotFound,
-    UnknownJobType,
+    Conflict,
+    ExternalServiceError,
+    InvalidInput,
+    NotFound,
+    OrchestratorError,
+    UnsupportedInput,
 )
-from orchestrator.priorities import InvalidPriority
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,6 @@ class ApiError(Exception):
 
 def problem(status: int, detail: str, title: str | None = None, **extra: Any) -> Response:
     """A problem+json response."""
-    from http import HTTPStatus
-
     body = {
         "type": PROBLEM_TYPE,
         "title": title or HTTPStatus(status).phrase,
@@ -61,13 +62,50 @@ def validation_problem(exc: ValidationError) -> Response:
     return problem(422, detail, "Invalid request body", errors=errors)
 
 
-_STATUS_OF: list[tuple[type[Exception], int]] = [
-    (UnknownJobType, 400),
-    (InvalidPayload, 422),
-    (InvalidPriority, 422),
-    (JobNotFound, 404),
-    (InvalidTransition, 409),
-]
+# The status of each error family (orchestrator/errors.py). An error answers with the
+# status of the nearest family in its class's MRO: InvalidPayload is a PermanentError and an
+# InvalidInput, so 422; UnknownJobType is an UnsupportedInput, so 400 before InvalidInput.
+STATUS_OF_FAMILY: dict[type[OrchestratorError], int] = {
+    UnsupportedInput: 400,
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    ExternalServiceError: 502,
+}
+
+# What another service answered is never echoed: it would let a caller explore the network.
+EXTERNAL_DETAIL = "a service the orchestrator relies on failed; its log tells which and why"
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of ``exc``'s family, or None when no family maps to one (500)."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS_OF_FAMILY:
+            return STATUS_OF_FAMILY[kind]
+    return None
+
+
+def family_problem(exc: OrchestratorError) -> Response | None:
+    """The problem+json answer to ``exc`` by its family, or None for an unexpected error."""
+    status = status_of(exc)
+    if status is None:
+        return None
+    if isinstance(exc, ExternalServiceError):
+        log.warning("an outside service failed: %s", exc)
+        return problem(status, EXTERNAL_DETAIL)
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    return problem(status, str(exc), **({"field": field} if field else {}))
+
+
+Row = TypeVar("Row")
+
+
+def get_row(session: Session, model: type[Row], row_id: int | str, what: str) -> Row:
+    """The row ``row_id`` of ``model``; else :class:`NotFound` "no {what} with id {row_id}"."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"no {what} with id {row_id}")
+    return row
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -102,8 +140,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        for kind, status in _STATUS_OF:
-            if isinstance(exc, kind):
-                return problem(status, str(exc))
+        answer = family_problem(exc) if isinstance(exc, OrchestratorError) else None
+        if answer is not None:
+            return answer
         log.exception("unhandled error")
         return problem(500, "an internal error occurred; it has been logged")

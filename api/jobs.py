@@ -13,12 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 
-from api.errors import ApiError
+from api.errors import ApiError, get_row
 from api.requests import json_body, query_limit
 from api.serialize import job_summary, job_to_dict, summary_query
 from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job, retry_job, submit
-from orchestrator.errors import JobNotFound
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job
 from orchestrator.summaries import MAX_SUMMARY_CHARS, summary_contains
@@ -113,9 +112,7 @@ def list_jobs() -> Response:
 def get_job(job_id: str) -> Response:
     """One job in full, with its children as summaries."""
     with read_session() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise JobNotFound(f"no job with id {job_id}")
+        job = get_row(session, Job, job_id, "job")
         query = summary_query().where(Job.parent_id == job_id).order_by(Job.created_at)
         children = list(session.execute(query))
     return jsonify(job_to_dict(job, children=children))

@@ -10,10 +10,10 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.errors import ApiError
+from api.errors import ApiError, get_row
 from api.requests import json_body, query_int, query_limit
 from orchestrator.db import read_session, write_session
-from services.catalog.config import RESOURCES, Resource, UnknownReference
+from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Movie, Series
 from services.catalog.queries import movie_to_dict, series_to_dict
 
@@ -29,21 +29,16 @@ def _conflict(resource: Resource, exc: IntegrityError) -> ApiError:
     return ApiError(409, f"a {resource.name} resource with the same unique field already exists")
 
 
-def _missing(resource: Resource, row_id: int) -> ApiError:
-    return ApiError(404, f"no {resource.name} resource with id {row_id}")
-
-
 def _register(resource: Resource) -> None:
     base = f"/{resource.name}"
     endpoint = resource.name.replace("-", "_")
+    what = f"{resource.name} resource"  # "no players resource with id 7"
 
     def create() -> tuple[Response, int]:
         try:
             with write_session() as session:
                 row = resource.create(session, json_body())
                 body = resource.to_dict(row)
-        except UnknownReference as exc:
-            raise ApiError(422, str(exc), field=exc.field) from exc
         except IntegrityError as exc:
             raise _conflict(resource, exc) from exc
         return jsonify(body), 201
@@ -57,30 +52,20 @@ def _register(resource: Resource) -> None:
 
     def get(row_id: int) -> Response:
         with read_session() as session:
-            row = session.get(resource.model, row_id)
-            if row is None:
-                raise _missing(resource, row_id)
-            return jsonify(resource.to_dict(row))
+            return jsonify(resource.to_dict(get_row(session, resource.model, row_id, what)))
 
     def patch(row_id: int) -> Response:
         try:
             with write_session() as session:
-                row = session.get(resource.model, row_id)
-                if row is None:
-                    raise _missing(resource, row_id)
+                row = get_row(session, resource.model, row_id, what)
                 body = resource.to_dict(resource.update(session, row, json_body()))
-        except UnknownReference as exc:
-            raise ApiError(422, str(exc), field=exc.field) from exc
         except IntegrityError as exc:
             raise _conflict(resource, exc) from exc
         return jsonify(body)
 
     def delete(row_id: int) -> tuple[str, int]:
         with write_session() as session:
-            row = session.get(resource.model, row_id)
-            if row is None:
-                raise _missing(resource, row_id)
-            session.delete(row)
+            session.delete(get_row(session, resource.model, row_id, what))
         return "", 204
 
     bp.add_url_rule(base, f"create_{endpoint}", create, methods=["POST"])
@@ -125,7 +110,4 @@ def list_series() -> Response:
 def get_movie(movie_id: int) -> Response:
     """A movie with its files and assets."""
     with read_session() as session:
-        movie = session.get(Movie, movie_id)
-        if movie is None:
-            raise ApiError(404, f"no movie with id {movie_id}")
-        return jsonify(movie_to_dict(movie))
+        return jsonify(movie_to_dict(get_row(session, Movie, movie_id, "movie")))

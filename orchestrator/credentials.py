@@ -10,6 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
+from orchestrator.errors import ConfigurationError
 from orchestrator.settings import Settings, get_settings
 
 
@@ -28,7 +29,7 @@ def _stored_secret(path: Path) -> tuple[str, bool]:
 MIN_API_KEY_LENGTH = 16
 
 
-class WeakApiKey(ValueError):
+class WeakApiKey(ConfigurationError):
     """``ORCH_API_KEY`` is too short to protect the API."""
 
 

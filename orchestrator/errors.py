@@ -1,10 +1,67 @@
-"""The error tree job handlers raise; the exception decides the retry behaviour."""
+"""The error tree of the platform and the services, in families.
+
+A family says who must act, so each layer decides by family, never by the single error:
+the runner retries or fails a job by ``RetryableError``/``PermanentError``, and the API
+answers (``api/errors.py``, the one place that maps errors to HTTP)::
+
+    OrchestratorError
+    ├── InvalidInput (also ValueError)   the caller must fix its input      → 422
+    │   ├── UnsupportedInput             not a kind of input we handle      → 400
+    │   │   └── UnknownJobType, WebhookError
+    │   └── InvalidPayload, InvalidPriority, UnknownReference, PathEscape
+    ├── NotFound                         nothing has that id                → 404
+    │   └── JobNotFound
+    ├── Conflict                         the current state forbids it       → 409
+    │   └── InvalidTransition
+    ├── ExternalServiceError             a service outside ours failed      → 502
+    │   └── PlayerError and its subclasses
+    ├── ConfigurationError (ValueError)  the operator must fix a setting    → 500
+    │   └── WeakApiKey
+    └── JobError                         raised by job handlers on purpose
+        ├── RetryableError → JobTimedOut
+        └── PermanentError → InvalidPayload
+
+An error belongs to the nearest family in its class's MRO: ``InvalidPayload`` fails a job
+for good *and* is input the caller must fix.
+"""
 
 from __future__ import annotations
 
 
 class OrchestratorError(Exception):
-    """Base of every error raised by the platform."""
+    """Base of every error raised by the platform and the services."""
+
+
+class InvalidInput(OrchestratorError, ValueError):
+    """Input the caller must fix: the same input fails the same way every time.
+
+    A ``ValueError`` too, as Python's own "bad value" errors are. ``field`` names the
+    invalid field of a request body when there is one.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnsupportedInput(InvalidInput):
+    """Input of a kind not handled at all (an unknown job type, a body that is no webhook)."""
+
+
+class NotFound(OrchestratorError):
+    """Nothing has the id the caller named."""
+
+
+class Conflict(OrchestratorError):
+    """The request is well formed but the current state forbids it."""
+
+
+class ExternalServiceError(OrchestratorError):
+    """A service outside ours (a media player) refused or failed a request."""
+
+
+class ConfigurationError(OrchestratorError, ValueError):
+    """A setting of the platform is unusable: the operator must change it."""
 
 
 class JobError(OrchestratorError):
@@ -30,11 +87,11 @@ class PermanentError(JobError):
     """A failure that no retry can fix: the job fails at once."""
 
 
-class InvalidPayload(PermanentError):
+class InvalidPayload(PermanentError, InvalidInput):
     """The payload does not fit the job type; retrying would fail the same way."""
 
 
-class UnknownJobType(OrchestratorError):
+class UnknownJobType(UnsupportedInput):
     """No job type is registered under that name."""
 
     def __init__(self, name: str, known: list[str]) -> None:
@@ -45,9 +102,9 @@ class UnknownJobType(OrchestratorError):
         self.name = name
 
 
-class JobNotFound(OrchestratorError):
+class JobNotFound(NotFound):
     """No job has that id."""
 
 
-class InvalidTransition(OrchestratorError):
+class InvalidTransition(Conflict):
     """A status change the lifecycle does not allow (e.g. retrying a completed job)."""

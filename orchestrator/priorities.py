@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from orchestrator.errors import InvalidInput
+
 PRIORITY_NAMES: dict[str, int] = {"critical": 1, "high": 3, "normal": 5, "low": 8}
 QUEUES: tuple[str, ...] = ("critical", "high", "default", "low")
 MIN_PRIORITY, MAX_PRIORITY = 1, 10
 DEFAULT_PRIORITY = PRIORITY_NAMES["normal"]
 
 
-class InvalidPriority(ValueError):
+class InvalidPriority(InvalidInput):
     """A priority that is neither a name nor an integer from 1 to 10."""
 
 

@@ -12,11 +12,13 @@ import posixpath
 import re
 from collections.abc import Iterable
 
+from orchestrator.errors import InvalidInput
+
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _DRIVE = re.compile(r"^[a-zA-Z]:(/|$)")
 
 
-class PathEscape(ValueError):
+class PathEscape(InvalidInput):
     """A path whose ``..`` components climb above the mapped prefix."""
 
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from orchestrator.errors import UnsupportedInput
+
 SOURCES = ("radarr", "sonarr")
 
 _KIND = {"radarr": "movie", "sonarr": "tv"}
@@ -33,7 +35,7 @@ KNOWN_EVENTS = {
 _Found = list[tuple[str | None, str]]
 
 
-class WebhookError(ValueError):
+class WebhookError(UnsupportedInput):
     """The body is not a webhook we can read (no eventType, not an object)."""
 
 

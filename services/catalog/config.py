@@ -27,6 +27,7 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.errors import InvalidInput
 from services.catalog.models import (
     GroupPathMapping,
     Library,
@@ -40,12 +41,12 @@ PlayerType = Literal["kodi", "jellyfin", "emby", "plex"]
 RowId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
-class UnknownReference(ValueError):
+class UnknownReference(InvalidInput):
     """A field names a row that does not exist (e.g. an unknown library id)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
+        self.field: str = field
 
 
 def _prefix(value: str) -> str:

@@ -10,8 +10,10 @@ from typing import Any, Protocol
 
 import httpx
 
+from orchestrator.errors import ExternalServiceError
 
-class PlayerError(Exception):
+
+class PlayerError(ExternalServiceError):
     """A player refused or failed a request; permanent unless a subclass says otherwise."""
 
 
