@@ -336,6 +336,10 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
             "404 503", _row("movie_id", "The movie's id"))},
         "/api/v1/series": {"get": _op("resources.list_series", "Series of the catalog",
                                       _ok(200, "SeriesPage"), "400 503", PAGE + SERIES_FILTERS)},
+        "/api/v1/player-types": {"get": _op(
+            "resources.list_player_types", "The types a player may have, in the order offered",
+            _ok(200, _obj("items", {"items": _array(_obj("type label", {
+                "type": PLAYER_TYPES, "label": STR}))})))},
         "/api/v1/players/{player_id}/test": {"post": _op(
             "actions.test_player", "Check that a player answers and accepts its credentials",
             _ok(200, "PlayerTest"), "404 503", _row("player_id", "The player's id"))},
