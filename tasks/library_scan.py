@@ -47,7 +47,7 @@ from services.catalog.signatures import (
 from services.folder_signature import folder_signature
 from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
-from tasks.scan_movie import leaves_library, library_in, links_skipped
+from tasks.scanning import leaves_library, library_in, links_skipped
 from tasks.settings import media_settings
 from tasks.summaries import library_label, library_summary
 

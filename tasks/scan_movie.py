@@ -2,122 +2,23 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
-
-from orchestrator import JobContext, PermanentError, RetryableError, job
-from orchestrator.db import read_session, write_session
-from services.catalog.anchors import require_anchors
-from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
+from orchestrator import JobContext, RetryableError, job
+from orchestrator.db import write_session
 from services.catalog.queries import ManagerIds, apply_movie_scan
-from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.folder_signature import folder_signature
-from services.pathmap import is_within
-from services.scanner import MovieScan, SeasonScan, scan_movie_folder
+from services.scanner import scan_movie_folder
+from tasks.scanning import (
+    ScanRequest,
+    leaves_library,
+    library_holding,
+    library_in,
+    links_skipped,
+    refuse_lost_videos,
+    remember_signature,
+)
 from tasks.summaries import scan_summary
-
-# A job's result names at most this many skipped links (and counts them all).
-LINKS_KEPT = 10
-
-
-class ScanRequest(BaseModel):
-    """Payload of ``scan-movie`` and ``scan-season``."""
-
-    library_id: int
-    path: str
-    update_type: Literal["Created", "Modified", "Deleted"] = "Modified"
-    # The manager's ids of the media (from the webhook): they come before the NFO's.
-    tmdb_id: int | None = Field(None, ge=1, le=MAX_TMDB_ID)
-    imdb_id: str | None = Field(None, pattern=IMDB_ID)
-
-
-def library_in(session: Session, library_id: int) -> Library:
-    """The library in this session; it may have been deleted since the job was queued."""
-    library = session.get(Library, library_id)
-    if library is None:
-        raise PermanentError(f"library {library_id} no longer exists")
-    return library
-
-
-def leaves_library(library: Library) -> Callable[[str], bool] | None:
-    """The check the scanners skip links with: True for a path whose real location (every
-    link resolved) is outside the library's; None when the library follows links."""
-    if library.follow_links:
-        return None
-    # The root resolved too: a library folder that is itself a link keeps what it holds.
-    root = os.path.realpath(library.path)
-    return lambda path: not is_within(os.path.realpath(path), root)
-
-
-def _follow_links_hint(library: Library) -> str:
-    return (
-        f"Links out of a library are not followed: if this is where its media lives, let"
-        f" library {library.name} follow links (PATCH /api/v1/libraries/{library.id} with"
-        ' {"follow_links": true}, or "follow links" on the configuration page) and retry'
-        " the job"
-    )
-
-
-def refuse_linked_out(library: Library, folder: str) -> None:
-    """Fail for good when the folder itself leads out of the library through a link."""
-    leaves = leaves_library(library)
-    # A folder that is gone (a dangling link) reads nothing: its scan marks it removed.
-    if leaves and os.path.exists(folder) and leaves(folder):
-        raise PermanentError(
-            f"{folder} leads to {os.path.realpath(folder)}, outside library {library.name}"
-            f" ({library.path}); nothing was scanned and no player was told."
-            f" {_follow_links_hint(library)}"
-        )
-
-
-def refuse_lost_videos(library: Library, scan: MovieScan | SeasonScan) -> None:
-    """Fail for good, before the catalog changes, when a video was skipped as a link out
-    of the library: without it the catalog would mark the movie or episode removed and
-    the players would be told so. Skipped NFOs, artwork and subtitles only go unread."""
-    if videos := scan.skipped_videos:
-        raise PermanentError(
-            f"{scan.folder}: {videos[0]} leads to {os.path.realpath(videos[0])}, outside"
-            f" library {library.name} ({library.path})"
-            + (f", and {len(videos) - 1} more videos" if len(videos) > 1 else "")
-            + "; the catalog was left as it was and no player was told."
-            f" {_follow_links_hint(library)}"
-        )
-
-
-def links_skipped(paths: list[str]) -> dict[str, Any]:
-    """The part of a job's result naming the links it skipped: how many, and a few."""
-    return {"links_skipped": len(paths), "skipped_links": paths[:LINKS_KEPT]}
-
-
-def library_holding(request: ScanRequest) -> Library:
-    """The request's library, checking that the folder lies inside it (not through a link
-    leading out of it) and that the library's anchor files are there."""
-    with read_session() as session:
-        library = session.get(Library, request.library_id)
-    if library is None:
-        raise PermanentError(f"library {request.library_id} no longer exists")
-    if not is_within(request.path, library.path):
-        raise PermanentError(
-            f"{request.path} is not inside library {library.name} ({library.path})"
-        )
-    require_anchors(library)
-    refuse_linked_out(library, request.path)
-    return library
-
-
-def remember_signature(
-    session: Session, library_id: int, folder: str, signature: str | None
-) -> None:
-    """Store the scanned folder's signature, so that ``library-scan`` skips it while it
-    stays unchanged; a folder without one (gone) is forgotten."""
-    if signature is None:
-        forget_folder_signatures(session, [folder])
-    else:
-        store_folder_signatures(session, library_id, {folder: signature})
 
 
 @job(

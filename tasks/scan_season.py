@@ -13,7 +13,7 @@ from services.catalog.models import MAX_TMDB_ID
 from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, ManagerSeries, apply_season_scan
 from services.folder_signature import folder_signature
 from services.scanner import scan_season_folder
-from tasks.scan_movie import (
+from tasks.scanning import (
     ScanRequest,
     leaves_library,
     library_holding,
