@@ -1,0 +1,33 @@
+"""An empty database of the handlers' own, for unit tests of job handlers: a SQLite file
+with every table, made from the models (no migration, no broker, no worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import orchestrator.models  # noqa: F401 - the tables of the models below are Base's
+import services.catalog.models  # noqa: F401
+from orchestrator.db import Base, get_engine, reset_engines
+from orchestrator.settings import reset_settings
+
+
+@contextmanager
+def catalog_database(folder: Path) -> Iterator[str]:
+    """While the block runs, ``read_session``/``write_session`` use a new SQLite file in
+    ``folder``; yields its URL."""
+    url = f"sqlite:///{folder / 'catalog.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ORCH_DATABASE_URL", url)
+        reset_settings()
+        reset_engines()
+        Base.metadata.create_all(get_engine())
+        try:
+            yield url
+        finally:
+            reset_engines()
+    # The environment is the test session's again: so are the settings read next.
+    reset_settings()

@@ -1,0 +1,189 @@
+"""The ``notify-players`` handler alone: which groups it tells, at which path, through
+which player, and when it comes back. The catalog is a SQLite file of its own; the player
+clients and the group lock are replaced by fakes (tests/unit/test_player_clients.py and
+the worker tests cover the real ones)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tasks.notify_players as notify
+from orchestrator import PermanentError, RetryableError
+from orchestrator.db import write_session
+from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
+from services.players import PlayerAuthError, PlayerBusy, PlayerSettings, PlayerUnavailable
+from tasks.settings import media_settings
+from tests.catalog_db import catalog_database
+from tests.fakes.job_context import FakeJobContext
+
+MOVIES = "/data/movies"
+FOLDER = f"{MOVIES}/Heat (1995)"
+
+
+@dataclass
+class Players:
+    """What each fake player (by URL) answers, and the scans they were asked for."""
+
+    errors: dict[str, Exception] = field(default_factory=dict)
+    scans: list[tuple[str, str, str]] = field(default_factory=list)  # url, folder, type
+    locked: bool = True  # False: another worker holds every group's lock
+
+    def client(self, settings: PlayerSettings) -> Any:
+        players = self
+
+        class Client:
+            def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
+                if error := players.errors.get(settings.url):
+                    raise error
+                players.scans.append((settings.url, directory, update_type))
+                return {"scanned": directory}
+
+        return Client()
+
+
+@pytest.fixture
+def players(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Players]:
+    fake = Players()
+
+    @contextlib.contextmanager
+    def group_lock(group_id: int) -> Iterator[bool]:
+        yield fake.locked
+
+    monkeypatch.setattr(notify, "client_for", fake.client)
+    monkeypatch.setattr(notify, "group_lock", group_lock)
+    with catalog_database(tmp_path):
+        yield fake
+
+
+def add_library(path: str = MOVIES) -> Library:
+    with write_session() as session:
+        library = Library(name=path, path=path, kind="movies")
+        session.add(library)
+        session.flush()
+        session.expunge(library)
+        return library
+
+
+def add_group(
+    name: str,
+    libraries: list[Library],
+    players: list[tuple[str, int, bool]],  # url, position, enabled
+    mappings: tuple[tuple[str, str], ...] = (),
+) -> None:
+    with write_session() as session:
+        group = PlayerGroup(name=name, libraries=[session.merge(lib) for lib in libraries])
+        group.players = [
+            Player(name=url, type="kodi", url=url, position=position, enabled=enabled)
+            for url, position, enabled in players
+        ]
+        group.path_mappings = [GroupPathMapping(from_path=a, to_path=b) for a, b in mappings]
+        session.add(group)
+
+
+def notify_players(library: Library, ctx: FakeJobContext, update_type: str = "Created") -> Any:
+    request = notify.NotifyRequest(library_id=library.id, path=FOLDER, update_type=update_type)
+    return notify.notify_players(request, ctx)
+
+
+def test_each_group_of_the_library_is_told_once_at_its_own_path(players: Players) -> None:
+    movies, other = add_library(), add_library("/data/other")
+    add_group(
+        "living room",
+        [movies],
+        [("http://second", 2, True), ("http://off", 0, False), ("http://first", 1, True)],
+        ((MOVIES, "smb://nas/movies"), ("/data", "smb://nas/data")),
+    )
+    add_group("bedroom", [movies], [("http://bedroom", 0, True)])
+    add_group("elsewhere", [other], [("http://elsewhere", 0, True)])
+
+    result = notify_players(movies, FakeJobContext("notify-players"))
+
+    # The enabled player first in position order; the longest mapping; no mapping: our path.
+    assert players.scans == [
+        ("http://first", "smb://nas/movies/Heat (1995)", "Created"),
+        ("http://bedroom", FOLDER, "Created"),
+    ]
+    assert [(g["group"], g["status"], g["player"]) for g in result["groups"]] == [
+        ("living room", "notified", "http://first"),
+        ("bedroom", "notified", "http://bedroom"),
+    ]
+
+
+def test_an_unreachable_player_gives_way_to_the_next_of_its_group(players: Players) -> None:
+    movies = add_library()
+    add_group("living room", [movies], [("http://first", 0, True), ("http://second", 1, True)])
+    players.errors["http://first"] = PlayerUnavailable("connection refused")
+
+    result = notify_players(movies, FakeJobContext("notify-players"), "Deleted")
+
+    assert players.scans == [("http://second", FOLDER, "Deleted")]
+    [group] = result["groups"]
+    assert group["fallbacks"] == [
+        {"player": "http://first", "error": "connection refused", "retryable": True}
+    ]
+
+
+def test_a_busy_group_is_asked_again_later_and_a_retry_skips_the_groups_told(
+    players: Players, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCH_PLAYER_BUSY_RETRY", "7")
+    media_settings.cache_clear()
+    movies = add_library()
+    add_group("told", [movies], [("http://told", 0, True)])
+    add_group("busy", [movies], [("http://busy", 0, True), ("http://idle", 1, True)])
+    players.errors["http://busy"] = PlayerBusy("a library scan is running")
+    first = FakeJobContext("notify-players")
+
+    try:
+        with pytest.raises(RetryableError, match="group busy: http://busy") as later:
+            notify_players(movies, first)
+    finally:
+        media_settings.cache_clear()
+
+    assert later.value.delay == 7.0
+    # A busy player's library is its group's: the group's other players are not asked.
+    assert players.scans == [("http://told", FOLDER, "Created")]
+    del players.errors["http://busy"]
+    result = notify_players(movies, first.retry())
+    assert players.scans[1:] == [("http://busy", FOLDER, "Created")]
+    assert [(g["group"], g["status"]) for g in result["groups"]] == [
+        ("told", "already-notified"),
+        ("busy", "notified"),
+    ]
+
+
+def test_a_group_locked_by_another_worker_is_busy(players: Players) -> None:
+    movies = add_library()
+    add_group("living room", [movies], [("http://first", 0, True)])
+    players.locked = False
+
+    with pytest.raises(RetryableError, match="another worker is notifying this group"):
+        notify_players(movies, FakeJobContext("notify-players"))
+    assert players.scans == []
+
+
+def test_players_that_refuse_for_good_fail_the_job_and_a_group_without_players_is_noted(
+    players: Players,
+) -> None:
+    movies = add_library()
+    add_group("refusing", [movies], [("http://first", 0, True)])
+    add_group("empty", [movies], [("http://off", 0, False)])
+    players.errors["http://first"] = PlayerAuthError("401: check the password")
+
+    with pytest.raises(PermanentError, match="group refusing: http://first: 401"):
+        notify_players(movies, FakeJobContext("notify-players"))
+
+    players.errors.clear()  # the password fixed, a new job
+    add_group("fine", [movies], [("http://fine", 0, True)])
+    result = notify_players(movies, FakeJobContext("notify-players"))
+    assert [(g["group"], g["status"]) for g in result["groups"]] == [
+        ("refusing", "notified"),
+        ("empty", "no-players"),
+        ("fine", "notified"),
+    ]
