@@ -15,18 +15,16 @@ from services.players import (
     PlayerError,
     PlayerNoAnswer,
     client_for,
+    label_of,
     settings_of,
 )
 
 bp = Blueprint("actions", __name__, url_prefix="/api/v1")
 
 
-_NAMES = {"kodi": "Kodi", "jellyfin": "Jellyfin", "emby": "Emby", "plex": "Plex"}
-
-
 def _failure(exc: PlayerError, player_type: str) -> tuple[str, str]:
     """The status and fixed message of a failed test: never what the other end said."""
-    name = _NAMES.get(player_type, player_type)
+    name = label_of(player_type)
     article = "an" if name[:1] in "AEIOU" else "a"
     if isinstance(exc, PlayerNoAnswer):
         return "unreachable", "no answer (connection refused or timed out)"

@@ -22,7 +22,7 @@ from orchestrator.dispatch import submit
 from orchestrator.errors import InvalidInput, NotFound
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Library, Player
-from services.players import PlayerError, client_for, settings_of
+from services.players import PLAYER_KINDS, PLAYER_TYPES, PlayerError, client_for, settings_of
 
 # How each resource is named in messages ("no player group with id 7").
 NOUNS = {
@@ -297,16 +297,20 @@ def group_delete(group_id: int) -> None:
     _delete("player-groups", group_id)
 
 
-@click.group()
+def _in_words(names: list[str]) -> str:
+    """``a, b and c``."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+# The help names every registered player type: "Players: Kodi, Jellyfin, Emby and Plex."
+@click.group(help=f"Players: {_in_words([kind.label for kind in PLAYER_KINDS.values()])}.")
 def player() -> None:
-    """Players: Kodi, Jellyfin, Emby and Plex."""
+    """Players of the registered types."""
 
 
 @player.command("add")
 @click.argument("name")
-@click.option(
-    "--type", "player_type", required=True, type=click.Choice(["kodi", "jellyfin", "emby", "plex"])
-)
+@click.option("--type", "player_type", required=True, type=click.Choice(PLAYER_TYPES))
 @click.option("--url", required=True, help="e.g. http://kodi.local:8080")
 @click.option("--group", "group_id", type=int, required=True)
 @click.option("--position", type=int, default=0, show_default=True, help="Lower is tried first.")
@@ -336,7 +340,7 @@ def player_list() -> None:
 @player.command("update")
 @click.argument("player_id", type=int)
 @click.option("--name")
-@click.option("--type", "player_type", type=click.Choice(["kodi", "jellyfin", "emby", "plex"]))
+@click.option("--type", "player_type", type=click.Choice(PLAYER_TYPES))
 @click.option("--url")
 @click.option("--group", "group_id", type=int)
 @click.option("--position", type=int, help="Lower is tried first.")

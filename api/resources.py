@@ -16,6 +16,7 @@ from orchestrator.db import read_session, write_session
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Movie, Series
 from services.catalog.queries import movie_to_dict, series_to_dict
+from services.players import PLAYER_KINDS
 
 bp = Blueprint("resources", __name__, url_prefix="/api/v1")
 
@@ -77,6 +78,13 @@ def _register(resource: Resource) -> None:
 
 for _resource in RESOURCES.values():
     _register(_resource)
+
+
+@bp.get("/player-types")
+def list_player_types() -> Response:
+    """The types a player may have, in the order they are offered, with their names."""
+    kinds = PLAYER_KINDS.values()
+    return jsonify({"items": [{"type": kind.name, "label": kind.label} for kind in kinds]})
 
 
 def _catalog_page(model: Any, manager_id: str, to_dict: Callable[[Any], Any]) -> Response:

@@ -20,6 +20,7 @@ const CODECS = {
 // per line), checkbox (ticked on a new row unless `checked: false`), secret (write-only: the
 // API only says whether it is set; empty keeps it), ref and refs (the id of one row, or the
 // ids of several, of the resource `to`: shown by name, chosen from a list).
+// `options` lists a select's choices; `optionsFrom` is the API path listing them instead.
 // `label` overrides the name shown (the key, spaced); `warn` is said before a Delete.
 const RESOURCES = [
   { name: "libraries", title: "Libraries", noun: "library",
@@ -36,7 +37,7 @@ const RESOURCES = [
       { key: "path_mappings", type: "mappings", hint: "/data/movies => smb://nas/movies" }],
     warn: "Its players are deleted too." },
   { name: "players", title: "Players", noun: "player",
-    fields: [{ key: "name" }, { key: "type", options: ["kodi", "jellyfin", "emby", "plex"] },
+    fields: [{ key: "name" }, { key: "type", optionsFrom: "/api/v1/player-types" },
       { key: "url", hint: "http://kodi.local:8080" }, { key: "group_id", type: "ref", to: "player-groups", label: "group" },
       { key: "position", type: "number" }, { key: "enabled", type: "checkbox" },
       { key: "username", optional: true }, { key: "password", type: "secret", isSet: "has_password" },
@@ -73,6 +74,7 @@ function cellText(field, row) {
 function input(field, id) {
   const common = { name: field.key, id, placeholder: field.hint || "" };
   if (field.options) return el("select", common, field.options.map((o) => el("option", { value: o }, o)));
+  if (field.optionsFrom) return el("select", common); // options: loadOptions
   if (field.type === "ref") return el("select", { name: field.key, id }); // options: fillChoosers
   if (field.type === "mappings" || field.type === "lines") return el("textarea", { ...common, rows: 2 });
   const type = { number: "number", checkbox: "checkbox", secret: "password" }[field.type] || "text";
@@ -138,6 +140,22 @@ async function load(view) {
 /** Reload a resource and those naming its rows: a change may change them (a deleted
  * library leaves its groups, a deleted group takes its players). */
 const reload = (view) => Promise.all([view, ...dependents(view)].map(load));
+
+/** Offer the choices the API lists for each optionsFrom field (the player types, in their
+ * order: the first is preselected), keeping what is chosen. */
+async function loadOptions(view) {
+  for (const field of view.spec.fields.filter((f) => f.optionsFrom)) {
+    try {
+      const { items } = await getJson(field.optionsFrom);
+      const box = view.form.elements[field.key];
+      const chosen = box.value;
+      box.replaceChildren(...items.map((o) => el("option", { value: o.type }, o.type)));
+      if (chosen) box.value = chosen;
+    } catch (err) {
+      notice(view, err.message, true);
+    }
+  }
+}
 
 /** Offer the rows each ref and refs field may name, keeping what is chosen. */
 function fillChoosers(view) {
@@ -270,6 +288,7 @@ async function runAction(view, row) {
 export function showConfig() {
   if (!views.size) {
     for (const spec of RESOURCES) views.set(spec.name, buildSection(spec));
+    for (const view of views.values()) loadOptions(view);
     document.getElementById("config-view").replaceChildren(...[...views.values()].map((v) => v.section));
   }
   for (const view of views.values()) load(view);

@@ -12,7 +12,7 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -35,8 +35,14 @@ from services.catalog.models import (
     Player,
     PlayerGroup,
 )
+from services.players import PLAYER_TYPES
 
-PlayerType = Literal["kodi", "jellyfin", "emby", "plex"]
+if TYPE_CHECKING:
+    PlayerType = str
+else:
+    # The registered player types (services/players): pydantic refuses any other, naming
+    # them all, and the OpenAPI document lists them (typing.get_args).
+    PlayerType = Literal[PLAYER_TYPES]
 # Row ids are 32-bit integer columns on PostgreSQL; JSON true is not id 1.
 RowId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 

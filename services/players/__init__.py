@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from services.catalog.models import Player
 from services.players.base import (
     NotThisPlayer,
@@ -11,6 +9,7 @@ from services.players.base import (
     PlayerBusy,
     PlayerClient,
     PlayerError,
+    PlayerKind,
     PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
@@ -19,25 +18,37 @@ from services.players.jellyfin import JellyfinClient
 from services.players.kodi import KodiClient
 from services.players.plex import PlexClient
 
-_CLIENTS: dict[str, Callable[[PlayerSettings], PlayerClient]] = {
-    "kodi": KodiClient,
-    "jellyfin": JellyfinClient,
-    "emby": JellyfinClient,
-    "plex": PlexClient,
+# Every player client, in the order their types are offered (the page preselects the first).
+# The configuration's validation, the CLI, the API's list of types (and so the page) and
+# the OpenAPI document all read the registry below: a new player type is a client module
+# declaring its TYPES, named here.
+CLIENTS = (KodiClient, JellyfinClient, PlexClient)
+
+# The registry: each player type, by its name in configuration.
+PLAYER_KINDS: dict[str, PlayerKind] = {
+    name: PlayerKind(name, label, client)
+    for client in CLIENTS
+    for name, label in client.TYPES.items()
 }
 
-PLAYER_TYPES: tuple[str, ...] = tuple(_CLIENTS)
+PLAYER_TYPES: tuple[str, ...] = tuple(PLAYER_KINDS)
 
 
 def client_for(settings: PlayerSettings) -> PlayerClient:
     """The client for ``settings.type``; an unknown type raises ``ValueError``."""
     try:
-        factory = _CLIENTS[settings.type]
+        kind = PLAYER_KINDS[settings.type]
     except KeyError:
         raise ValueError(
             f"unknown player type {settings.type!r}; known types: {', '.join(PLAYER_TYPES)}"
         ) from None
-    return factory(settings)
+    return kind.client(settings)
+
+
+def label_of(player_type: str) -> str:
+    """The name people know a player type by ("Emby"); an unknown type is its own name."""
+    kind = PLAYER_KINDS.get(player_type)
+    return kind.label if kind else player_type
 
 
 def settings_of(player: Player) -> PlayerSettings:
@@ -52,6 +63,8 @@ def settings_of(player: Player) -> PlayerSettings:
 
 
 __all__ = [
+    "CLIENTS",
+    "PLAYER_KINDS",
     "PLAYER_TYPES",
     "JellyfinClient",
     "KodiClient",
@@ -60,10 +73,12 @@ __all__ = [
     "PlayerBusy",
     "PlayerClient",
     "PlayerError",
+    "PlayerKind",
     "PlayerNoAnswer",
     "PlayerSettings",
     "PlayerUnavailable",
     "PlexClient",
     "client_for",
+    "label_of",
     "settings_of",
 ]

@@ -1,10 +1,11 @@
-"""What every player client shares: settings, the error tree and one HTTP call."""
+"""What every player client shares: settings, the error tree, the type registry and one HTTP
+call."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Collection, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,7 +52,7 @@ class PlayerBusy(PlayerUnavailable):
 
 @dataclass(frozen=True)
 class PlayerSettings:
-    """How to reach one player; ``type`` is one of ``PLAYER_TYPES``."""
+    """How to reach one player; ``type`` is a registered player type (``PLAYER_TYPES``)."""
 
     type: str
     url: str
@@ -79,7 +80,11 @@ class PlayerSettings:
 
 
 class PlayerClient(Protocol):
-    """What a job handler may ask of any player."""
+    """What a job handler may ask of any player.
+
+    A client class also declares ``TYPES``, the player types it serves: {type name as
+    configured: the name people know}, e.g. ``{"jellyfin": "Jellyfin", "emby": "Emby"}``.
+    """
 
     def ping(self) -> dict[str, Any]:
         """Tell a player of this type from anything else, then check the credentials.
@@ -97,6 +102,15 @@ class PlayerClient(Protocol):
     def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
         """Ask the player to rescan exactly ``directory`` (in its namespace); return details."""
         ...
+
+
+@dataclass(frozen=True)
+class PlayerKind:
+    """One registered player type: its name in configuration, its name for people, its client."""
+
+    name: str
+    label: str
+    client: Callable[[PlayerSettings], PlayerClient]
 
 
 # A version as players report it: 13.5.0, 10.10.3, 4.8.10.0, 1.41.3.9314-a0bfb8370.

@@ -22,8 +22,10 @@ UPDATE_TYPES = ("Created", "Modified", "Deleted")
 class JellyfinClient:
     """A Jellyfin or Emby server; the flavour (and so the auth header) is ``settings.type``."""
 
+    TYPES = {"jellyfin": "Jellyfin", "emby": "Emby"}
+
     def __init__(self, settings: PlayerSettings) -> None:
-        if settings.type not in ("jellyfin", "emby"):
+        if settings.type not in self.TYPES:
             raise ValueError(f"JellyfinClient serves jellyfin or emby, not {settings.type!r}")
         self.settings = settings
         self.base = settings.url.rstrip("/")

@@ -42,6 +42,8 @@ CLEAN_BY_DIRECTORY = 12
 class KodiClient:
     """A Kodi instance; Basic auth only when a username is set."""
 
+    TYPES = {"kodi": "Kodi"}
+
     def __init__(self, settings: PlayerSettings) -> None:
         self.settings = settings
         base = settings.url.rstrip("/")

@@ -31,6 +31,8 @@ def contains(location: str, directory: str) -> bool:
 class PlexClient:
     """A Plex Media Server, authenticated by ``X-Plex-Token``."""
 
+    TYPES = {"plex": "Plex"}
+
     def __init__(self, settings: PlayerSettings) -> None:
         self.settings = settings
         self.base = settings.url.rstrip("/")

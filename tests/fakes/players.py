@@ -3,16 +3,19 @@ web server (``FakeWebServer``).
 
 See ``tests.fakes`` for what every fake shares (recording, ``stop()``, context manager).
 Unknown paths answer 404. Every player fake can also trickle its answers (``trickle``).
+``FAKES`` names the fake of each player type.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes import FakeServer, Incoming, Reply, _Handler, json_reply
@@ -316,6 +319,17 @@ class FakePlex(TricklingFake):
             }
             for section in self.sections
         ]
+
+
+# A fake of each registered player type (services.players.PLAYER_TYPES), called with the
+# credentials that type uses: FAKES["emby"](token="t") is an Emby server expecting token t.
+# tests/unit/test_player_registry.py checks every registered type has one.
+FAKES: dict[str, Callable[..., TricklingFake]] = {
+    "kodi": FakeKodi,
+    "jellyfin": functools.partial(FakeJellyfin, flavor="jellyfin"),
+    "emby": functools.partial(FakeJellyfin, flavor="emby"),
+    "plex": FakePlex,
+}
 
 
 class FakeWebServer(FakeServer):

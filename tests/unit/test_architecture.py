@@ -41,13 +41,19 @@ def _service_imports(path: Path) -> set[str]:
 
 
 def test_services_never_import_each_other_but_the_catalog_models() -> None:
+    # The one other edge allowed: a player's type is validated against the registry of
+    # player clients, so a new player type is a client module, not a list to keep in step.
+    allowed = {("services/catalog/config.py", "services.players")}
     offenders = {}
     for path in (ROOT / "services").rglob("*.py"):
         own = ".".join(path.relative_to(ROOT).parts[:2])
+        where = str(path.relative_to(ROOT))
         foreign = {
             name
             for name in _service_imports(path)
-            if not name.startswith(own.removesuffix(".py")) and name != "services.catalog.models"
+            if not name.startswith(own.removesuffix(".py"))
+            and name != "services.catalog.models"
+            and (where, name) not in allowed
         }
         if foreign:
             offenders[str(path.relative_to(ROOT))] = sorted(foreign)
