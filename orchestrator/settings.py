@@ -26,13 +26,15 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as SourceError
 from pydantic_settings.sources.utils import parse_env_vars
 
+from orchestrator.errors import ConfigurationError
+
 EMBEDDED_REDIS_SOCKET = "redis.sock"
 SQLITE_FILE = "orchestrator.db"
 BUILTIN_JOB_MODULES = ("orchestrator.maintenance", "tasks")
 ENV_PREFIX = "ORCH_"
 
 
-class InvalidSettings(ValueError):
+class InvalidSettings(ConfigurationError):
     """A variable's value does not fit its setting; the message names the variable."""
 
 

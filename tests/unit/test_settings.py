@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.errors import ConfigurationError
 from orchestrator.settings import InvalidSettings, Settings, load_settings, settings_from_env
 from tasks.settings import MediaSettings, media_settings
 from tests.conftest import REPO_ROOT
@@ -71,6 +72,7 @@ def test_a_bad_value_is_refused_naming_its_variable() -> None:
         "ORCH_VISIBILITY_TIMEOUT='an hour': input should be a valid integer,"
         " unable to parse string as an integer"
     )
+    assert isinstance(refused.value, ConfigurationError)  # the operator must fix it
 
 
 def test_the_media_settings_are_read_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
