@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, problem
 from api.requests import parse_id, query_int
+from api.schemas import Event
 from orchestrator.db import read_session
 from orchestrator.errors import JobNotFound
-from orchestrator.events import Doorbell, event_to_dict, events_after, newest_event_id
+from orchestrator.events import Doorbell, events_after, newest_event_id
 from orchestrator.lifecycle import TERMINAL, JobStatus
 from orchestrator.models import Job
 from orchestrator.settings import get_settings
@@ -106,7 +107,7 @@ def _stream(
                 return
             for row in rows:
                 after = row.id
-                yield _sse(row.id, row.name, event_to_dict(row))
+                yield _sse(row.id, row.name, Event.dump_of(row))
             if rows:
                 last_write = time.monotonic()
             if done and len(rows) < BATCH:

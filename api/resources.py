@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from api.errors import ApiError, get_row
 from api.requests import json_body, query_int, query_limit
 from orchestrator.db import read_session, write_session
+from services.catalog import shapes
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Movie, Series
-from services.catalog.queries import movie_to_dict, series_to_dict
 from services.players import PLAYER_KINDS
 
 bp = Blueprint("resources", __name__, url_prefix="/api/v1")
@@ -105,17 +105,17 @@ def _catalog_page(model: Any, manager_id: str, to_dict: Callable[[Any], Any]) ->
 @bp.get("/movies")
 def list_movies() -> Response:
     """Movies, filtered by ``library_id``, ``tmdb_id`` and ``title`` (substring)."""
-    return _catalog_page(Movie, "tmdb_id", lambda m: movie_to_dict(m, with_files=False))
+    return _catalog_page(Movie, "tmdb_id", shapes.Movie.dump_of)
 
 
 @bp.get("/series")
 def list_series() -> Response:
     """Series, filtered by ``library_id``, ``tvdb_id`` and ``title`` (substring)."""
-    return _catalog_page(Series, "tvdb_id", series_to_dict)
+    return _catalog_page(Series, "tvdb_id", shapes.Series.dump_of)
 
 
 @bp.get("/movies/<id:movie_id>")
 def get_movie(movie_id: int) -> Response:
     """A movie with its files and assets."""
     with read_session() as session:
-        return jsonify(movie_to_dict(get_row(session, Movie, movie_id, "movie")))
+        return jsonify(shapes.MovieDetail.dump_of(get_row(session, Movie, movie_id, "movie")))

@@ -131,21 +131,6 @@ def ring() -> None:
         log.debug("event doorbell not rung: %s", exc)
 
 
-def event_to_dict(row: JobEvent) -> dict[str, Any]:
-    """The JSON form of an event, as streams and the API send it."""
-    return {
-        "id": row.id,
-        "event": row.name,
-        "job_id": row.job_id,
-        "root_id": row.root_id,
-        "type": row.job_type,
-        "status": row.status,
-        "attempt": row.attempt,
-        "data": row.data,
-        "created_at": row.created_at.isoformat(),
-    }
-
-
 def events_after(
     session: Session,
     after_id: int,

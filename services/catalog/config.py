@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import InvalidInput
+from services.catalog import shapes
 from services.catalog.models import (
     GroupPathMapping,
     Library,
@@ -244,17 +245,6 @@ def _url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
-def shown_url(url: str) -> str:
-    """``url`` with any user name and password as ``***`` (rows from before they were refused).
-
-    Up to the last ``@``: a password may hold ``/``, ``?`` or ``#``.
-    """
-    scheme, separator, rest = url.partition("://")
-    if not separator or "@" not in rest:
-        return url
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
-
-
 class PlayerCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     type: PlayerType
@@ -349,62 +339,20 @@ class Resource:
         return row
 
 
-def library_to_dict(row: Library) -> dict[str, Any]:
-    """JSON form of a library."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "path": row.path,
-        "kind": row.kind,
-        "anchors": list(row.anchors or []),
-        "follow_links": bool(row.follow_links),
-    }
-
-
-def mapping_to_dict(row: ManagerPathMapping) -> dict[str, Any]:
-    """JSON form of a manager path mapping."""
-    return {"id": row.id, "source": row.source, "from": row.from_path, "to": row.to_path}
-
-
-def group_to_dict(row: PlayerGroup) -> dict[str, Any]:
-    """JSON form of a player group, with its players' ids."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "library_ids": sorted(library.id for library in row.libraries),
-        "path_mappings": [{"from": m.from_path, "to": m.to_path} for m in row.path_mappings],
-        "player_ids": [player.id for player in row.players],
-    }
-
-
-def player_to_dict(row: Player) -> dict[str, Any]:
-    """JSON form of a player: the password and token only say whether they are set."""
-    return {
-        "id": row.id,
-        "name": row.name,
-        "type": row.type,
-        "url": shown_url(row.url),
-        "group_id": row.group_id,
-        "enabled": row.enabled,
-        "position": row.position,
-        "username": row.username,
-        "has_password": bool(row.password),
-        "has_token": bool(row.token),
-    }
-
-
 RESOURCES: dict[str, Resource] = {
     "libraries": Resource(
-        "libraries", Library, LibraryCreate, LibraryPatch, _write_plain, library_to_dict
+        "libraries", Library, LibraryCreate, LibraryPatch, _write_plain,
+        shapes.Library.dump_of,
     ),
     "path-mappings": Resource(
         "path-mappings", ManagerPathMapping, MappingCreate, MappingPatch, _write_plain,
-        mapping_to_dict,
+        shapes.PathMapping.dump_of,
     ),
     "player-groups": Resource(
-        "player-groups", PlayerGroup, GroupCreate, GroupPatch, _write_group, group_to_dict
+        "player-groups", PlayerGroup, GroupCreate, GroupPatch, _write_group,
+        shapes.PlayerGroup.dump_of,
     ),
     "players": Resource(
-        "players", Player, PlayerCreate, PlayerPatch, _write_player, player_to_dict
+        "players", Player, PlayerCreate, PlayerPatch, _write_player, shapes.Player.dump_of
     ),
 }  # fmt: skip

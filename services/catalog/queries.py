@@ -441,59 +441,6 @@ def apply_season_scan(
     }
 
 
-def movie_to_dict(movie: Movie, *, with_files: bool = True) -> dict[str, Any]:
-    """JSON form of a movie; files grouped as the main video(s) and assets."""
-    body: dict[str, Any] = {
-        "id": movie.id,
-        "library_id": movie.library_id,
-        "path": movie.path,
-        "title": movie.title,
-        "year": movie.year,
-        "tmdb_id": movie.tmdb_id,
-        "imdb_id": movie.imdb_id,
-        "state": movie.state,
-        "disc": movie.disc,
-        "created_at": movie.created_at.isoformat(),
-        "updated_at": movie.updated_at.isoformat(),
-        "scanned_at": movie.scanned_at.isoformat() if movie.scanned_at else None,
-    }
-    if with_files:
-        rows = [_file_to_dict(f) for f in movie.files]
-        body["files"] = [f for f in rows if f["kind"] == "video"]
-        body["assets"] = [f for f in rows if f["kind"] != "video"]
-    return body
-
-
-def series_to_dict(series: Series) -> dict[str, Any]:
-    """JSON form of a series, with its manager's ids."""
-    return {
-        "id": series.id,
-        "library_id": series.library_id,
-        "path": series.path,
-        "title": series.title,
-        "year": series.year,
-        "tvdb_id": series.tvdb_id,
-        "tmdb_id": series.tmdb_id,
-        "imdb_id": series.imdb_id,
-        "state": series.state,
-        "created_at": series.created_at.isoformat(),
-        "updated_at": series.updated_at.isoformat(),
-    }
-
-
-def _file_to_dict(row: MediaFileRow) -> dict[str, Any]:
-    return {
-        "path": row.path,
-        "kind": row.kind,
-        "art_type": row.art_type,
-        "language": row.language,
-        "flags": row.flags,
-        "part": row.part,
-        "size": row.size,
-        "mtime": row.mtime,
-    }
-
-
 def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     """``items`` in lists of ``size``: one statement each stays well under the
     bound-parameter limits of SQLite and PostgreSQL."""
