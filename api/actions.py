@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from api.errors import get_row
+from api.schemas import PlayerFailed, PlayerReachable
 from api.serialize import queued
 from orchestrator.db import read_session
 from orchestrator.dispatch import submit
@@ -48,9 +49,8 @@ def test_player(player_id: int) -> Response:
         version = client_for(settings).ping()["version"]
     except PlayerError as exc:
         status, error = _failure(exc, settings.type)
-        return jsonify({"ok": False, "type": settings.type, "status": status, "error": error})
-    answer = {"ok": True, "type": settings.type, "status": "reachable", "version": version}
-    return jsonify(answer)
+        return jsonify(PlayerFailed.build(type=settings.type, status=status, error=error).dump())
+    return jsonify(PlayerReachable.build(type=settings.type, version=version).dump())
 
 
 @bp.post("/libraries/<id:library_id>/scan")

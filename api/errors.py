@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from api.schemas import Problem
 from orchestrator.errors import (
     Conflict,
     ExternalServiceError,
@@ -39,14 +40,9 @@ class ApiError(Exception):
 
 def problem(status: int, detail: str, title: str | None = None, **extra: Any) -> Response:
     """A problem+json response."""
-    body = {
-        "type": PROBLEM_TYPE,
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    response = jsonify(body)
+    title = title or HTTPStatus(status).phrase
+    body = Problem.build(type=PROBLEM_TYPE, title=title, status=status, detail=detail, **extra)
+    response = jsonify(body.dump())
     response.status_code = status
     response.mimetype = "application/problem+json"
     return response

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
+from api.schemas import Health, Readiness, ReadinessChecks
 from orchestrator.celery_app import app as celery_app
 from orchestrator.db import read_session
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process is up."""
-    return jsonify({"status": "ok"})
+    return jsonify(Health().dump())
 
 
 def _database_ok() -> bool:
@@ -43,7 +44,7 @@ def _broker_ok() -> bool:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """200 when the database and the broker answer, else 503 saying which does not."""
-    checks = {"database": _database_ok(), "broker": _broker_ok()}
-    ready = all(checks.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": checks}
-    return jsonify(body), 200 if ready else 503
+    checks = ReadinessChecks(database=_database_ok(), broker=_broker_ok())
+    ready = checks.database and checks.broker
+    body = Readiness(status="ready" if ready else "unavailable", checks=checks)
+    return jsonify(body.dump()), 200 if ready else 503

@@ -60,7 +60,7 @@ RESPONSE_SHAPES: tuple[type[Shape], ...] = (
     catalog_shapes.Player, catalog_shapes.Movie, catalog_shapes.MovieDetail,
     catalog_shapes.Series, api_shapes.WebhookQueued, api_shapes.ScanQueued,
     api_shapes.Health, api_shapes.Readiness, api_shapes.PlayerReachable,
-    api_shapes.PlayerFailed,
+    api_shapes.PlayerFailed, api_shapes.PlayerKinds,
 )  # fmt: skip
 SCHEMAS: dict[str, Schema] = {
     "WebhookBody": _obj("eventType", {
@@ -96,7 +96,7 @@ def _shape_schemas(schemas: dict[str, Schema]) -> None:
     """Add the response shapes' JSON schemas (as the API serializes them) to ``schemas``."""
     for shape in RESPONSE_SHAPES:
         _component(shape, schemas, "serialization")
-    for name in ("Player", "PlayerReachable", "PlayerFailed"):
+    for name in ("Player", "PlayerKind", "PlayerReachable", "PlayerFailed"):
         schemas[name]["properties"]["type"].update(PLAYER_TYPES)
 
 
@@ -338,8 +338,7 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
                                       _ok(200, "SeriesPage"), "400 503", PAGE + SERIES_FILTERS)},
         "/api/v1/player-types": {"get": _op(
             "resources.list_player_types", "The types a player may have, in the order offered",
-            _ok(200, _obj("items", {"items": _array(_obj("type label", {
-                "type": PLAYER_TYPES, "label": STR}))})))},
+            _ok(200, "PlayerKinds"))},
         "/api/v1/players/{player_id}/test": {"post": _op(
             "actions.test_player", "Check that a player answers and accepts its credentials",
             _ok(200, "PlayerTest"), "404 503", _row("player_id", "The player's id"))},

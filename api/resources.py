@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.errors import ApiError, get_row
 from api.requests import json_body, query_int, query_limit
+from api.schemas import PlayerKind, PlayerKinds
 from orchestrator.db import read_session, write_session
 from services.catalog import shapes
 from services.catalog.config import RESOURCES, Resource
@@ -83,8 +84,8 @@ for _resource in RESOURCES.values():
 @bp.get("/player-types")
 def list_player_types() -> Response:
     """The types a player may have, in the order they are offered, with their names."""
-    kinds = PLAYER_KINDS.values()
-    return jsonify({"items": [{"type": kind.name, "label": kind.label} for kind in kinds]})
+    kinds = [PlayerKind.build(type=kind.name, label=kind.label) for kind in PLAYER_KINDS.values()]
+    return jsonify(PlayerKinds(items=kinds).dump())
 
 
 def _catalog_page(model: Any, manager_id: str, to_dict: Callable[[Any], Any]) -> Response:

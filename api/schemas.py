@@ -212,6 +212,19 @@ class Readiness(Shape):
     checks: ReadinessChecks
 
 
+class PlayerKind(Shape):
+    """A type a player may have, with its name."""
+
+    type: str
+    label: str
+
+
+class PlayerKinds(Shape):
+    """The types a player may have, in the order they are offered."""
+
+    items: list[PlayerKind]
+
+
 class PlayerReachable(Shape):
     """A player of its type answered and accepted the credentials."""
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify
 
 from api.errors import ApiError
 from api.requests import json_body
+from api.schemas import WebhookQueued
 from orchestrator.dispatch import submit
 from orchestrator.metrics import increment
 from services.webhooks import KNOWN_EVENTS, SOURCES, parse_webhook
@@ -33,4 +34,4 @@ def receive(source: str) -> tuple[Response, int]:
             session, "webhooks_received", {"source": source, "event": label}
         ),
     ).job
-    return jsonify({"status": "queued", "job_id": job.id, "event_type": event.event_type}), 202
+    return jsonify(WebhookQueued.build(job_id=job.id, event_type=event.event_type).dump()), 202
