@@ -24,11 +24,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, problem
+from api.errors import ApiError, get_row, problem
 from api.requests import parse_id, query_int
 from api.schemas import Event
 from orchestrator.db import read_session
-from orchestrator.errors import JobNotFound
 from orchestrator.events import Doorbell, events_after, newest_event_id
 from orchestrator.lifecycle import TERMINAL, JobStatus
 from orchestrator.models import Job
@@ -160,10 +159,7 @@ def job_stream(job_id: str) -> Response:
     chain = request.args.get("chain", "0").lower() in {"1", "true", "yes"}
     after = _last_event_id() or 0  # a job's stream replays its whole story
     with read_session() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise JobNotFound(f"no job with id {job_id}")
-        root_id = job.root_id
+        root_id = get_row(session, Job, job_id, "job").root_id
     terminal = [s.value for s in TERMINAL]
 
     def job_finished(session: Session) -> bool:

@@ -177,7 +177,7 @@ def finish_index(library_id: int, root: Path, broker: str) -> dict[str, Any]:
     from services.library_walk import list_library_folders
     from services.scanner import scan_movie_folder
     from tasks.library_scan import BATCH_SIZE
-    from tasks.scan_movie import library_in
+    from tasks.scanning import library_in
 
     with write_session() as session:
         cancelled = session.execute(

@@ -16,7 +16,7 @@ answers (``api/errors.py``, the one place that maps errors to HTTP)::
     ├── ExternalServiceError             a service outside ours failed      → 502
     │   └── PlayerError and its subclasses
     ├── ConfigurationError (ValueError)  the operator must fix a setting    → 500
-    │   └── WeakApiKey
+    │   └── WeakApiKey, InvalidSettings
     └── JobError                         raised by job handlers on purpose
         ├── RetryableError → JobTimedOut
         └── PermanentError → InvalidPayload

@@ -15,7 +15,7 @@ from services.catalog.models import Library
 from services.folder_signature import folder_signature
 from services.library_walk import list_library_folders, walk_library
 from services.scanner import scan_movie_folder, scan_season_folder
-from tasks.scan_movie import leaves_library, links_skipped
+from tasks.scanning import leaves_library, links_skipped
 
 
 @pytest.fixture
