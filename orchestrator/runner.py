@@ -144,29 +144,26 @@ def lose_attempt(
     another process already dealt with that attempt.
     """
     message = message or f"worker {job.worker} died while running attempt {job.attempts}"
-    error = {"type": kind, "message": message, "traceback": ""}
+    changes: dict[str, Any]
     if should_retry(job.retry_count, job.max_retries):
-        return lifecycle.transition(
-            session,
-            job.id,
-            JobStatus.RETRYING,
-            expected=RUNNING,
-            if_attempts=job.attempts,
-            event_data={"error": message, "error_type": kind, "retry": job.retry_count + 1},
-            error=error,
-            retry_count=job.retry_count + 1,
-            next_retry_at=utcnow(),
-            dispatched_at=None,
-        )
+        target = JobStatus.RETRYING
+        event_data = {"error": message, "error_type": kind, "retry": job.retry_count + 1}
+        changes = {"retry_count": job.retry_count + 1, "next_retry_at": utcnow(),
+                   "dispatched_at": None}  # fmt: skip
+    else:
+        target = JobStatus.FAILED
+        message = f"{message}; no retries left"
+        event_data = {"error": message}
+        changes = {"completed_at": utcnow()}
     return lifecycle.transition(
         session,
         job.id,
-        JobStatus.FAILED,
+        target,
         expected=RUNNING,
         if_attempts=job.attempts,
-        event_data={"error": f"{message}; no retries left"},
-        error={**error, "message": f"{message}; no retries left"},
-        completed_at=utcnow(),
+        event_data=event_data,
+        error={"type": kind, "message": message, "traceback": ""},
+        **changes,
     )
 
 
