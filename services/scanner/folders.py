@@ -78,11 +78,24 @@ class MediaFile:
 
 
 @dataclass
-class MovieScan:
-    """What a movie folder holds; ``exists`` is False (and all else empty) when it is missing."""
+class FolderScan:
+    """What a scan of one folder found; ``exists`` is False (and all else empty) when the
+    folder is missing."""
 
     folder: str
     exists: bool
+    skipped_links: list[str] = field(default_factory=list)  # links out of the library
+
+    @property
+    def skipped_videos(self) -> list[str]:
+        """The skipped links that may be videos (or a disc folder)."""
+        return _videos_among(self.skipped_links)
+
+
+@dataclass
+class MovieScan(FolderScan):
+    """What a movie folder holds."""
+
     videos: list[MediaFile] = field(default_factory=list)
     disc: str | None = None  # "bdmv" | "video_ts" | None
     nfo: MediaFile | None = None
@@ -90,18 +103,12 @@ class MovieScan:
     artwork: list[MediaFile] = field(default_factory=list)
     subtitles: list[MediaFile] = field(default_factory=list)
     trailers: list[MediaFile] = field(default_factory=list)
-    skipped_links: list[str] = field(default_factory=list)  # links out of the library
 
     @property
     def files(self) -> list[MediaFile]:
         """Every classified file: videos, NFO, artwork, subtitles, trailers."""
         nfo = [self.nfo] if self.nfo else []
         return [*self.videos, *nfo, *self.artwork, *self.subtitles, *self.trailers]
-
-    @property
-    def skipped_videos(self) -> list[str]:
-        """The skipped links that may be the movie's video (or its disc folder)."""
-        return _videos_among(self.skipped_links)
 
 
 @dataclass(frozen=True)
@@ -114,20 +121,12 @@ class EpisodeFile:
 
 
 @dataclass
-class SeasonScan:
-    """What a season folder holds; ``exists`` is False (and all else empty) when it is missing."""
+class SeasonScan(FolderScan):
+    """What a season folder holds."""
 
-    folder: str
-    exists: bool
     episodes: list[EpisodeFile] = field(default_factory=list)
     subtitles: list[MediaFile] = field(default_factory=list)
     nfos: list[MediaFile] = field(default_factory=list)
-    skipped_links: list[str] = field(default_factory=list)  # links out of the library
-
-    @property
-    def skipped_videos(self) -> list[str]:
-        """The skipped links that may be episode videos."""
-        return _videos_among(self.skipped_links)
 
 
 Entry = os.DirEntry[str]
@@ -265,7 +264,12 @@ def scan_season_folder(
     nfos = [_media(entry, "nfo") for entry in files if entry.name.lower().endswith(".nfo")]
     episodes.sort(key=lambda e: (e.season or 0, e.episodes, e.file.path))
     return SeasonScan(
-        path, True, episodes, _by_path(subtitles), _by_path(nfos), sorted(set(lister.skipped))
+        folder=path,
+        exists=True,
+        episodes=episodes,
+        subtitles=_by_path(subtitles),
+        nfos=_by_path(nfos),
+        skipped_links=sorted(set(lister.skipped)),
     )
 
 
