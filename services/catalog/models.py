@@ -112,10 +112,8 @@ class Player(Base):
     group: Mapped[PlayerGroup] = relationship(back_populates="players")
 
 
-class Movie(Base):
-    """A movie folder found in a library."""
-
-    __tablename__ = "movies"
+class _CatalogFolder:
+    """The columns of a folder the catalog keeps by its path: a movie, a series."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     library_id: Mapped[int] = mapped_column(
@@ -124,12 +122,19 @@ class Movie(Base):
     path: Mapped[str] = mapped_column(String(1000), unique=True)
     title: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
     year: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     imdb_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    state: Mapped[str] = mapped_column(String(10), default="present")
-    disc: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default="present")  # or "removed"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Movie(_CatalogFolder, Base):
+    """A movie folder found in a library."""
+
+    __tablename__ = "movies"
+
+    tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    disc: Mapped[str | None] = mapped_column(String(10), nullable=True)
     scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     files: Mapped[list[MediaFileRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="MediaFileRow.id"
@@ -153,24 +158,13 @@ class MediaFileRow(Base):
     mtime: Mapped[float] = mapped_column(Float)
 
 
-class Series(Base):
+class Series(_CatalogFolder, Base):
     """A TV series folder of a library, with the ids its manager (Sonarr) gave it."""
 
     __tablename__ = "series"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    library_id: Mapped[int] = mapped_column(
-        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
-    )
-    path: Mapped[str] = mapped_column(String(1000), unique=True)
-    title: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
-    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tvdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    imdb_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    state: Mapped[str] = mapped_column(String(10), default="present")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class EpisodeFileRow(Base):
