@@ -95,12 +95,22 @@ def _given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def _list(resource_name: str) -> None:
+def _add_list_and_delete(group: click.Group, resource_name: str, listed: str, deleted: str) -> None:
+    """Give ``group`` its ``list`` and ``delete ID`` commands for ``resource_name``, with
+    those help texts."""
     resource = RESOURCES[resource_name]
-    with read_session() as session:
-        rows = session.scalars(select(resource.model).order_by(resource.model.id))
-        for row in rows:
-            click.echo(json.dumps(resource.to_dict(row)))
+
+    @group.command("list", help=listed)
+    def list_rows() -> None:
+        with read_session() as session:
+            rows = session.scalars(select(resource.model).order_by(resource.model.id))
+            for row in rows:
+                click.echo(json.dumps(resource.to_dict(row)))
+
+    @group.command("delete", help=deleted)
+    @click.argument("row_id", metavar="ID", type=int)
+    def delete_row(row_id: int) -> None:
+        _delete(resource_name, row_id)
 
 
 @click.group()
@@ -144,12 +154,6 @@ def library_add(
     click.echo(json.dumps(_create("libraries", body)))
 
 
-@library.command("list")
-def library_list() -> None:
-    """Every library, one JSON object per line."""
-    _list("libraries")
-
-
 @library.command("update")
 @click.argument("library_id", type=int)
 @click.option("--name")
@@ -175,13 +179,6 @@ def library_update(
         confirm_system_path=confirm_system_path or None,
     )  # fmt: skip
     _update("libraries", library_id, body)
-
-
-@library.command("delete")
-@click.argument("library_id", type=int)
-def library_delete(library_id: int) -> None:
-    """Delete a library, with its movies and series in the catalog."""
-    _delete("libraries", library_id)
 
 
 @library.command("scan")
@@ -211,12 +208,6 @@ def mapping_add(source: str, from_path: str, to_path: str) -> None:
     )
 
 
-@mapping.command("list")
-def mapping_list() -> None:
-    """Every manager path mapping."""
-    _list("path-mappings")
-
-
 @mapping.command("update")
 @click.argument("mapping_id", type=int)
 @click.option("--source", help="radarr, sonarr, manual, ...")
@@ -229,13 +220,6 @@ def mapping_update(
     _update(
         "path-mappings", mapping_id, _given(**{"source": source, "from": from_path, "to": to_path})
     )
-
-
-@mapping.command("delete")
-@click.argument("mapping_id", type=int)
-def mapping_delete(mapping_id: int) -> None:
-    """Delete a manager path mapping."""
-    _delete("path-mappings", mapping_id)
 
 
 @click.group()
@@ -264,12 +248,6 @@ def group_add(name: str, library_ids: tuple[int, ...], maps: tuple[str, ...]) ->
     click.echo(json.dumps(_create("player-groups", body)))
 
 
-@group.command("list")
-def group_list() -> None:
-    """Every player group."""
-    _list("player-groups")
-
-
 @group.command("update")
 @click.argument("group_id", type=int)
 @click.option("--name")
@@ -288,13 +266,6 @@ def group_update(
         path_mappings=_replacement(tuple(_mappings(maps)), no_maps, "--map"),
     )
     _update("player-groups", group_id, body)
-
-
-@group.command("delete")
-@click.argument("group_id", type=int)
-def group_delete(group_id: int) -> None:
-    """Delete a player group, with its players."""
-    _delete("player-groups", group_id)
 
 
 def _in_words(names: list[str]) -> str:
@@ -331,12 +302,6 @@ def player_add(
     click.echo(json.dumps(_create("players", body)))
 
 
-@player.command("list")
-def player_list() -> None:
-    """Every player (secrets are never shown)."""
-    _list("players")
-
-
 @player.command("update")
 @click.argument("player_id", type=int)
 @click.option("--name")
@@ -365,13 +330,6 @@ def player_update(
     _update("players", player_id, body)
 
 
-@player.command("delete")
-@click.argument("player_id", type=int)
-def player_delete(player_id: int) -> None:
-    """Delete a player."""
-    _delete("players", player_id)
-
-
 @player.command("test")
 @click.argument("player_id", type=int)
 def player_test(player_id: int) -> None:
@@ -395,4 +353,14 @@ def scan(paths: tuple[str, ...]) -> None:
     click.echo(f"queued manual-scan job {job.id}")
 
 
+# fmt: off
+_add_list_and_delete(library, "libraries", "Every library, one JSON object per line.",
+                     "Delete a library, with its movies and series in the catalog.")
+_add_list_and_delete(mapping, "path-mappings", "Every manager path mapping, one JSON object "
+                     "per line.", "Delete a manager path mapping.")
+_add_list_and_delete(group, "player-groups", "Every player group, one JSON object per line.",
+                     "Delete a player group, with its players.")
+_add_list_and_delete(player, "players", "Every player, one JSON object per line (secrets are "
+                     "never shown).", "Delete a player.")
+# fmt: on
 COMMANDS = [library, mapping, group, player, scan]
