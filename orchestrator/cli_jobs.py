@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -205,11 +206,7 @@ def jobs_show(job_id: str) -> None:
 @click.argument("job_id")
 def jobs_retry(job_id: str) -> None:
     """Queue a failed or cancelled job again."""
-    try:
-        job = retry_job(job_id)
-    except OrchestratorError as exc:
-        _fail(str(exc))
-    click.echo(f"job {job.id} is {job.status} again")
+    _change(retry_job, job_id, " again")
 
 
 @click.command()
@@ -282,11 +279,16 @@ def _jobs_table(rows: list[Job]) -> str:
 @click.argument("job_id")
 def jobs_cancel(job_id: str) -> None:
     """Cancel a waiting or running job."""
+    _change(cancel_job, job_id)
+
+
+def _change(action: Callable[[str], Job], job_id: str, ending: str = "") -> None:
+    """Apply ``action`` to the job and say its status; a refusal is one line (exit 1)."""
     try:
-        job = cancel_job(job_id)
+        job = action(job_id)
     except OrchestratorError as exc:
         _fail(str(exc))
-    click.echo(f"job {job.id} is {job.status}")
+    click.echo(f"job {job.id} is {job.status}{ending}")
 
 
 COMMANDS = [submit_command, jobs, status]

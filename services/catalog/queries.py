@@ -66,13 +66,18 @@ class ScannedInfo(Protocol):
     def imdb_id(self) -> str | None: ...
 
 
-class ScannedMovie(Protocol):
-    """What the catalog needs of a movie folder scan (the scanner's ``MovieScan``)."""
+class ScannedFolder(Protocol):
+    """What the catalog needs of any folder scan (the scanner's ``FolderScan``)."""
 
     @property
     def folder(self) -> str: ...
     @property
     def exists(self) -> bool: ...
+
+
+class ScannedMovie(ScannedFolder, Protocol):
+    """What the catalog needs of a movie folder scan (the scanner's ``MovieScan``)."""
+
     @property
     def videos(self) -> Sequence[ScannedFile]: ...
     @property
@@ -94,13 +99,9 @@ class ScannedEpisode(Protocol):
     def episodes(self) -> tuple[int, ...]: ...
 
 
-class ScannedSeason(Protocol):
+class ScannedSeason(ScannedFolder, Protocol):
     """What the catalog needs of a season folder scan (the scanner's ``SeasonScan``)."""
 
-    @property
-    def folder(self) -> str: ...
-    @property
-    def exists(self) -> bool: ...
     @property
     def episodes(self) -> Sequence[ScannedEpisode]: ...
 
