@@ -112,14 +112,19 @@ class Player(Base):
     group: Mapped[PlayerGroup] = relationship(back_populates="players")
 
 
-class _CatalogFolder:
-    """The columns of a folder the catalog keeps by its path: a movie, a series."""
+class _InLibrary:
+    """The columns of a row kept by its path in a library (deleted with the library)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     library_id: Mapped[int] = mapped_column(
         ForeignKey("libraries.id", ondelete="CASCADE"), index=True
     )
     path: Mapped[str] = mapped_column(String(1000), unique=True)
+
+
+class _CatalogFolder(_InLibrary):
+    """The columns of a folder the catalog keeps with its manager's ids: a movie, a series."""
+
     title: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
     year: Mapped[int | None] = mapped_column(Integer, nullable=True)
     imdb_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -167,17 +172,12 @@ class Series(_CatalogFolder, Base):
     tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-class EpisodeFileRow(Base):
+class EpisodeFileRow(_InLibrary, Base):
     """A TV episode file found in a season folder."""
 
     __tablename__ = "episode_files"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    library_id: Mapped[int] = mapped_column(
-        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
-    )
     season_path: Mapped[str] = mapped_column(String(1000), index=True)
-    path: Mapped[str] = mapped_column(String(1000), unique=True)
     season: Mapped[int | None] = mapped_column(Integer, nullable=True)
     episodes: Mapped[list[int]] = mapped_column(JSON, default=list)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -185,15 +185,10 @@ class EpisodeFileRow(Base):
     state: Mapped[str] = mapped_column(String(10), default="present")
 
 
-class ScannedFolder(Base):
+class ScannedFolder(_InLibrary, Base):
     """The signature of a library folder when it was last scanned into the catalog."""
 
     __tablename__ = "scanned_folders"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    library_id: Mapped[int] = mapped_column(
-        ForeignKey("libraries.id", ondelete="CASCADE"), index=True
-    )
-    path: Mapped[str] = mapped_column(String(1000), unique=True)
     signature: Mapped[str] = mapped_column(String(64))
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
