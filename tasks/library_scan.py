@@ -47,7 +47,7 @@ from services.catalog.signatures import (
 from services.folder_signature import folder_signature
 from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
-from tasks.scanning import leaves_library, library_in, links_skipped
+from tasks.scanning import leaves_library, library_in, links_skipped, submit_notify
 from tasks.settings import media_settings
 from tasks.summaries import library_label, library_summary
 
@@ -163,11 +163,7 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
     ctx.save_checkpoint(asdict(changes))
 
     notify_ids = [
-        ctx.submit(
-            "notify-players",
-            {"library_id": library.id, "path": path, "update_type": update_type},
-            dedupe_key=f"notify-players:{path}",
-        )
+        submit_notify(ctx, library.id, path, update_type)
         for path, update_type in changes.notifications(library.path)
     ]
     return {

@@ -7,21 +7,11 @@ from typing import Any
 
 from pydantic import Field
 
-from orchestrator import JobContext, RetryableError, job
-from orchestrator.db import write_session
+from orchestrator import JobContext, job
 from services.catalog.models import MAX_TMDB_ID
 from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, ManagerSeries, apply_season_scan
-from services.folder_signature import folder_signature
 from services.scanner import scan_season_folder
-from tasks.scanning import (
-    ScanRequest,
-    leaves_library,
-    library_holding,
-    library_in,
-    links_skipped,
-    refuse_lost_videos,
-    remember_signature,
-)
+from tasks.scanning import ScanRequest, links_skipped, recording_scan, scan_checked, submit_notify
 from tasks.summaries import scan_summary
 
 
@@ -45,28 +35,20 @@ class SeasonScanRequest(ScanRequest):
 def scan_season(request: SeasonScanRequest, ctx: JobContext) -> dict[str, Any]:
     """Scan the season folder, update its episode files and its series, and submit
     ``notify-players``."""
-    library = library_holding(request)
-    leaves = leaves_library(library)
-    signature = folder_signature(request.path, leaves)
-    scan = scan_season_folder(request.path, leaves=leaves)
-    refuse_lost_videos(library, scan)
-    if not scan.exists and request.update_type != "Deleted":
-        raise RetryableError(f"season folder {request.path} does not exist (yet)")
+    library, scan, signature = scan_checked(
+        request,
+        lambda leaves: scan_season_folder(request.path, leaves=leaves),
+        f"season folder {request.path} does not exist (yet)",
+    )
     ctx.progress(60, f"{len(scan.episodes)} episode files found")
     manager = ManagerSeries(
         request.title, request.year, request.tvdb_id, request.tmdb_id, request.imdb_id
     )
-    with write_session() as session:
-        row = library_in(session, library.id)
-        deleted = request.update_type == "Deleted"
+    deleted = request.update_type == "Deleted"
+    with recording_scan(library, scan.folder, signature) as (session, row):
         counts = apply_season_scan(session, row, scan, manager, deleted=deleted)
-        remember_signature(session, library.id, scan.folder, signature if scan.exists else None)
     update_type = "Deleted" if not scan.exists else request.update_type
-    notify_id = ctx.submit(
-        "notify-players",
-        {"library_id": library.id, "path": request.path, "update_type": update_type},
-        dedupe_key=f"notify-players:{request.path}",
-    )
+    notify_id = submit_notify(ctx, library.id, request.path, update_type)
     return {
         **counts,
         "path": request.path,

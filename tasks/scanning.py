@@ -1,23 +1,29 @@
-"""What the scans share: their payload, the library checks before a scan, and what is
-kept after one. Every job module scanning folders imports it; it registers no job type,
-so that no job module imports another (``tests/unit/test_task_imports.py``)."""
+"""What the scans share: their payload, the steps before and after a folder's scan (the
+library checks, the signature, the catalog write and the players' notification), and what
+a scan's result says. Every job module scanning folders imports it; it registers no job
+type, so that no job module imports another (``tests/unit/test_task_imports.py``)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from orchestrator import PermanentError
-from orchestrator.db import read_session
+from orchestrator import JobContext, PermanentError, RetryableError
+from orchestrator.db import read_session, write_session
 from services.catalog.anchors import require_anchors
 from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
+from services.folder_signature import folder_signature
 from services.pathmap import is_within
 from services.scanner import MovieScan, SeasonScan
+from services.scanner.folders import Leaves
+
+ScanT = TypeVar("ScanT", MovieScan, SeasonScan)
 
 # A job's result names at most this many skipped links (and counts them all).
 LINKS_KEPT = 10
@@ -42,7 +48,7 @@ def library_in(session: Session, library_id: int) -> Library:
     return library
 
 
-def leaves_library(library: Library) -> Callable[[str], bool] | None:
+def leaves_library(library: Library) -> Leaves | None:
     """The check the scanners skip links with: True for a path whose real location (every
     link resolved) is outside the library's; None when the library follows links."""
     if library.follow_links:
@@ -117,3 +123,47 @@ def remember_signature(
         forget_folder_signatures(session, [folder])
     else:
         store_folder_signatures(session, library_id, {folder: signature})
+
+
+def scan_checked(
+    request: ScanRequest, scan_folder: Callable[[Leaves | None], ScanT], missing: str
+) -> tuple[Library, ScanT, str | None]:
+    """Scan the request's folder with ``scan_folder(leaves)`` once its library is checked
+    (``library_holding``); returns the library, the scan and the signature to store (None
+    for a folder that is gone).
+
+    The signature is taken before the scan: a change during it makes the folder differ
+    next time. A video linked out of the library fails for good (``refuse_lost_videos``);
+    a folder that does not exist is retried (``RetryableError(missing)``) unless the event
+    was a deletion. Nothing is written yet.
+    """
+    library = library_holding(request)
+    leaves = leaves_library(library)
+    signature = folder_signature(request.path, leaves)
+    scan = scan_folder(leaves)
+    refuse_lost_videos(library, scan)
+    if not scan.exists and request.update_type != "Deleted":
+        raise RetryableError(missing)
+    return library, scan, signature if scan.exists else None
+
+
+@contextmanager
+def recording_scan(
+    library: Library, folder: str, signature: str | None
+) -> Iterator[tuple[Session, Library]]:
+    """One write transaction for a folder's scan: yields the session and the library's row
+    in it (``library_in``) to write the scan with, then stores the folder's signature
+    (``remember_signature``) in the same transaction."""
+    with write_session() as session:
+        yield session, library_in(session, library.id)
+        remember_signature(session, library.id, folder, signature)
+
+
+def submit_notify(ctx: JobContext, library_id: int, path: str, update_type: str) -> str:
+    """Submit ``notify-players`` for a folder of the library, keyed by the folder: one
+    still pending for it is reused (its id returned) rather than doubled."""
+    return ctx.submit(
+        "notify-players",
+        {"library_id": library_id, "path": path, "update_type": update_type},
+        dedupe_key=f"notify-players:{path}",
+    )
