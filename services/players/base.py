@@ -128,6 +128,43 @@ def require_directory(directory: str) -> None:
         raise ValueError("a directory to scan is required")
 
 
+def with_separator(path: str) -> str:
+    """``path`` with exactly one trailing separator of its own style (``\\`` for a path
+    with backslashes and no ``/``, else ``/``)."""
+    separator = "\\" if "\\" in path and "/" not in path else "/"
+    return path.rstrip("/\\") + separator
+
+
+def identify(
+    settings: PlayerSettings,
+    name: str,
+    probe: Callable[[], Any],
+    realm: re.Pattern[str] | None = None,
+) -> str:
+    """The version of the player at ``settings.url`` if it is one of its type.
+
+    ``probe`` asks what only such a player answers and returns the version it read from
+    the answer (None if the answer is not such a player's). Nothing answering raises
+    ``PlayerNoAnswer``; credentials refused in the player's ``realm`` (a
+    ``WWW-Authenticate`` of its own), ``PlayerAuthError``; any other failure, or no
+    version that looks like one, ``NotThisPlayer`` naming the type (``name``: "a Kodi").
+    """
+    try:
+        version = version_text(probe())
+    except PlayerNoAnswer:
+        raise
+    except PlayerAuthError as exc:
+        if realm is not None and realm.search(exc.challenge):
+            raise
+        version = None
+    except PlayerError:
+        version = None
+    if version is None:
+        # Whatever answered, none of it is kept: the test of a player is no probe.
+        raise NotThisPlayer(f"{settings.describe()}: not {name} server at this URL")
+    return version
+
+
 def request(
     settings: PlayerSettings,
     method: str,

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from services.players.base import (
-    NotThisPlayer,
-    PlayerError,
-    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
+    identify,
     json_body,
     request,
     require_directory,
-    version_text,
 )
 
 UPDATE_TYPES = ("Created", "Modified", "Deleted")
@@ -45,27 +42,22 @@ class JellyfinClient:
 
         Returns ``{"version": "10.10.3"}``; anything but such a server is ``NotThisPlayer``.
         """
-        where = self.settings.describe()
-        try:
-            public = request(self.settings, "GET", f"{self.base}/System/Info/Public")
-            info = json_body(self.settings, public)
-        except PlayerNoAnswer:
-            raise
-        except PlayerError:
-            info = None
-        version = None
-        if isinstance(info, dict) and isinstance(info.get("Id"), str):
-            version = version_text(info.get("Version"))
-        if version is None:
-            # Whatever answered, none of it is kept: the test of a player is no probe.
-            name = "an Emby" if self.settings.type == "emby" else "a Jellyfin"
-            raise NotThisPlayer(f"{where}: not {name} server at this URL")
+        name = "an Emby" if self.settings.type == "emby" else "a Jellyfin"
+        version = identify(self.settings, name, self._public_version)
         response = request(
             self.settings, "GET", f"{self.base}/System/Info", headers=self._headers()
         )
         if not isinstance(json_body(self.settings, response), dict):
-            raise PlayerUnavailable(f"{where}: unexpected System/Info answer")
+            raise PlayerUnavailable(f"{self.settings.describe()}: unexpected System/Info answer")
         return {"version": version}
+
+    def _public_version(self) -> Any:
+        """The ``Version`` of ``GET /System/Info/Public`` (no token) if it has an ``Id``."""
+        public = request(self.settings, "GET", f"{self.base}/System/Info/Public")
+        info = json_body(self.settings, public)
+        if isinstance(info, dict) and isinstance(info.get("Id"), str):
+            return info.get("Version")
+        return None
 
     def is_scanning(self) -> bool:
         """Always false: the server queues path updates itself."""

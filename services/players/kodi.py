@@ -7,17 +7,15 @@ import re
 from typing import Any
 
 from services.players.base import (
-    NotThisPlayer,
-    PlayerAuthError,
     PlayerBusy,
     PlayerError,
-    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
+    identify,
     json_body,
     request,
     require_directory,
-    version_text,
+    with_separator,
 )
 
 # Kodi's web server asks for Basic auth in the realm "XBMC" (quoted or not).
@@ -31,8 +29,7 @@ def kodi_directory(directory: str) -> str:
     a Windows path) is the player's and is otherwise kept as given.
     """
     require_directory(directory)
-    separator = "\\" if "\\" in directory and "/" not in directory else "/"
-    return directory.rstrip("/\\") + separator
+    return with_separator(directory)
 
 
 # JSON-RPC API version from which VideoLibrary.Clean takes a directory (Kodi 19).
@@ -83,21 +80,12 @@ class KodiClient:
         Only a ``pong`` and a well-formed version make it a Kodi; a 401 is Kodi refusing the
         credentials only in Kodi's realm. Anything else is ``NotThisPlayer``.
         """
-        try:
-            self._ping()
-            version = version_text("{}.{}.{}".format(*self._version()))
-        except PlayerNoAnswer:
-            raise
-        except PlayerAuthError as exc:
-            if _KODI_REALM.search(exc.challenge):
-                raise
-            version = None
-        except PlayerError:
-            version = None
-        if version is None:
-            # Whatever answered, none of it is kept: the test of a player is no probe.
-            raise NotThisPlayer(f"{self.settings.describe()}: not a Kodi server at this URL")
-        return {"version": version}
+        return {"version": identify(self.settings, "a Kodi", self._pong_version, _KODI_REALM)}
+
+    def _pong_version(self) -> str:
+        """``JSONRPC.Ping``, then the version ``JSONRPC.Version`` gives."""
+        self._ping()
+        return "{}.{}.{}".format(*self._version())
 
     def _version(self) -> tuple[int, int, int]:
         version = self.call("JSONRPC.Version")

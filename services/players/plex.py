@@ -6,26 +6,20 @@ from typing import Any
 from urllib.parse import quote
 
 from services.players.base import (
-    NotThisPlayer,
     PlayerError,
-    PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
+    identify,
     json_body,
     request,
     require_directory,
-    version_text,
+    with_separator,
 )
-
-
-def _with_separator(path: str) -> str:
-    separator = "\\" if "\\" in path and "/" not in path else "/"
-    return path.rstrip("/\\") + separator
 
 
 def contains(location: str, directory: str) -> bool:
     """Whether ``directory`` is ``location`` or inside it (``/a/b2`` is not in ``/a/b``)."""
-    return _with_separator(directory).startswith(_with_separator(location))
+    return with_separator(directory).startswith(with_separator(location))
 
 
 class PlexClient:
@@ -72,20 +66,16 @@ class PlexClient:
         ``machineIdentifier`` and a version tells a Plex from anything else
         (``NotThisPlayer``). The sections call is then the auth check.
         """
-        try:
-            identity = self._container("/identity")
-        except PlayerNoAnswer:
-            raise
-        except PlayerError:
-            identity = {}
-        version = None
-        if isinstance(identity.get("machineIdentifier"), str):
-            version = version_text(identity.get("version"))
-        if version is None:
-            # Whatever answered, none of it is kept: the test of a player is no probe.
-            raise NotThisPlayer(f"{self.settings.describe()}: not a Plex server at this URL")
+        version = identify(self.settings, "a Plex", self._identity_version)
         self.sections()
         return {"version": version}
+
+    def _identity_version(self) -> Any:
+        """The ``version`` of ``/identity`` if it has a ``machineIdentifier``."""
+        identity = self._container("/identity")
+        if isinstance(identity.get("machineIdentifier"), str):
+            return identity.get("version")
+        return None
 
     def is_scanning(self) -> bool:
         """Always false: Plex queues refresh requests itself."""
