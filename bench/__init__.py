@@ -66,6 +66,14 @@ def emit(results: dict[str, Any], out: Path | None) -> None:
         out.write_text(text)
 
 
+def finish(results: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """A benchmark's last step: add the load averages to its results, write them (to ``out``
+    or stdout) and return them."""
+    results["load_average"] = load_average()
+    emit(results, out)
+    return results
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -258,6 +266,31 @@ class Stack(contextlib.ExitStack):
                     return f"redis://127.0.0.1:{port}/0"
             time.sleep(0.05)
         raise RuntimeError("Redis did not start")
+
+    def platform(self, **extra: str) -> tuple[str, dict[str, str]]:
+        """A Redis broker and the ``ORCH_*`` variables of a platform on ``<root>/data``
+        (``extra`` added), applied to this process; returns the broker URL and the variables."""
+        broker = self.redis()
+        env = orchestrator_env(self.root / "data", broker, **extra)
+        use_env(env)
+        return broker, env
+
+    def api(self, env: dict[str, str], **sizes: int) -> tuple[subprocess.Popen[bytes], int]:
+        """The platform's API under gunicorn as ``orchestrator.stack.api_command`` builds it
+        (``sizes``: its ``workers`` and ``threads``), on a free port, with ``env``; returns the
+        process and the port once ``/healthz`` answers."""
+        from orchestrator.settings import get_settings
+        from orchestrator.stack import api_command
+
+        port = free_port()
+        process = self.spawn(
+            "gunicorn-api",
+            api_command(get_settings(), "127.0.0.1", port, **sizes),
+            {**env, "ORCH_SERVICE": "api"},
+            stop_timeout=15,
+        )
+        wait_http(f"http://127.0.0.1:{port}/healthz", process)
+        return process, port
 
     def worker(
         self,

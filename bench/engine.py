@@ -37,10 +37,8 @@ from typing import Any
 from bench import (
     ALL_QUEUES,
     Stack,
-    emit,
-    load_average,
+    finish,
     log,
-    orchestrator_env,
     parse_args,
     stop_process,
     use_env,
@@ -326,9 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chains = tasks // CHAIN_STEPS
     postgres = os.environ.get("ORCH_BENCH_POSTGRES_URL")
     with Stack("engine") as stack:
-        broker = stack.redis()
-        sqlite_env = orchestrator_env(stack.root / "data", broker)
-        use_env(sqlite_env)
+        broker, sqlite_env = stack.platform()
         from orchestrator.migrate import upgrade
 
         upgrade()
@@ -466,10 +462,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "drain_ratios": drain_ratios,
         "postgres": bool(postgres),
         "targets": targets,
-        "load_average": load_average(),
     }
-    emit(results, args.out)
-    return results
+    return finish(results, args.out)
 
 
 if __name__ == "__main__":

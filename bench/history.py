@@ -13,69 +13,69 @@ from collections.abc import Callable
 from typing import Any
 
 Getter = Callable[[dict[str, Any]], str | None]
+Reader = Callable[..., str | None]
 
 
-def _intake(level: str, key: str, digits: int = 0) -> Getter:
-    def get(results: dict[str, Any]) -> str | None:
-        intake = results.get("intake")
-        if not intake:
-            return None
-        value = intake["levels"]["platform"][level][key]
-        ratio = intake["ratio_rps"][level]
-        if key == "rps":
-            return f"{value:,.0f} req/s ({ratio:.2f}× bare)"
-        return f"{value:,.{digits}f} ms"
+def _reads(benchmark: str) -> Callable[[Reader], Callable[..., Getter]]:
+    """Turns ``read(figures, *args)``, which formats a figure from one benchmark's results,
+    into ``read(*args)``, the getter of a table row: None where ``benchmark`` has no results."""
 
-    return get
+    def rows_of(read: Reader) -> Callable[..., Getter]:
+        def getter(*args: Any) -> Getter:
+            def get(results: dict[str, Any]) -> str | None:
+                figures = results.get(benchmark)
+                return read(figures, *args) if figures else None
 
+            return get
 
-def _engine(db: str) -> Getter:
-    def get(results: dict[str, Any]) -> str | None:
-        engine = results.get("engine")
-        if not engine or db not in engine["platform"]:
-            return None
-        jobs = engine["platform"][db]["noop"]["jobs_per_s"]
-        return f"{jobs:,.0f} jobs/s ({engine['ratios'][db]['noop']:.2f}× bare)"
+        return getter
 
-    return get
+    return rows_of
 
 
-def _drain(db: str, peer: str) -> Getter:
-    def get(results: dict[str, Any]) -> str | None:
-        engine = results.get("engine")
-        if not engine or db not in engine.get("drain_ratios", {}):
-            return None
-        jobs = engine["platform"][db]["split"]["drain_per_s"]
-        ratio = engine["drain_ratios"][db][peer]
-        return f"{jobs:,.0f} jobs/s ({ratio:.2f}× {engine['peer_drain_per_s'][peer]:,.0f})"
-
-    return get
+@_reads("intake")
+def _intake(intake: dict[str, Any], level: str, key: str, digits: int = 0) -> str | None:
+    value = intake["levels"]["platform"][level][key]
+    ratio = intake["ratio_rps"][level]
+    if key == "rps":
+        return f"{value:,.0f} req/s ({ratio:.2f}× bare)"
+    return f"{value:,.{digits}f} ms"
 
 
-def _intake_vs(peer: str, key: str = "rps") -> Getter:
-    def get(results: dict[str, Any]) -> str | None:
-        levels = (results.get("intake") or {}).get("levels", {})
-        if peer not in levels:
-            return None
-        ours, theirs = levels["platform"]["16"][key], levels[peer]["16"][key]
-        if key == "rps":
-            return f"{ours:,.0f} req/s ({ours / theirs:.2f}× {theirs:,.0f})"
-        return f"{ours:,.1f} ms ({theirs:,.1f} ms)"
-
-    return get
+@_reads("engine")
+def _engine(engine: dict[str, Any], db: str) -> str | None:
+    if db not in engine["platform"]:
+        return None
+    jobs = engine["platform"][db]["noop"]["jobs_per_s"]
+    return f"{jobs:,.0f} jobs/s ({engine['ratios'][db]['noop']:.2f}× bare)"
 
 
-def _scan(phase: str) -> Getter:
-    def get(results: dict[str, Any]) -> str | None:
-        scan = results.get("scan")
-        if not scan:
-            return None
-        run = scan[phase]
-        if run["finished"]:
-            return f"{run['seconds']:.1f} s"
-        return f"not finished in {run['cap_s']:.0f} s"
+@_reads("engine")
+def _drain(engine: dict[str, Any], db: str, peer: str) -> str | None:
+    if db not in engine.get("drain_ratios", {}):
+        return None
+    jobs = engine["platform"][db]["split"]["drain_per_s"]
+    ratio = engine["drain_ratios"][db][peer]
+    return f"{jobs:,.0f} jobs/s ({ratio:.2f}× {engine['peer_drain_per_s'][peer]:,.0f})"
 
-    return get
+
+@_reads("intake")
+def _intake_vs(intake: dict[str, Any], peer: str, key: str = "rps") -> str | None:
+    levels = intake.get("levels", {})
+    if peer not in levels:
+        return None
+    ours, theirs = levels["platform"]["16"][key], levels[peer]["16"][key]
+    if key == "rps":
+        return f"{ours:,.0f} req/s ({ours / theirs:.2f}× {theirs:,.0f})"
+    return f"{ours:,.1f} ms ({theirs:,.1f} ms)"
+
+
+@_reads("scan")
+def _scan(scan: dict[str, Any], phase: str) -> str | None:
+    run = scan[phase]
+    if run["finished"]:
+        return f"{run['seconds']:.1f} s"
+    return f"not finished in {run['cap_s']:.0f} s"
 
 
 DURABILITY_ROWS: list[tuple[str, str, Getter]] = [

@@ -37,14 +37,11 @@ from bench import (
     FIXTURE,
     WEBHOOK_PATH,
     Stack,
-    emit,
+    finish,
     free_port,
-    load_average,
     log,
-    orchestrator_env,
     parse_args,
     percentile,
-    use_env,
     wait_http,
 )
 
@@ -206,10 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(__doc__ or "", argv)
     seconds = 3.0 if args.quick else 10.0
     with Stack("intake") as stack:
-        data_dir = stack.root / "data"
-        broker = stack.redis()
-        env = orchestrator_env(data_dir, broker, ORCH_JOB_MODULES="")
-        use_env(env)
+        broker, env = stack.platform(ORCH_JOB_MODULES="")
         from orchestrator.migrate import upgrade
         from orchestrator.settings import get_settings
         from orchestrator.stack import api_command, flower_command
@@ -218,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.effective_database_url)
 
-        ports = {name: free_port() for name in SERVERS}
+        ports = {name: free_port() for name in SERVERS if name != "platform"}
         peer_env = {**env, "BENCH_REDIS_URL": broker, "BENCH_RESULT_BACKEND": ""}
 
         def gunicorn_peer(name: str, application: str) -> Any:
@@ -237,16 +231,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "bare": gunicorn_peer("bare", "bench.bare_flask:app"),
             "send_task": gunicorn_peer("send_task", "bench.peer_flask_send_task:app"),
             "flower": stack.spawn("flower", flower, peer_env, stop_timeout=15),
-            "platform": stack.spawn(
-                "gunicorn-api",
-                api_command(settings, "127.0.0.1", ports["platform"], WORKERS, THREADS),
-                {**env, "ORCH_SERVICE": "api"},
-                stop_timeout=15,
-            ),
         }
         for name, process in servers.items():
             health = "/healthcheck" if name == "flower" else "/healthz"
             wait_http(f"http://127.0.0.1:{ports[name]}{health}", process)
+        servers["platform"], ports["platform"] = stack.api(env, workers=WORKERS, threads=THREADS)
 
         body = FIXTURE.read_bytes()
         flower_body = stack.root / "flower-body.json"
@@ -356,10 +345,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "met": at16["rps"] / flower16["rps"] >= TARGET_RATIO_FLOWER,
             },
         },
-        "load_average": load_average(),
     }
-    emit(results, args.out)
-    return results
+    return finish(results, args.out)
 
 
 if __name__ == "__main__":

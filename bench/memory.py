@@ -20,15 +20,10 @@ from bench import (
     FIXTURE,
     WEBHOOK_PATH,
     Stack,
-    emit,
-    free_port,
-    load_average,
+    finish,
     log,
-    orchestrator_env,
     parse_args,
     tree_rss_kib,
-    use_env,
-    wait_http,
     wait_until,
 )
 
@@ -79,25 +74,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     half = 1000 if args.quick else 5000
     chunk = half // 5
     with Stack("memory") as stack:
-        broker = stack.redis()
-        env = orchestrator_env(stack.root / "data", broker, ORCH_JOB_MODULES="")
-        use_env(env)
+        _, env = stack.platform(ORCH_JOB_MODULES="")
         from orchestrator.migrate import upgrade
         from orchestrator.settings import get_settings
-        from orchestrator.stack import api_command
 
         settings = get_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade()
-        port = free_port()
+        api, port = stack.api(env)
         url = f"http://127.0.0.1:{port}"
-        api = stack.spawn(
-            "gunicorn-api",
-            api_command(settings, "127.0.0.1", port),
-            {**env, "ORCH_SERVICE": "api"},
-            stop_timeout=15,
-        )
-        wait_http(url + "/healthz", api)
         worker = stack.worker("memory", env, concurrency=2)
 
         def sample(jobs: int | None, settle: bool) -> dict[str, Any]:
@@ -168,10 +153,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             }
             for name in services
         },
-        "load_average": load_average(),
     }
-    emit(results, args.out)
-    return results
+    return finish(results, args.out)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,10 @@ from typing import Any
 
 from bench import (
     Stack,
-    emit,
-    load_average,
+    finish,
     log,
-    orchestrator_env,
     parse_args,
     percentile,
-    use_env,
     wait_until,
 )
 
@@ -112,9 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     backlog, trials = (2000, 5) if args.quick else (10_000, 20)
     rng = random.Random(42)
     with Stack("priority") as stack:
-        broker = stack.redis()
-        env = orchestrator_env(stack.root / "data", broker)
-        use_env(env)
+        _, env = stack.platform()
         from orchestrator.migrate import upgrade
 
         upgrade()
@@ -153,14 +148,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "targets": {
             "p95_ms": {"value": p95, "target": TARGET_P95_MS, "met": p95 <= TARGET_P95_MS},
         },
-        "load_average": load_average(),
     }
     log(
         f"priority: p50 {results['p50_ms']:.0f} ms, p95 {p95:.0f} ms over {trials} trials; "
         f"{left} low jobs still queued"
     )
-    emit(results, args.out)
-    return results
+    return finish(results, args.out)
 
 
 if __name__ == "__main__":

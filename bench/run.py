@@ -184,18 +184,24 @@ def intake_summary_rows(intake: dict[str, Any]) -> list[list[str]]:
     levels, t = intake["levels"], intake["targets"]
     plat = levels["platform"]["16"]
     labels = intake.get("servers", INTAKE_LABELS)
+
+    def rps_row(name: str) -> list[str]:
+        """The platform's req/s at 16 connections against the peer ``name``'s (a target)."""
+        peer = levels[name]["16"]
+        return [
+            f"Intake: webhook req/s, 16 connections, vs {labels[name]}",
+            num(plat["rps"]),
+            f"{num(peer['rps'])} ({labels[name]})",
+            ratio(plat["rps"] / peer["rps"]),
+            "≥ 1.0×",
+            verdict(t.get(f"ratio_16_{name}")),
+        ]
+
     rows: list[list[str]] = []
     if "send_task" in levels:
         peer = levels["send_task"]["16"]
         rows += [
-            [
-                f"Intake: webhook req/s, 16 connections, vs {labels['send_task']}",
-                num(plat["rps"]),
-                f"{num(peer['rps'])} ({labels['send_task']})",
-                ratio(plat["rps"] / peer["rps"]),
-                "≥ 1.0×",
-                verdict(t.get("ratio_16_send_task")),
-            ],
+            rps_row("send_task"),
             [
                 f"Intake: p99 latency, 16 connections, vs {labels['send_task']}",
                 f"{num(plat['p99_ms'], 1)} ms",
@@ -206,17 +212,7 @@ def intake_summary_rows(intake: dict[str, Any]) -> list[list[str]]:
             ],
         ]
     if "flower" in levels:
-        peer = levels["flower"]["16"]
-        rows.append(
-            [
-                f"Intake: webhook req/s, 16 connections, vs {labels['flower']}",
-                num(plat["rps"]),
-                f"{num(peer['rps'])} ({labels['flower']})",
-                ratio(plat["rps"] / peer["rps"]),
-                "≥ 1.0×",
-                verdict(t.get("ratio_16_flower")),
-            ]
-        )
+        rows.append(rps_row("flower"))
     bare = levels["bare"]["16"]
     rows.append(
         [
@@ -743,6 +739,53 @@ def write_doc(results: dict[str, Any], info: dict[str, Any]) -> None:
 # --- plots ---------------------------------------------------------------------------------
 
 
+def plot_priority(ax: Any, r: dict[str, Any]) -> None:
+    """The critical jobs' start latencies, their p50 and p95, and the target."""
+    values = sorted(r["start_ms"])
+    ax.hist(values, bins=min(20, max(5, len(values))), color="tab:blue", alpha=0.8)
+    for value, label, colour in (
+        (r["p50_ms"], "p50", "tab:green"),
+        (r["p95_ms"], "p95", "tab:orange"),
+    ):
+        ax.axvline(value, color=colour, ls="--", label=f"{label} {value:.0f} ms")
+    ax.axvline(500, color="tab:red", lw=0.8, label="target p95 500 ms")
+    ax.set_xlabel("critical job start latency (ms)")
+    ax.set_ylabel("trials")
+    ax.set_title(f"Critical start latency behind {r['backlog']:,} low jobs")
+
+
+def plot_scan(ax: Any, r: dict[str, Any]) -> None:
+    """The folders written over time by the index and by the unchanged rescan."""
+    for key, label in (("index", "index"), ("rescan", "unchanged rescan")):
+        if phase := r.get(key):
+            points = phase["timeline"]
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+    ax.axhline(r["folders"], color="gray", lw=0.8, ls=":")
+    ax.set_xlabel("seconds since library-scan was submitted")
+    ax.set_ylabel("folders written by library-scan")
+    ax.set_title(f"Library scan of {r['folders']:,} folders (concurrency {r['concurrency']})")
+
+
+def plot_memory(ax: Any, r: dict[str, Any]) -> None:
+    """The API's and the worker's resident memory as the jobs go by."""
+    samples = r["samples"]
+    for key, label in (("api_kib", "API"), ("worker_kib", "worker")):
+        ax.plot(
+            [s["jobs"] for s in samples],
+            [s[key] / 1024 for s in samples],
+            "o-",
+            label=label,
+            markersize=3,
+        )
+    ax.set_xlabel("jobs after warm-up")
+    ax.set_ylabel("RSS, all processes (MiB)")
+    ax.set_title("Resident memory while running jobs")
+
+
+# The plots of one panel (8 x 4.2 inches, with a legend): what draws each benchmark's.
+ONE_PANEL_PLOTS = {"priority": plot_priority, "scan": plot_scan, "memory": plot_memory}
+
+
 def plot(results: dict[str, Any]) -> list[Path]:
     """PNG plots of whichever benchmarks have results; returns the files written."""
     import matplotlib
@@ -829,51 +872,12 @@ def plot(results: dict[str, Any]) -> list[Path]:
         ax.legend(fontsize=8)
         save(fig, "engine")
 
-    if r := results.get("priority"):
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        values = sorted(r["start_ms"])
-        ax.hist(values, bins=min(20, max(5, len(values))), color="tab:blue", alpha=0.8)
-        for value, label, colour in (
-            (r["p50_ms"], "p50", "tab:green"),
-            (r["p95_ms"], "p95", "tab:orange"),
-        ):
-            ax.axvline(value, color=colour, ls="--", label=f"{label} {value:.0f} ms")
-        ax.axvline(500, color="tab:red", lw=0.8, label="target p95 500 ms")
-        ax.set_xlabel("critical job start latency (ms)")
-        ax.set_ylabel("trials")
-        ax.set_title(f"Critical start latency behind {r['backlog']:,} low jobs")
-        ax.legend(fontsize=8)
-        save(fig, "priority")
-
-    if r := results.get("scan"):
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        for key, label in (("index", "index"), ("rescan", "unchanged rescan")):
-            if phase := r.get(key):
-                points = phase["timeline"]
-                ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
-        ax.axhline(r["folders"], color="gray", lw=0.8, ls=":")
-        ax.set_xlabel("seconds since library-scan was submitted")
-        ax.set_ylabel("folders written by library-scan")
-        ax.set_title(f"Library scan of {r['folders']:,} folders (concurrency {r['concurrency']})")
-        ax.legend(fontsize=8)
-        save(fig, "scan")
-
-    if r := results.get("memory"):
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        samples = r["samples"]
-        for key, label in (("api_kib", "API"), ("worker_kib", "worker")):
-            ax.plot(
-                [s["jobs"] for s in samples],
-                [s[key] / 1024 for s in samples],
-                "o-",
-                label=label,
-                markersize=3,
-            )
-        ax.set_xlabel("jobs after warm-up")
-        ax.set_ylabel("RSS, all processes (MiB)")
-        ax.set_title("Resident memory while running jobs")
-        ax.legend(fontsize=8)
-        save(fig, "memory")
+    for name, draw in ONE_PANEL_PLOTS.items():
+        if r := results.get(name):
+            fig, ax = plt.subplots(figsize=(8, 4.2))
+            draw(ax, r)
+            ax.legend(fontsize=8)
+            save(fig, name)
     return written
 
 

@@ -32,13 +32,10 @@ from typing import Any
 
 from bench import (
     Stack,
-    emit,
-    load_average,
+    finish,
     log,
-    orchestrator_env,
     parse_args,
     stop_process,
-    use_env,
 )
 
 CONCURRENCY = 2
@@ -254,9 +251,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     index_cap = float(override or TARGET_INDEX_S)
     rescan_cap = float(override or RESCAN_CAP_S)
     with Stack("scan") as stack:
-        broker = stack.redis()
-        env = orchestrator_env(stack.root / "data", broker)
-        use_env(env)
+        broker, env = stack.platform()
         from orchestrator.db import write_session
         from orchestrator.migrate import upgrade
         from services.catalog.models import Library
@@ -313,10 +308,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratio_index_vs_walk": index["seconds"] / walk_seconds if index["finished"] else None,
         "ratio_rescan_vs_walk": rescan["seconds"] / walk_seconds if rescan["finished"] else None,
         "targets": targets,
-        "load_average": load_average(),
     }
-    emit(results, args.out)
-    return results
+    return finish(results, args.out)
 
 
 if __name__ == "__main__":
