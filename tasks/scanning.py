@@ -20,10 +20,9 @@ from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
-from services.scanner import MovieScan, SeasonScan
-from services.scanner.folders import Leaves
+from services.scanner.folders import FolderScan, Leaves
 
-ScanT = TypeVar("ScanT", MovieScan, SeasonScan)
+ScanT = TypeVar("ScanT", bound=FolderScan)
 
 # A job's result names at most this many skipped links (and counts them all).
 LINKS_KEPT = 10
@@ -79,7 +78,7 @@ def refuse_linked_out(library: Library, folder: str) -> None:
         )
 
 
-def refuse_lost_videos(library: Library, scan: MovieScan | SeasonScan) -> None:
+def refuse_lost_videos(library: Library, scan: FolderScan) -> None:
     """Fail for good, before the catalog changes, when a video was skipped as a link out
     of the library: without it the catalog would mark the movie or episode removed and
     the players would be told so. Skipped NFOs, artwork and subtitles only go unread."""
