@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from orchestrator import JobContext, job
-from services.catalog.models import MAX_TMDB_ID
-from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, ManagerSeries, apply_season_scan
+from services.catalog.manager_ids import ManagerId, Title, Year
+from services.catalog.queries import ManagerSeries, apply_season_scan
 from services.scanner import scan_season_folder
 from tasks.scanning import ScanRequest, links_skipped, recording_scan, scan_checked, submit_notify
 from tasks.summaries import scan_summary
@@ -19,9 +17,9 @@ class SeasonScanRequest(ScanRequest):
     """Payload of ``scan-season``: with the manager's ids, title and year of the series
     (from a Sonarr webhook), which its row keeps."""
 
-    tvdb_id: int | None = Field(None, ge=1, le=MAX_TMDB_ID)
-    title: str | None = Field(None, min_length=1, max_length=MAX_TITLE_LENGTH)
-    year: int | None = Field(None, ge=1, le=MAX_YEAR)
+    tvdb_id: ManagerId | None = None
+    title: Title | None = None
+    year: Year | None = None
 
 
 @job(

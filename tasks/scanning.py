@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, RetryableError
 from orchestrator.db import read_session, write_session
 from services.catalog.anchors import require_anchors
-from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
+from services.catalog.manager_ids import ImdbId, ManagerId
+from services.catalog.models import Library
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
@@ -35,8 +36,8 @@ class ScanRequest(BaseModel):
     path: str
     update_type: Literal["Created", "Modified", "Deleted"] = "Modified"
     # The manager's ids of the media (from the webhook): they come before the NFO's.
-    tmdb_id: int | None = Field(None, ge=1, le=MAX_TMDB_ID)
-    imdb_id: str | None = Field(None, pattern=IMDB_ID)
+    tmdb_id: ManagerId | None = None
+    imdb_id: ImdbId | None = None
 
 
 def library_in(session: Session, library_id: int) -> Library:

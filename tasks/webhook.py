@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Annotated, Any
 
@@ -11,8 +10,9 @@ from pydantic import BaseModel, Field, StringConstraints
 from orchestrator import JobContext, PermanentError, RetryableError, job
 from orchestrator.db import read_session
 from services.catalog.anchors import require_anchors
-from services.catalog.models import IMDB_ID, MAX_TMDB_ID, Library
-from services.catalog.queries import MAX_TITLE_LENGTH, MAX_YEAR, libraries, manager_mappings
+from services.catalog.manager_ids import well_formed
+from services.catalog.models import Library
+from services.catalog.queries import libraries, manager_mappings
 from services.imported_files import what_is_missing
 from services.pathmap import PathEscape, best_root, map_path, normalise
 from services.webhooks import WebhookError, WebhookEvent, parse_webhook
@@ -54,24 +54,18 @@ def _in_no_library(path: str, local: str, source: str) -> str:
 
 def _movie_ids(event: WebhookEvent) -> dict[str, Any]:
     """The event's movie ids that are well formed (a body may hold anything)."""
-    ids: dict[str, Any] = {}
-    if event.tmdb_id is not None and event.tmdb_id <= MAX_TMDB_ID:
-        ids["tmdb_id"] = event.tmdb_id
-    if event.imdb_id is not None and re.fullmatch(IMDB_ID, event.imdb_id):
-        ids["imdb_id"] = event.imdb_id
-    return ids
+    return well_formed(tmdb_id=event.tmdb_id, imdb_id=event.imdb_id)
 
 
 def _series_ids(event: WebhookEvent) -> dict[str, Any]:
     """The event's series ids, title and year that are well formed, for the series row."""
-    ids = _movie_ids(event)  # tmdb and imdb ids have the same form for a series
-    if event.tvdb_id is not None and event.tvdb_id <= MAX_TMDB_ID:
-        ids["tvdb_id"] = event.tvdb_id
-    if event.title is not None and event.title.strip():
-        ids["title"] = event.title.strip()[:MAX_TITLE_LENGTH]
-    if event.year is not None and event.year <= MAX_YEAR:
-        ids["year"] = event.year
-    return ids
+    return well_formed(
+        tmdb_id=event.tmdb_id,
+        imdb_id=event.imdb_id,
+        tvdb_id=event.tvdb_id,
+        title=event.title,
+        year=event.year,
+    )
 
 
 def _wait_for_imported_files(

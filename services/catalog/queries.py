@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -14,9 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.models import utcnow
+from services.catalog.manager_ids import MAX_TITLE_LENGTH, well_formed
 from services.catalog.models import (
-    IMDB_ID,
-    MAX_TMDB_ID,
     EpisodeFileRow,
     Library,
     ManagerPathMapping,
@@ -26,10 +25,6 @@ from services.catalog.models import (
     Series,
     group_libraries,
 )
-
-# What a series' title and year may be: the title fits its column.
-MAX_TITLE_LENGTH = 500
-MAX_YEAR = 9999
 
 
 class ScannedFile(Protocol):
@@ -295,20 +290,7 @@ class ManagerSeries:
     def checked(self) -> ManagerSeries:
         """A copy without the values that are not well formed (a webhook may hold
         anything): ids out of their column's range, an imdb id not ``tt`` and digits."""
-
-        def number(value: Any, high: int) -> int | None:
-            ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= high
-            return value if ok else None
-
-        title = self.title.strip() if isinstance(self.title, str) else None
-        imdb_ok = isinstance(self.imdb_id, str) and re.fullmatch(IMDB_ID, self.imdb_id)
-        return ManagerSeries(
-            title=title[:MAX_TITLE_LENGTH] if title else None,
-            year=number(self.year, MAX_YEAR),
-            tvdb_id=number(self.tvdb_id, MAX_TMDB_ID),
-            tmdb_id=number(self.tmdb_id, MAX_TMDB_ID),
-            imdb_id=self.imdb_id if imdb_ok else None,
-        )
+        return ManagerSeries(**well_formed(**asdict(self)))
 
 
 def series_folder(library_path: str, folder: str) -> str | None:
