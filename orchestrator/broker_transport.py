@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 REDIS_TRANSPORT = "orchestrator.broker_transport:Transport"
@@ -31,6 +32,17 @@ class Channel(kombu_redis.Channel):
         if client is None or client.connection_pool is not self.pool:
             client = self._shared_client = super()._create_client()
         return client
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        # When the broker goes away, Celery releases the connection and then closes its
+        # channels; closing one restores its unacknowledged messages, which needs a new
+        # pool, built from a connection that is gone. kombu then raised AttributeError,
+        # which is no connection error, so the worker died instead of reconnecting. A
+        # connection error lets it reconnect; the messages are restored by the worker
+        # that next holds the channel, or after the visibility timeout.
+        if self.connection.client is None:
+            raise redis.ConnectionError("the broker connection was closed")
+        return super()._connparams(asynchronous=asynchronous)
 
 
 class Transport(kombu_redis.Transport):

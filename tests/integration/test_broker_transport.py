@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from kombu import Connection, Queue
+from kombu.common import ignore_errors
 
 from orchestrator.broker_transport import Channel
 from orchestrator.celery_app import app
@@ -37,3 +39,19 @@ def test_a_channel_reuses_its_client_until_its_pool_changes(broker: str) -> None
                 received.append(message.payload["n"])
                 message.ack()
     assert received == [0, 1, 2]
+
+
+def test_closing_a_channel_after_its_connection_was_released_is_a_connection_error(
+    broker: str,
+) -> None:
+    """As Celery does when the broker goes away: the connection is released, then the
+    channel closed; that must be an error the worker reconnects after, not a crash."""
+    if not broker.startswith("redis"):
+        pytest.skip("the transport is for Redis brokers")
+    with Connection(broker) as connection:
+        channel = connection.default_channel
+        channel._pool = None  # as kombu does when it drops the channel's connections
+        channel.connection.client = None  # the released connection
+        with pytest.raises(redis.ConnectionError):
+            channel._create_client()
+        ignore_errors(connection, channel.close)  # what Celery calls: nothing escapes
