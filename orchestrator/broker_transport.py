@@ -38,8 +38,9 @@ class Channel(kombu_redis.Channel):
         # channels; closing one restores its unacknowledged messages, which needs a new
         # pool, built from a connection that is gone. kombu then raised AttributeError,
         # which is no connection error, so the worker died instead of reconnecting. A
-        # connection error lets it reconnect; the messages are restored by the worker
-        # that next holds the channel, or after the visibility timeout.
+        # connection error lets it reconnect; the messages it could not restore (the
+        # broker is away) stay in Redis's unacknowledged set until the visibility timeout
+        # gives them back, as for any worker that loses its broker.
         if self.connection.client is None:
             raise redis.ConnectionError("the broker connection was closed")
         return super()._connparams(asynchronous=asynchronous)
