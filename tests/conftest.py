@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -44,10 +45,20 @@ os.environ.update(
 if os.environ.get("ORCH_TEST_BROKER") == "amqp":
     os.environ["ORCH_BROKER_URL"] = os.environ["ORCH_TEST_AMQP_URL"]
 elif os.environ.get("ORCH_TEST_REDIS_URL"):
-    os.environ["ORCH_BROKER_URL"] = os.environ["ORCH_TEST_REDIS_URL"]
+    # Each pytest process (pytest-xdist's gw0, gw1 ...) takes a database of its own on
+    # that server: the broker fixture empties it, and jobs must not cross processes.
+    _server = urlsplit(os.environ["ORCH_TEST_REDIS_URL"])
+    _db = int(_server.path.strip("/") or 0) + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+    os.environ["ORCH_BROKER_URL"] = urlunsplit(_server._replace(path=f"/{_db}"))
 else:
     os.environ.pop("ORCH_BROKER_URL", None)
 os.environ.pop("ORCH_REDIS_URL", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """RabbitMQ has one vhost for every process: its cases run in one pytest process."""
+    if os.environ.get("ORCH_TEST_BROKER") == "amqp" and config.getoption("numprocesses", None):
+        raise pytest.UsageError("ORCH_TEST_BROKER=amqp runs in one process: add -n 0")
 
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
