@@ -141,15 +141,15 @@ async function load(view) {
  * library leaves its groups, a deleted group takes its players). */
 const reload = (view) => Promise.all([view, ...dependents(view)].map(load));
 
-/** Offer the choices the API lists for each optionsFrom field (the player types, in their
- * order: the first is preselected), keeping what is chosen. */
+/** Offer the choices the API lists for each optionsFrom field (the player types, shown by
+ * name, in their order: the first is preselected), keeping what is chosen. */
 async function loadOptions(view) {
   for (const field of view.spec.fields.filter((f) => f.optionsFrom)) {
     try {
       const { items } = await getJson(field.optionsFrom);
       const box = view.form.elements[field.key];
       const chosen = box.value;
-      box.replaceChildren(...items.map((o) => el("option", { value: o.type }, o.type)));
+      box.replaceChildren(...items.map((o) => el("option", { value: o.type }, o.label)));
       if (chosen) box.value = chosen;
     } catch (err) {
       notice(view, err.message, true);
