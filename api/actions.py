@@ -18,6 +18,7 @@ from services.players import (
     client_for,
     label_of,
     settings_of,
+    with_article,
 )
 
 bp = Blueprint("actions", __name__, url_prefix="/api/v1")
@@ -26,11 +27,10 @@ bp = Blueprint("actions", __name__, url_prefix="/api/v1")
 def _failure(exc: PlayerError, player_type: str) -> tuple[str, str]:
     """The status and fixed message of a failed test: never what the other end said."""
     name = label_of(player_type)
-    article = "an" if name[:1] in "AEIOU" else "a"
     if isinstance(exc, PlayerNoAnswer):
         return "unreachable", "no answer (connection refused or timed out)"
     if isinstance(exc, NotThisPlayer):
-        return "unrecognized", f"not {article} {name} server at this URL"
+        return "unrecognized", f"not {with_article(name)} server at this URL"
     if isinstance(exc, PlayerAuthError):
         return "refused", "credentials refused"
     return "failed", f"the {name} server failed the test; see its log"

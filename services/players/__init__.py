@@ -13,6 +13,7 @@ from services.players.base import (
     PlayerNoAnswer,
     PlayerSettings,
     PlayerUnavailable,
+    with_article,
 )
 from services.players.jellyfin import JellyfinClient
 from services.players.kodi import KodiClient
@@ -81,4 +82,5 @@ __all__ = [
     "client_for",
     "label_of",
     "settings_of",
+    "with_article",
 ]

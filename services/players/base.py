@@ -135,9 +135,14 @@ def with_separator(path: str) -> str:
     return path.rstrip("/\\") + separator
 
 
+def with_article(name: str) -> str:
+    """``name`` after its indefinite article: "a Kodi", "an Emby"."""
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"
+
+
 def identify(
     settings: PlayerSettings,
-    name: str,
+    label: str,
     probe: Callable[[], Any],
     realm: re.Pattern[str] | None = None,
 ) -> str:
@@ -147,7 +152,7 @@ def identify(
     the answer (None if the answer is not such a player's). Nothing answering raises
     ``PlayerNoAnswer``; credentials refused in the player's ``realm`` (a
     ``WWW-Authenticate`` of its own), ``PlayerAuthError``; any other failure, or no
-    version that looks like one, ``NotThisPlayer`` naming the type (``name``: "a Kodi").
+    version that looks like one, ``NotThisPlayer`` naming the type (``label``: "Kodi").
     """
     try:
         version = version_text(probe())
@@ -161,7 +166,7 @@ def identify(
         version = None
     if version is None:
         # Whatever answered, none of it is kept: the test of a player is no probe.
-        raise NotThisPlayer(f"{settings.describe()}: not {name} server at this URL")
+        raise NotThisPlayer(f"{settings.describe()}: not {with_article(label)} server at this URL")
     return version
 
 

@@ -42,8 +42,8 @@ class JellyfinClient:
 
         Returns ``{"version": "10.10.3"}``; anything but such a server is ``NotThisPlayer``.
         """
-        name = "an Emby" if self.settings.type == "emby" else "a Jellyfin"
-        version = identify(self.settings, name, self._public_version)
+        label = self.TYPES[self.settings.type]
+        version = identify(self.settings, label, self._public_version)
         response = request(
             self.settings, "GET", f"{self.base}/System/Info", headers=self._headers()
         )

@@ -80,7 +80,8 @@ class KodiClient:
         Only a ``pong`` and a well-formed version make it a Kodi; a 401 is Kodi refusing the
         credentials only in Kodi's realm. Anything else is ``NotThisPlayer``.
         """
-        return {"version": identify(self.settings, "a Kodi", self._pong_version, _KODI_REALM)}
+        version = identify(self.settings, self.TYPES["kodi"], self._pong_version, _KODI_REALM)
+        return {"version": version}
 
     def _pong_version(self) -> str:
         """``JSONRPC.Ping``, then the version ``JSONRPC.Version`` gives."""

@@ -66,7 +66,7 @@ class PlexClient:
         ``machineIdentifier`` and a version tells a Plex from anything else
         (``NotThisPlayer``). The sections call is then the auth check.
         """
-        version = identify(self.settings, "a Plex", self._identity_version)
+        version = identify(self.settings, self.TYPES["plex"], self._identity_version)
         self.sections()
         return {"version": version}
 
