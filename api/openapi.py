@@ -19,7 +19,8 @@ from api import schemas as api_shapes
 from api.jobs import SubmitBody
 from api.requests import DEFAULT_LIMIT, MAX_LIMIT
 from orchestrator.lifecycle import JobStatus
-from orchestrator.shapes import INT32_MAX, Shape
+from orchestrator.models import INT32_MAX
+from orchestrator.shapes import Shape
 from orchestrator.summaries import MAX_SUMMARY_CHARS
 from services.catalog import shapes as catalog_shapes
 from services.catalog.config import RESOURCES, PlayerType

@@ -11,11 +11,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
 from api.errors import ApiError
+from orchestrator.models import INT32_MAX
 from orchestrator.payloads import too_deep
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-# Ids and counters are 32-bit integer columns on PostgreSQL.
-MAX_ID = 2**31 - 1
+MAX_ID = INT32_MAX
 
 
 def is_digits(text: str) -> bool:

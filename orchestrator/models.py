@@ -11,6 +11,9 @@ from sqlalchemy.types import TypeDecorator
 
 from orchestrator.db import Base
 
+# The largest value of an INTEGER column (ids, counters): 32-bit on PostgreSQL.
+INT32_MAX = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from orchestrator.models import INT32_MAX
+
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
@@ -64,6 +66,4 @@ class Shape(BaseModel):
         return cls.model_validate(fields)
 
 
-# Row ids are INTEGER columns: 32-bit on PostgreSQL.
-INT32_MAX = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import InvalidInput
+from orchestrator.models import INT32_MAX
 from services.catalog import shapes
 from services.catalog.models import (
     GroupPathMapping,
@@ -45,7 +46,7 @@ else:
     # them all, and the OpenAPI document lists them (typing.get_args).
     PlayerType = Literal[PLAYER_TYPES]
 # Row ids are 32-bit integer columns on PostgreSQL; JSON true is not id 1.
-RowId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+RowId = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
 
 
 class UnknownReference(InvalidInput):

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.db import Base
-from orchestrator.models import UTCDateTime, utcnow
+from orchestrator.models import INT32_MAX, UTCDateTime, utcnow
 
 group_libraries = Table(
     "player_group_libraries",
@@ -31,7 +31,7 @@ group_libraries = Table(
 
 
 # What a movie's ids may be: a tmdb id fits its 32-bit column, an imdb id is "tt" and digits.
-MAX_TMDB_ID = 2**31 - 1
+MAX_TMDB_ID = INT32_MAX
 IMDB_ID = r"^tt\d{1,12}$"
 
 
