@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from http import HTTPStatus
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
@@ -23,7 +23,8 @@ from orchestrator.models import INT32_MAX
 from orchestrator.shapes import Shape
 from orchestrator.summaries import MAX_SUMMARY_CHARS
 from services.catalog import shapes as catalog_shapes
-from services.catalog.config import RESOURCES, PlayerType
+from services.catalog.config import RESOURCES
+from services.players import PLAYER_TYPES
 from services.webhooks import SOURCES
 
 bp = Blueprint("openapi", __name__)
@@ -52,7 +53,7 @@ def _array(items: Schema) -> Schema:
 
 STR, BOOL, OBJECT = {"type": "string"}, {"type": "boolean"}, {"type": "object"}
 STATUSES = {"enum": [s.value for s in JobStatus]}
-PLAYER_TYPES = {"enum": list(get_args(PlayerType))}
+PLAYER_TYPE = {"enum": list(PLAYER_TYPES)}  # the registry of player clients
 
 # --- the JSON forms the API answers with: their shapes (api/schemas.py, services/catalog) --
 RESPONSE_SHAPES: tuple[type[Shape], ...] = (
@@ -98,7 +99,7 @@ def _shape_schemas(schemas: dict[str, Schema]) -> None:
     for shape in RESPONSE_SHAPES:
         _component(shape, schemas, "serialization")
     for name in ("Player", "PlayerKind", "PlayerReachable", "PlayerFailed"):
-        schemas[name]["properties"]["type"].update(PLAYER_TYPES)
+        schemas[name]["properties"]["type"].update(PLAYER_TYPE)
 
 
 def _request_schema(model: type[BaseModel], schemas: dict[str, Schema]) -> Schema:

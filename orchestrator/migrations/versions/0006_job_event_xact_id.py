@@ -3,7 +3,7 @@ older transaction has ended, so that one committing late is not skipped
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-11
+Create Date: 2026-11-27
 """
 
 from __future__ import annotations
