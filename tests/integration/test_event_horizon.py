@@ -7,6 +7,7 @@ SQLite has one writer at a time, so only the PostgreSQL run means anything here.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -62,11 +63,25 @@ def _read(after: int, job_id: str) -> list[tuple[int, str]]:
         return [(row.id, row.name) for row in events_after(session, after, job_id=job_id)]
 
 
+def _read_until(
+    after: int, job_id: str, count: int, timeout: float = 10.0
+) -> list[tuple[int, str]]:
+    """``_read``, again until ``count`` events are there or ``timeout`` s have passed.
+
+    The horizon is the server's: a transaction of another test process on the same
+    PostgreSQL server (another database) holds events back while it is open.
+    """
+    deadline = time.monotonic() + timeout
+    while len(rows := _read(after, job_id)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return rows
+
+
 def test_an_event_committed_after_a_later_one_is_still_delivered(
     open_transaction: Session,
 ) -> None:
     job_id = _new_job()
-    cursor = _read(0, job_id)[-1][0]  # after job.created
+    cursor = _read_until(0, job_id, 1)[-1][0]  # after job.created
     _write_event(open_transaction, job_id, "test.first")  # takes the lower id, commits last
     with write_session() as session:
         _write_event(session, job_id, "test.second")
@@ -75,7 +90,7 @@ def test_an_event_committed_after_a_later_one_is_still_delivered(
     if early:
         cursor = early[-1][0]
     open_transaction.commit()
-    late = _read(cursor, job_id)
+    late = _read_until(cursor, job_id, 2 - len(early))
 
     delivered = [name for _, name in early + late]
     assert delivered == ["test.first", "test.second"]
@@ -93,7 +108,7 @@ def test_the_stream_of_everything_starts_before_an_event_still_being_committed(
         start = newest_event_id(session)
     open_transaction.commit()
 
-    assert [name for _, name in _read(start, job_id)] == ["test.first", "test.second"]
+    assert [name for _, name in _read_until(start, job_id, 2)] == ["test.first", "test.second"]
 
 
 def _stream_events(client: FlaskClient, url: str) -> list[str]:
@@ -132,7 +147,7 @@ def test_an_event_of_an_older_transaction_taking_a_later_id_does_not_skip_one(
 ) -> None:
     job_id = _new_job()
     other_id = _new_job()
-    cursor = _read(0, job_id)[-1][0]
+    cursor = _read_until(0, job_id, 1)[-1][0]
     with Session(get_engine()) as older:
         # ``older`` writes first (as a transition updates its job before its event) ...
         older.connection().execute(update(Job).where(Job.id == other_id).values(priority=4))
@@ -141,10 +156,12 @@ def test_an_event_of_an_older_transaction_taking_a_later_id_does_not_skip_one(
         _write_event(older, job_id, "test.second")
         older.commit()
 
-    early = _read(cursor, job_id)
+    # What the stream reads while the open transaction is still open (once the other
+    # test process's transactions, if any, let "test.second" through).
+    early = _read_until(cursor, job_id, 1, timeout=5.0)
     if early:
         cursor = early[-1][0]
     open_transaction.commit()
-    late = _read(cursor, job_id)
+    late = _read_until(cursor, job_id, 2 - len(early), timeout=3.0)
 
     assert [name for _, name in early + late] == ["test.first", "test.second"]
