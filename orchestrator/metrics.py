@@ -59,6 +59,10 @@ HELP = {
     "jobs_retried": "Automatic retries scheduled, by type.",
     "webhooks_received": "Webhooks accepted, by source and event type.",
     "process_restarts": "Children of `orchestrator up` restarted after they exited, by service.",
+    "player_verifications": (
+        "Players told of a change, by player type and outcome: verified (seen in its"
+        " library), unverified (not checked) or not-updated (checked, and missing)."
+    ),
     "job_run_seconds": "Time a job's handler ran, by type.",
     "job_wait_seconds": "Time a job waited between being due and starting, by type.",
 }
@@ -177,7 +181,8 @@ class SqlCollector:
         for row in rows:
             counters[row.metric].append(row)
         for metric in ("jobs_submitted", "jobs_completed", "jobs_failed", "jobs_retried",
-                       "webhooks_received", "process_restarts"):  # fmt: skip
+                       "webhooks_received", "process_restarts",
+                       "player_verifications"):  # fmt: skip
             yield _counter(metric, counters.get(metric, []))
         for metric in ("job_run_seconds", "job_wait_seconds"):
             yield _histogram(metric, counters)

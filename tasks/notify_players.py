@@ -1,41 +1,50 @@
 """``notify-players``: tell each player group of a library to rescan exactly one folder.
 
 Per group: map our path to the group's, then try its enabled players in order
-until one accepts (they share one library database, so one is enough). Groups
-already notified are kept in the job's checkpoint, so a retry skips them.
+until one takes the change (they share one library database, so one is enough). A
+player that can tell (Kodi) is read back until its library shows the change: the
+outcome says per player whether it was ``verified``. Groups already notified are kept
+in the job's checkpoint, so a retry skips them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
-from orchestrator.db import read_session
+from orchestrator.db import read_session, write_session
+from orchestrator.metrics import increment
 from orchestrator.redis_client import get_redis
-from services.catalog.models import PlayerGroup
+from services.catalog.models import Library, Player, PlayerGroup
 from services.catalog.queries import groups_for_library
 from services.pathmap import PathEscape, map_path
 from services.players import (
     PlayerAuthError,
     PlayerBusy,
     PlayerError,
+    PlayerNotUpdated,
     PlayerUnavailable,
+    ScanTarget,
     client_for,
     settings_of,
 )
+from services.scanner import videos_under
 from tasks.settings import media_settings
 from tasks.summaries import scan_summary
 
 log = logging.getLogger(__name__)
 
 # Kodi's VideoLibrary.Scan toggles: a second one cancels the running scan. The lock
-# spans the IsScanning check and the Scan call, so two workers cannot both pass it.
-KODI_LOCK_SECONDS = 60
+# spans the IsScanning check, the scan and its verification (which may scan a fallback
+# folder), so two workers cannot both pass it: this much beyond two verification waits.
+LOCK_MARGIN_SECONDS = 30
 
 
 class NotifyRequest(BaseModel):
@@ -53,7 +62,8 @@ def group_lock(group_id: int) -> Iterator[bool]:
     if client is None:
         yield True
         return
-    lock = client.lock(f"orchestrator:player-group:{group_id}", timeout=KODI_LOCK_SECONDS)
+    seconds = 2 * media_settings().player_verify_timeout + LOCK_MARGIN_SECONDS
+    lock = client.lock(f"orchestrator:player-group:{group_id}", timeout=seconds)
     acquired = lock.acquire(blocking=True, blocking_timeout=5)
     try:
         yield bool(acquired)
@@ -63,11 +73,55 @@ def group_lock(group_id: int) -> Iterator[bool]:
                 lock.release()
 
 
-def _notify_group(group: PlayerGroup, path: str, update_type: str) -> dict[str, Any]:
-    """Try the group's players in order; the outcome says who accepted or why none did."""
+@dataclass(frozen=True)
+class Change:
+    """The change to tell the groups about, in our namespace."""
+
+    library: Library
+    path: str
+    update_type: str
+    files: frozenset[str] | None  # the folder's videos now (None: a whole library)
+
+
+def _change_of(library: Library, request: NotifyRequest) -> Change:
+    """What the folder holds now, which the players' libraries should show."""
+    whole_library = os.path.normpath(request.path) == os.path.normpath(library.path)
+    files = None if whole_library else videos_under(request.path)
+    return Change(library, request.path, request.update_type, files)
+
+
+def _target(change: Change, mappings: list[tuple[str, str]]) -> ScanTarget:
+    """``change`` in a group's namespace. Raises ``PathEscape``."""
+    library = change.library
+    show = None
+    if library.kind == "tv":
+        relative = os.path.relpath(change.path, library.path)
+        if relative != os.curdir:
+            show = os.path.join(library.path, relative.split(os.sep)[0])
+    return ScanTarget(
+        directory=map_path(change.path, mappings) or change.path,
+        update_type=change.update_type,
+        content="tvshows" if library.kind == "tv" else "movies",
+        show_directory=(map_path(show, mappings) or show) if show else None,
+        library_directory=map_path(library.path, mappings) or library.path,
+        files=change.files,
+        every_file=library.kind == "tv",
+        verify_within=media_settings().player_verify_timeout,
+    )
+
+
+def _count_verification(player: Player, outcome: str) -> None:
+    """Count one verification by player type and outcome (verified, unverified, not-updated)."""
+    with write_session() as session:
+        increment(session, "player_verifications", {"type": player.type, "outcome": outcome})
+
+
+def _notify_group(group: PlayerGroup, change: Change) -> dict[str, Any]:
+    """Try the group's players in order; the outcome says who took the change, whether it
+    was seen in that player's library, or why none did."""
     mappings = [(m.from_path, m.to_path) for m in group.path_mappings]
     try:
-        player_path = map_path(path, mappings) or path
+        target = _target(change, mappings)
     except PathEscape as exc:
         return {"group": group.name, "status": "failed", "retryable": False, "error": str(exc)}
     attempts: list[dict[str, Any]] = []
@@ -77,29 +131,42 @@ def _notify_group(group: PlayerGroup, path: str, update_type: str) -> dict[str, 
             with group_lock(group.id) as locked:
                 if not locked:
                     raise PlayerBusy("another worker is notifying this group")
-                details = client_for(settings_of(player)).scan(player_path, update_type)
+                details = client_for(settings_of(player)).notify(target)
         except PlayerBusy as exc:
             busy_delay = media_settings().player_busy_retry
             attempts.append({"player": player.name, "error": str(exc), "retryable": True})
             break  # the group's shared library is busy: any member would be
         except (PlayerAuthError, PlayerUnavailable, PlayerError) as exc:
+            if isinstance(exc, PlayerNotUpdated):
+                _count_verification(player, "not-updated")
             retryable = isinstance(exc, PlayerUnavailable)
-            attempts.append({"player": player.name, "error": str(exc), "retryable": retryable})
+            attempts.append(
+                {
+                    "player": player.name,
+                    "error": str(exc),
+                    "retryable": retryable,
+                    "verified": False,
+                }
+            )
             continue
+        verified = bool(details.get("verified"))
+        _count_verification(player, "verified" if verified else "unverified")
         return {
             "group": group.name,
             "status": "notified",
             "player": player.name,
-            "path": player_path,
+            "path": target.directory,
+            "verified": verified,
+            "verification": details.get("verification"),
             "details": details,
             "fallbacks": attempts,
         }
     if not attempts:
-        return {"group": group.name, "status": "no-players", "path": player_path}
+        return {"group": group.name, "status": "no-players", "path": target.directory}
     return {
         "group": group.name,
         "status": "failed",
-        "path": player_path,
+        "path": target.directory,
         "retryable": any(a["retryable"] for a in attempts),
         "busy_delay": busy_delay,
         "attempts": attempts,
@@ -123,13 +190,18 @@ def notify_players(request: NotifyRequest, ctx: JobContext) -> dict[str, Any]:
     """Notify every group of the library; retry only the groups that could not be reached."""
     done: dict[str, Any] = dict(ctx.checkpoint.get("notified", {}))
     with read_session() as session:
+        library = session.get(Library, request.library_id)
         groups = groups_for_library(session, request.library_id)
+    if library is None:
+        raise PermanentError(f"library {request.library_id} does not exist")
+    change = _change_of(library, request) if groups else None
     outcomes = []
     for group in groups:
         if str(group.id) in done:
             outcomes.append({**done[str(group.id)], "status": "already-notified"})
             continue
-        outcome = _notify_group(group, request.path, request.update_type)
+        assert change is not None
+        outcome = _notify_group(group, change)
         outcomes.append(outcome)
         if outcome["status"] == "notified":
             done[str(group.id)] = outcome

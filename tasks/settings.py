@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
+
 from orchestrator.settings import EnvSettings, read_settings
 
 
@@ -23,6 +25,10 @@ class MediaSettings(EnvSettings):
     library_scan_interval: float = 24 * 3600.0
     # How long to wait before asking a busy player (Kodi scanning) again.
     player_busy_retry: float = 30.0
+    # How long a player that can tell (Kodi) may take to show a change in its library
+    # before its folder's fallback is scanned, and again before the job fails (0: do not
+    # check, and report the players unverified).
+    player_verify_timeout: float = Field(default=20.0, ge=0, le=120)
 
 
 @lru_cache(maxsize=1)

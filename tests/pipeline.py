@@ -48,3 +48,24 @@ def make_movie(library: Path, folder: str, tmdb_id: int | None) -> Path:
         )
     (movie / "poster.jpg").write_bytes(b"jpg")
     return movie
+
+
+def make_show(library: Path, folder: str, title: str) -> Path:
+    """A show folder with its ``tvshow.nfo``, as Sonarr (or a scraper) leaves it."""
+    show = library / folder
+    show.mkdir(parents=True, exist_ok=True)
+    (show / "tvshow.nfo").write_text(f"<tvshow><title>{title}</title></tvshow>")
+    return show
+
+
+def make_episode(season_folder: Path, show: str, season: int, episode: int) -> Path:
+    """An episode video with its NFO (what Kodi's "Local information only" scraper reads)."""
+    season_folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{show} - S{season:02d}E{episode:02d} - Episode {episode}"
+    video = season_folder / f"{stem}.mkv"
+    video.write_bytes(b"\0" * 2048)
+    (season_folder / f"{stem}.nfo").write_text(
+        f"<episodedetails><title>Episode {episode}</title><season>{season}</season>"
+        f"<episode>{episode}</episode></episodedetails>"
+    )
+    return video

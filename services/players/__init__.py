@@ -11,8 +11,10 @@ from services.players.base import (
     PlayerError,
     PlayerKind,
     PlayerNoAnswer,
+    PlayerNotUpdated,
     PlayerSettings,
     PlayerUnavailable,
+    ScanTarget,
     with_article,
 )
 from services.players.jellyfin import JellyfinClient
@@ -76,9 +78,11 @@ __all__ = [
     "PlayerError",
     "PlayerKind",
     "PlayerNoAnswer",
+    "PlayerNotUpdated",
     "PlayerSettings",
     "PlayerUnavailable",
     "PlexClient",
+    "ScanTarget",
     "client_for",
     "label_of",
     "settings_of",

@@ -42,6 +42,11 @@ class PlayerNoAnswer(PlayerUnavailable):
     """Nothing answered: the connection was refused or timed out (or the name is unknown)."""
 
 
+class PlayerNotUpdated(PlayerError):
+    """The player accepted the request but its library does not show the change: names
+    what it did not pick up and the likely cause. Permanent: the set-up needs a fix."""
+
+
 class PlayerBusy(PlayerUnavailable):
     """The player is busy (Kodi is scanning): retry after ``retry_after`` seconds."""
 
@@ -79,6 +84,28 @@ class PlayerSettings:
         return text
 
 
+@dataclass(frozen=True)
+class ScanTarget:
+    """One folder to tell a player about, in the player's namespace, and what it holds now.
+
+    ``files`` are the folder's media files on our disk (paths relative to the folder,
+    ``/``-separated): after the player's scan its library should hold them, and nothing
+    else under the folder. Empty means the folder's media are gone; None means not known
+    (a whole library), so nothing is checked item by item. ``every_file``: each file must
+    be in the library (episodes); otherwise at least one (a movie folder's video, with any
+    extras the player skips).
+    """
+
+    directory: str
+    update_type: str = "Modified"
+    content: str = "movies"  # the library's content: "movies" or "tvshows"
+    show_directory: str | None = None  # tvshows: the show folder holding ``directory``
+    library_directory: str | None = None  # the library's own folder
+    files: frozenset[str] | None = None
+    every_file: bool = False
+    verify_within: float = 20.0  # seconds to wait for the change to show; 0: do not check
+
+
 class PlayerClient(Protocol):
     """What a job handler may ask of any player.
 
@@ -99,8 +126,13 @@ class PlayerClient(Protocol):
         """Whether the player is scanning its library now."""
         ...
 
-    def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
-        """Ask the player to rescan exactly ``directory`` (in its namespace); return details."""
+    def notify(self, target: ScanTarget) -> dict[str, Any]:
+        """Tell the player that ``target`` changed; return details.
+
+        The details hold ``verified`` (whether the player was seen to hold the change) and
+        ``verification`` (how, or why not, in words). A change the player was asked to
+        take but did not raises ``PlayerNotUpdated``.
+        """
         ...
 
 

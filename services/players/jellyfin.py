@@ -7,6 +7,7 @@ from typing import Any
 from services.players.base import (
     PlayerSettings,
     PlayerUnavailable,
+    ScanTarget,
     identify,
     json_body,
     request,
@@ -14,6 +15,10 @@ from services.players.base import (
 )
 
 UPDATE_TYPES = ("Created", "Modified", "Deleted")
+
+
+# What the job says of this player type's outcome (the README's "What completed means").
+UNVERIFIED = "not checked: the server queues the request and reports no outcome"
 
 
 class JellyfinClient:
@@ -78,3 +83,9 @@ class JellyfinClient:
             json=body,
         )
         return {"path": path, "update_type": update_type, "status": response.status_code}
+
+    def notify(self, target: ScanTarget) -> dict[str, Any]:
+        """``scan`` of the target's folder. Not verified: the server queues the request and
+        tells no one when (or whether) its library changed."""
+        details = self.scan(target.directory, target.update_type)
+        return {**details, "verified": False, "verification": UNVERIFIED}

@@ -9,6 +9,7 @@ from services.players.base import (
     PlayerError,
     PlayerSettings,
     PlayerUnavailable,
+    ScanTarget,
     identify,
     json_body,
     request,
@@ -20,6 +21,10 @@ from services.players.base import (
 def contains(location: str, directory: str) -> bool:
     """Whether ``directory`` is ``location`` or inside it (``/a/b2`` is not in ``/a/b``)."""
     return with_separator(directory).startswith(with_separator(location))
+
+
+# What the job says of this player type's outcome (the README's "What completed means").
+UNVERIFIED = "not checked: the server queues the request and reports no outcome"
 
 
 class PlexClient:
@@ -99,3 +104,9 @@ class PlexClient:
         for key in keys:
             self._get(f"/library/sections/{quote(key, safe='')}/refresh?path={path}")
         return {"sections": keys}
+
+    def notify(self, target: ScanTarget) -> dict[str, Any]:
+        """``scan`` of the target's folder. Not verified: the server queues the request and
+        tells no one when (or whether) its library changed."""
+        details = self.scan(target.directory, target.update_type)
+        return {**details, "verified": False, "verification": UNVERIFIED}

@@ -7,6 +7,7 @@ from services.scanner.folders import (
     SeasonScan,
     scan_movie_folder,
     scan_season_folder,
+    videos_under,
 )
 from services.scanner.nfo import NfoInfo, parse_folder_name, parse_nfo
 
@@ -20,4 +21,5 @@ __all__ = [
     "parse_nfo",
     "scan_movie_folder",
     "scan_season_folder",
+    "videos_under",
 ]

@@ -408,3 +408,15 @@ def _season_of_folder(name: str) -> int | None:
         return 0
     match = _SEASON_DIR_RE.search(name)
     return int(match.group(1)) if match else None
+
+
+def videos_under(folder: str | os.PathLike[str]) -> frozenset[str]:
+    """The movie and episode videos (no samples, trailers or extras; a disc's index file)
+    under ``folder`` and its subfolders, relative to it with ``/`` separators: what a
+    player's library should hold from it. Empty when the folder is gone."""
+    root = os.path.abspath(os.fspath(folder))
+    found: set[str] = set()
+    for current, _dirs, files in os.walk(root):
+        for path in _videos_among([os.path.join(current, name) for name in files]):
+            found.add(os.path.relpath(path, root).replace(os.sep, "/"))
+    return frozenset(found)

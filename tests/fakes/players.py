@@ -16,9 +16,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.fakes import FakeServer, Incoming, Reply, _Handler, json_reply
+from tests.fakes.kodi_library import KodiLibrary
 
 
 class TricklingFake(FakeServer):
@@ -89,6 +91,12 @@ class _TrickleHandler(_Handler):
 class FakeKodi(TricklingFake):
     """Kodi's ``POST /jsonrpc``; Basic auth is required when a username is given.
 
+    Its video library (``library``, tests/fakes/kodi_library.py) behaves as a real Kodi 20's
+    over real folders: give it sources with ``add_source``. As in Kodi, a scan or clean
+    only answers "OK" and runs ``scan_delay`` seconds later (one at a time): a scan called
+    while a scan is pending stops it instead of running, a scan called while a clean is
+    pending is dropped, and so is a clean called while anything is pending.
+
     ``mode``: "ok", "error500", "garbage" (200, not JSON), "slow" (sleep ``delay`` first) or
     "rpc-error" (every call answers JSON-RPC error -32602). ``scanning_checks = N`` makes the
     next N ``Library.IsScanning`` checks answer true. ``version`` is the JSON-RPC API
@@ -100,11 +108,22 @@ class FakeKodi(TricklingFake):
         self.delay = 1.0
         self.scanning_checks = 0
         self.version = (13, 5, 0)
+        self.scan_delay = 0.05
+        self.library = KodiLibrary()
+        self._pending: threading.Timer | None = None
+        self._pending_kind = ""  # "scan" or "clean"
         self._credentials = None
         if username is not None:
             token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
             self._credentials = f"Basic {token}"
         super().__init__()
+
+    def add_source(
+        self, path: str | Path, content: str | None, disk: str | Path | None = None
+    ) -> None:
+        """A video source at ``path`` as Kodi sees it, with its content ("movies",
+        "tvshows" or None), its files in ``disk`` here (default: ``path``)."""
+        self.library.add_source(str(path), content, str(disk) if disk is not None else None)
 
     def methods(self) -> list[str]:
         """The JSON-RPC method names received, in order."""
@@ -121,6 +140,23 @@ class FakeKodi(TricklingFake):
     def cleans(self) -> list[dict[str, Any]]:
         """The params of each ``VideoLibrary.Clean`` received."""
         return self.scans("VideoLibrary.Clean")
+
+    def movie_files(self) -> list[str]:
+        """The files of the movies in its library, sorted."""
+        with self.library.lock:
+            return sorted(self.library.movies)
+
+    def episode_files(self) -> list[str]:
+        """The files of the episodes in its library, sorted."""
+        with self.library.lock:
+            return sorted(self.library.episodes)
+
+    def stop(self) -> None:
+        """Drop a pending scan, then stop."""
+        with self._lock:
+            if self._pending is not None:
+                self._pending.cancel()
+        super().stop()
 
     def handle(self, incoming: Incoming) -> Reply:
         """Answer one JSON-RPC call according to ``mode``."""
@@ -143,13 +179,19 @@ class FakeKodi(TricklingFake):
         if self.mode == "slow":
             time.sleep(self.delay)
         answer: dict[str, Any] = {"jsonrpc": "2.0", "id": body.get("id")}
-        if self.mode == "rpc-error":
+        params = body.get("params") or {}
+        if self.mode == "rpc-error" or not isinstance(params, dict):
             answer["error"] = _error(-32602)
         else:
-            answer.update(self._run(str(body.get("method")), body.get("params") or {}))
+            answer.update(self._run(str(body.get("method")), params))
         return json_reply(200, answer)
 
     def _run(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        allowed = _PARAMS.get(method)
+        if allowed is None:
+            return {"error": _error(-32601)}
+        if set(params) - allowed:
+            return {"error": _error(-32602)}  # "Too many parameters", as Kodi says
         if method == "JSONRPC.Ping":
             return {"result": "pong"}
         if method == "JSONRPC.Version":
@@ -158,12 +200,85 @@ class FakeKodi(TricklingFake):
         if method == "XBMC.GetInfoBooleans":
             return {"result": {name: self._info(name) for name in params.get("booleans", [])}}
         if method == "VideoLibrary.Scan":
+            self._scan(str(params.get("directory", "")))
             return {"result": "OK"}
         if method == "VideoLibrary.Clean":
-            if "directory" in params and self.version[0] < 12:
-                return {"error": _error(-32602)}  # older Kodi: no such parameter
+            return self._clean(params)
+        if method == "VideoLibrary.RemoveTVShow":
+            removed = self.library.remove_show(params.get("tvshowid", -1))
+            return {"result": "OK"} if removed else {"error": _error(-32602)}
+        if method == "Files.GetSources":
+            sources = [{"file": s.path, "label": s.path} for s in self.library.sources]
+            return {"result": {"sources": sources, "limits": _limits(sources)}}
+        if method == "Files.GetDirectory":
+            entries = self.library.list_folder(str(params.get("directory", "")))
+            if entries is None:
+                return {"error": _error(-32602)}
+            files = [{"file": e, "label": e.rstrip("/").rpartition("/")[2]} for e in entries]
+            return {"result": {"files": files, "limits": _limits(files)}}
+        return {"result": self._items(method, params)}
+
+    def _scan(self, directory: str) -> None:
+        """Queue the scan, or stop a pending one (Kodi's scan is a toggle)."""
+        with self._lock:
+            if self._pending is not None:
+                if self._pending_kind == "scan":
+                    self._pending.cancel()
+                    self._pending = None
+                return
+        self._queue("scan", self.library.scan, directory)
+
+    def _queue(self, kind: str, work: Callable[..., None], *args: Any) -> None:
+        """Run ``work`` in ``scan_delay`` seconds, as Kodi's library job."""
+
+        def run() -> None:
+            work(*args)
+            with self._lock:
+                if self._pending is timer:
+                    self._pending = None
+
+        timer = threading.Timer(self.scan_delay, run)
+        timer.daemon = True
+        with self._lock:
+            self._pending, self._pending_kind = timer, kind
+        timer.start()
+
+    def _clean(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "directory" in params and self.version[0] < 12:
+            return {"error": _error(-32602)}  # older Kodi: no such parameter
+        content = params.get("content", "video")
+        if content not in ("video", "movies", "tvshows", "musicvideos"):
+            return {"error": _error(-32602)}
+        if params.get("showdialogs", True):
+            self.halted.wait()  # a modal dialog waits for someone to answer it
             return {"result": "OK"}
-        return {"error": _error(-32601)}
+        with self._lock:
+            busy = self._pending is not None
+        if not busy:  # "CleanLibrary is not possible while scanning or cleaning"
+            self._queue("clean", self.library.clean, str(params.get("directory", "")), content)
+        return {"result": "OK"}
+
+    def _items(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``VideoLibrary.Get*``: the items, with the properties asked for (and their ids
+        and labels), filtered by path."""
+        key, id_key, table = {
+            "VideoLibrary.GetMovies": ("movies", "movieid", self.library.movies),
+            "VideoLibrary.GetEpisodes": ("episodes", "episodeid", self.library.episodes),
+            "VideoLibrary.GetTVShows": ("tvshows", "tvshowid", self.library.shows),
+        }[method]
+        wanted = set(params.get("properties", []))
+        condition = params.get("filter") or {}
+        prefix = condition.get("value", "") if condition.get("field") == "path" else ""
+        with self.library.lock:
+            records = [dict(r) for r in table.values() if r["file"].startswith(prefix)]
+        if "tvshowid" in params:
+            records = [r for r in records if r.get("tvshowid") == params["tvshowid"]]
+        items = [
+            {id_key: r[id_key], "label": r.get("label", r.get("title", ""))}
+            | {name: r[name] for name in wanted if name in r}
+            for r in records
+        ]
+        return {key: items, "limits": _limits(items)}
 
     def _info(self, name: str) -> bool:
         if name != "Library.IsScanning":
@@ -172,7 +287,27 @@ class FakeKodi(TricklingFake):
             if self.scanning_checks > 0:
                 self.scanning_checks -= 1
                 return True
-        return False
+            return self._pending is not None
+
+
+# The methods the fake knows, with the parameters Kodi 20 takes for each.
+_PARAMS: dict[str, set[str]] = {
+    "JSONRPC.Ping": set(),
+    "JSONRPC.Version": set(),
+    "XBMC.GetInfoBooleans": {"booleans"},
+    "VideoLibrary.Scan": {"directory", "showdialogs"},
+    "VideoLibrary.Clean": {"directory", "content", "showdialogs"},
+    "VideoLibrary.GetMovies": {"properties", "limits", "sort", "filter"},
+    "VideoLibrary.GetEpisodes": {"tvshowid", "season", "properties", "limits", "sort", "filter"},
+    "VideoLibrary.GetTVShows": {"properties", "limits", "sort", "filter"},
+    "VideoLibrary.RemoveTVShow": {"tvshowid"},
+    "Files.GetSources": {"media", "limits", "sort"},
+    "Files.GetDirectory": {"directory", "media", "properties", "sort", "limits"},
+}
+
+
+def _limits(items: list[Any]) -> dict[str, int]:
+    return {"start": 0, "end": len(items), "total": len(items)}
 
 
 _RPC_ERRORS = {-32700: "Parse error.", -32602: "Invalid params.", -32601: "Method not found."}

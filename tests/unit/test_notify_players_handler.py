@@ -17,7 +17,13 @@ import tasks.notify_players as notify
 from orchestrator import PermanentError, RetryableError
 from orchestrator.db import write_session
 from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
-from services.players import PlayerAuthError, PlayerBusy, PlayerSettings, PlayerUnavailable
+from services.players import (
+    PlayerAuthError,
+    PlayerBusy,
+    PlayerSettings,
+    PlayerUnavailable,
+    ScanTarget,
+)
 from tasks.settings import media_settings
 from tests.catalog_db import catalog_database
 from tests.fakes.job_context import FakeJobContext
@@ -33,16 +39,19 @@ class Players:
     errors: dict[str, Exception] = field(default_factory=dict)
     scans: list[tuple[str, str, str]] = field(default_factory=list)  # url, folder, type
     locked: bool = True  # False: another worker holds every group's lock
+    verified: bool = True  # what every player says of its verification
+    targets: list[ScanTarget] = field(default_factory=list)
 
     def client(self, settings: PlayerSettings) -> Any:
         players = self
 
         class Client:
-            def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
+            def notify(self, target: ScanTarget) -> dict[str, Any]:
                 if error := players.errors.get(settings.url):
                     raise error
-                players.scans.append((settings.url, directory, update_type))
-                return {"scanned": directory}
+                players.scans.append((settings.url, target.directory, target.update_type))
+                players.targets.append(target)
+                return {"scanned": target.directory, "verified": players.verified}
 
         return Client()
 
@@ -125,8 +134,9 @@ def test_an_unreachable_player_gives_way_to_the_next_of_its_group(players: Playe
     assert players.scans == [("http://second", FOLDER, "Deleted")]
     [group] = result["groups"]
     assert group["fallbacks"] == [
-        {"player": "http://first", "error": "connection refused", "retryable": True}
-    ]
+        {"player": "http://first", "error": "connection refused", "retryable": True,
+         "verified": False}
+    ]  # fmt: skip
 
 
 def test_a_busy_group_is_asked_again_later_and_a_retry_skips_the_groups_told(
@@ -187,3 +197,38 @@ def test_players_that_refuse_for_good_fail_the_job_and_a_group_without_players_i
         ("empty", "no-players"),
         ("fine", "notified"),
     ]
+
+
+def test_players_get_the_folder_its_show_and_its_videos_in_their_namespace(
+    players: Players, tmp_path: Path
+) -> None:
+    library_path = tmp_path / "tv"
+    season = library_path / "Severance" / "Season 02"
+    season.mkdir(parents=True)
+    for name in ("Severance - S02E01.mkv", "Severance - S02E02.mkv", "sample-S02E01.mkv"):
+        (season / name).write_bytes(b"\0")
+    with write_session() as session:
+        tv = Library(name="TV", path=str(library_path), kind="tv")
+        session.add(tv)
+        session.flush()
+        session.expunge(tv)
+    add_group("living room", [tv], [("http://kodi", 0, True)], ((str(library_path), "/media/tv"),))
+    request = notify.NotifyRequest(library_id=tv.id, path=str(season), update_type="Created")
+
+    result = notify.notify_players(request, FakeJobContext("notify-players"))
+
+    [target] = players.targets
+    assert (target.directory, target.show_directory) == (
+        "/media/tv/Severance/Season 02",
+        "/media/tv/Severance",
+    )
+    assert (target.content, target.every_file) == ("tvshows", True)
+    assert target.files == {"Severance - S02E01.mkv", "Severance - S02E02.mkv"}
+    assert result["groups"][0]["verified"] is True
+
+    # The library's own folder: its show is none, and its files are not listed one by one.
+    players.verified = False
+    whole = notify.NotifyRequest(library_id=tv.id, path=str(library_path))
+    result = notify.notify_players(whole, FakeJobContext("notify-players"))
+    assert (players.targets[1].show_directory, players.targets[1].files) == (None, None)
+    assert result["groups"][0]["verified"] is False

@@ -15,18 +15,18 @@ from services.players import (
     JellyfinClient,
     KodiClient,
     PlayerAuthError,
-    PlayerBusy,
     PlayerError,
     PlayerSettings,
     PlayerUnavailable,
     PlexClient,
+    ScanTarget,
     client_for,
 )
-from services.players.kodi import kodi_directory
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex, TricklingFake
 
 TIMEOUT = 2.0
 MOVIE = "/data/movies/Fast & Furious (2001)"
+TARGET = ScanTarget(MOVIE)
 
 
 @pytest.fixture
@@ -54,81 +54,11 @@ def test_kodi_url_may_already_end_with_jsonrpc(kodi: FakeKodi) -> None:
     assert kodi_client(kodi, url=f"{kodi.url}/jsonrpc/").ping()["version"] == "13.5.0"
 
 
-@pytest.mark.parametrize(
-    ("given", "sent"),
-    [
-        ("/data/movies/The Matrix (1999)", "/data/movies/The Matrix (1999)/"),
-        ("/data/movies/The Matrix (1999)//", "/data/movies/The Matrix (1999)/"),
-        ("smb://nas/Movies/Alien (1979)", "smb://nas/Movies/Alien (1979)/"),
-        ("nfs://nas/export/tv/Show/", "nfs://nas/export/tv/Show/"),
-        ("D:\\Movies\\Alien (1979)", "D:\\Movies\\Alien (1979)\\"),
-    ],
-)
-def test_kodi_scan_checks_scanning_then_scans_the_folder(
-    kodi: FakeKodi, given: str, sent: str
-) -> None:
-    details = kodi_client(kodi).scan(given)
-
-    assert kodi.methods() == ["JSONRPC.Ping", "XBMC.GetInfoBooleans", "VideoLibrary.Scan"]
-    assert kodi.requests[1]["params"] == {"booleans": ["Library.IsScanning"]}
-    assert kodi.scans() == [{"directory": sent, "showdialogs": False}]
-    assert details == {"directory": sent, "result": "OK", "method": "VideoLibrary.Scan"}
-
-
-def test_kodi_cleans_a_deleted_folder_instead_of_scanning_it(kodi: FakeKodi) -> None:
-    details = kodi_client(kodi).scan(MOVIE, "Deleted")
-
-    assert kodi.methods() == [
-        "JSONRPC.Ping", "JSONRPC.Version", "XBMC.GetInfoBooleans", "VideoLibrary.Clean"
-    ]  # fmt: skip
-    folder = kodi_directory(MOVIE)
-    assert kodi.cleans() == [{"directory": folder, "showdialogs": False, "content": "video"}]
-    assert kodi.scans() == []
-    assert details["method"] == "VideoLibrary.Clean"
-
-
-def test_an_older_kodi_gets_a_scan_for_a_deletion(kodi: FakeKodi) -> None:
-    kodi.version = (9, 0, 0)  # Kodi 18: Clean takes no directory
-
-    kodi_client(kodi).scan(MOVIE, "Deleted")
-
-    assert kodi.cleans() == []
-    assert kodi.scans() == [{"directory": kodi_directory(MOVIE), "showdialogs": False}]
-
-
-def test_kodi_never_cleans_while_it_scans(kodi: FakeKodi) -> None:
-    kodi.scanning_checks = 1
-
-    with pytest.raises(PlayerBusy):
-        kodi_client(kodi).scan(MOVIE, "Deleted")
-    assert kodi.cleans() == []
-
-
-def test_kodi_busy_raises_player_busy_and_sends_no_scan(kodi: FakeKodi) -> None:
-    kodi.scanning_checks = 1
-    client = kodi_client(kodi)
-
-    with pytest.raises(PlayerBusy) as caught:
-        client.scan(MOVIE)
-    assert isinstance(caught.value, PlayerUnavailable)
-    assert caught.value.retry_after > 0
-    assert kodi.scans() == []
-
-    client.scan(MOVIE)  # the scan has finished by now
-    assert len(kodi.scans()) == 1
-
-
-def test_kodi_empty_directory_is_refused_before_any_request(kodi: FakeKodi) -> None:
-    with pytest.raises(ValueError):
-        kodi_client(kodi).scan("  ")
-    assert kodi.requests == []
-
-
 def test_kodi_basic_auth() -> None:
     with FakeKodi(username="kodi", password="s3cret-pw") as fake:
         assert kodi_client(fake, username="kodi", password="s3cret-pw").ping()
         with pytest.raises(PlayerAuthError) as caught:
-            kodi_client(fake, username="kodi", password="wrong-pw").scan(MOVIE)
+            kodi_client(fake, username="kodi", password="wrong-pw").notify(TARGET)
         with pytest.raises(PlayerAuthError):
             kodi_client(fake).ping()
         assert "wrong-pw" not in str(caught.value)
@@ -148,13 +78,13 @@ def test_kodi_stopped_server_is_unavailable() -> None:
 def test_kodi_garbage_and_server_errors_are_unavailable(kodi: FakeKodi, mode: str) -> None:
     kodi.mode = mode
     with pytest.raises(PlayerUnavailable):
-        kodi_client(kodi).scan(MOVIE)
+        kodi_client(kodi).notify(TARGET)
 
 
 def test_kodi_rpc_error_is_permanent(kodi: FakeKodi) -> None:
     kodi.mode = "rpc-error"
     with pytest.raises(PlayerError) as caught:
-        kodi_client(kodi).scan(MOVIE)
+        kodi_client(kodi).notify(TARGET)
     assert not isinstance(caught.value, PlayerUnavailable)
     assert "-32602" in str(caught.value)
     assert "Invalid params" in str(caught.value)
@@ -326,7 +256,7 @@ def test_secrets_in_the_url_never_reach_messages() -> None:
     for kind in ("kodi", "jellyfin", "plex"):
         client = client_for(replace(settings, type=kind))
         with pytest.raises(PlayerUnavailable) as caught:
-            client.scan(MOVIE)
+            client.notify(TARGET)
         assert "s3cret" not in str(caught.value)
 
 
