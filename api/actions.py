@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from api.errors import get_row
+from api.player_checks import GroupLibraries, library_checks
 from api.schemas import PlayerFailed, PlayerReachable
 from api.serialize import queued
 from orchestrator.db import read_session
@@ -38,19 +39,24 @@ def _failure(exc: PlayerError, player_type: str) -> tuple[str, str]:
 
 @bp.post("/players/<id:player_id>/test")
 def test_player(player_id: int) -> Response:
-    """Check that a player of its type answers at its URL and accepts its credentials.
+    """Check that a player of its type answers at its URL and accepts its credentials, and
+    that each library of its group is inside one of its library folders (where it tells).
 
     The answer tells only that (and the version): the body, headers and status of whatever
     else answers are never echoed, so the test cannot be used to explore the network.
     """
     with read_session() as session:
-        settings = settings_of(get_row(session, Player, player_id, "player"))
+        row = get_row(session, Player, player_id, "player")
+        settings, group = settings_of(row), GroupLibraries.of(row)
+    client = client_for(settings)
     try:
-        version = client_for(settings).ping()["version"]
+        version = client.ping()["version"]
+        libraries = library_checks(group, client)
     except PlayerError as exc:
         status, error = _failure(exc, settings.type)
         return jsonify(PlayerFailed.build(type=settings.type, status=status, error=error).dump())
-    return jsonify(PlayerReachable.build(type=settings.type, version=version).dump())
+    reachable = PlayerReachable.build(type=settings.type, version=version, libraries=libraries)
+    return jsonify(reachable.dump())
 
 
 @bp.post("/libraries/<id:library_id>/scan")

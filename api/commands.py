@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.errors import get_row
+from api.player_checks import GroupLibraries, library_checks
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import submit
 from orchestrator.errors import InvalidInput, NotFound
@@ -333,14 +334,23 @@ def player_update(
 @player.command("test")
 @click.argument("player_id", type=int)
 def player_test(player_id: int) -> None:
-    """Check that a player answers and accepts its credentials."""
+    """Check that a player answers and accepts its credentials, and that each library of
+    its group is inside one of its library folders (exit 1 when one is not)."""
     with _refusals(), read_session() as session:
         row = get_row(session, Player, player_id, "player")
+        group = GroupLibraries.of(row)
+    client = client_for(settings_of(row))
     try:
-        details = client_for(settings_of(row)).ping()
+        details = client.ping()
+        checks = library_checks(group, client)
     except PlayerError as exc:
         raise click.ClickException(f"{row.name}: {exc}") from exc
     click.echo(f"{row.name}: reachable {json.dumps(details)}")
+    for check in checks:
+        mark = {True: "ok", False: "PROBLEM", None: "unknown"}[check.in_source]
+        click.echo(f"  library {check.library}: {mark}: {check.message}")
+    if any(check.in_source is False for check in checks):
+        raise SystemExit(1)
 
 
 @click.command("scan")

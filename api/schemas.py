@@ -232,6 +232,17 @@ class PlayerReachable(Shape):
     type: str
     status: Literal["reachable"] = "reachable"
     version: str = Field(max_length=40)
+    libraries: list[LibraryCheck] = []
+
+
+class LibraryCheck(Shape):
+    """Whether a library of the player's group is inside one of the player's own library
+    folders (a Kodi video source, a Plex section), at the group-mapped ``path``."""
+
+    library: str
+    path: str
+    in_source: bool | None  # None: the player does not tell
+    message: str
 
 
 class PlayerFailed(Shape):

@@ -126,6 +126,11 @@ class PlayerClient(Protocol):
         """Whether the player is scanning its library now."""
         ...
 
+    def sources(self) -> list[str] | None:
+        """The folders the player's libraries are made of (as it writes them), or None
+        when it cannot tell."""
+        ...
+
     def notify(self, target: ScanTarget) -> dict[str, Any]:
         """Tell the player that ``target`` changed; return details.
 

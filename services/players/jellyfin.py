@@ -68,6 +68,10 @@ class JellyfinClient:
         """Always false: the server queues path updates itself."""
         return False
 
+    def sources(self) -> list[str] | None:
+        """Not asked: listing library folders takes an administrator's key."""
+        return None
+
     def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
         """Report ``directory`` (sent without a trailing separator) as Created/Modified/Deleted."""
         require_directory(directory)

@@ -155,7 +155,7 @@ class KodiClient:
 
     # --- reading what Kodi has ------------------------------------------------------------
 
-    def sources(self) -> list[str]:
+    def sources(self) -> list[str] | None:
         """The folders of Kodi's video sources (``Files.GetSources``), as Kodi writes them."""
         result = self.call("Files.GetSources", {"media": "video"})
         sources = result.get("sources") if isinstance(result, dict) else None
@@ -358,7 +358,7 @@ class KodiClient:
     def _likely_cause(self, target: ScanTarget, gone: bool) -> str:
         """Why Kodi may not have picked the change up, from what Kodi itself says."""
         folder = kodi_directory(target.directory)
-        sources = self.sources()
+        sources = self.sources() or []
         if not any(inside(folder, source) for source in sources):
             listed = ", ".join(sources) or "none"
             return (

@@ -86,6 +86,10 @@ class PlexClient:
         """Always false: Plex queues refresh requests itself."""
         return False
 
+    def sources(self) -> list[str] | None:
+        """The locations of every library section."""
+        return sorted({path for _, paths in self.sections() for path in paths})
+
     def scan(self, directory: str, update_type: str = "Modified") -> dict[str, Any]:
         """Refresh ``directory`` in every section whose location holds it.
 
