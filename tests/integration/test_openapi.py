@@ -228,6 +228,10 @@ class OfflinePlayer:
             raise PlayerUnavailable("offline while fuzzing")
         return {"version": "fuzz"}
 
+    def sources(self) -> list[str] | None:
+        """Plex's library folders; the others do not tell."""
+        return ["/data/movies"] if self.settings.type == "plex" else None
+
 
 Seeds = dict[str, list[Any]]
 

@@ -150,7 +150,46 @@ def test_a_player_of_its_type_is_ok_with_its_version_only(
 ) -> None:
     with fake_of(kind) as fake:
         answer = checked(client, group_id, kind, fake.url)
-    assert answer == {"ok": True, "type": kind, "status": "reachable", "version": VERSIONS[kind]}
+    assert answer == {
+        "ok": True, "type": kind, "status": "reachable", "version": VERSIONS[kind], "libraries": []
+    }  # fmt: skip
+
+
+def test_the_test_says_which_library_is_outside_kodis_sources_and_what_to_do(
+    client: FlaskClient,
+) -> None:
+    tag = uuid4().hex[:8]
+    libraries = []
+    for kind in ("movies", "tv"):
+        body = {"name": f"{kind}-{tag}", "path": f"/data/{kind}-{tag}", "kind": kind}
+        response = client.post(f"{V1}/libraries", json=body, headers=AUTH)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        libraries.append(response.get_json())
+    mappings = [{"from": f"/data/{k}-{tag}", "to": f"smb://nas/{k}"} for k in ("movies", "tv")]
+    body = {"name": unique("group"), "library_ids": [lib["id"] for lib in libraries],
+            "path_mappings": mappings}  # fmt: skip
+    group = client.post(f"{V1}/player-groups", json=body, headers=AUTH).get_json()
+    try:
+        with fake_of("kodi") as kodi:
+            kodi.add_source("smb://nas/movies", "movies", disk="/nonexistent")
+            kodi.add_source("smb://nas/music", None, disk="/nonexistent")
+            answer = checked(client, group["id"], "kodi", kodi.url)
+    finally:
+        client.delete(f"{V1}/player-groups/{group['id']}", headers=AUTH)
+        for library in libraries:
+            client.delete(f"{V1}/libraries/{library['id']}", headers=AUTH)
+
+    assert answer["ok"] is True
+    movies, tv = answer["libraries"]
+    assert (movies["library"], movies["path"], movies["in_source"]) == (
+        f"movies-{tag}", "smb://nas/movies", True
+    )  # fmt: skip
+    assert (tv["library"], tv["path"], tv["in_source"]) == (f"tv-{tag}", "smb://nas/tv", False)
+    assert tv["message"] == (
+        "smb://nas/tv is outside every library folder of this Kodi (smb://nas/movies/,"
+        " smb://nas/music/): add it there (in Kodi, a video source with its content set to"
+        " TV shows), or correct the player group's path mapping"
+    )
 
 
 @pytest.mark.parametrize("kind", list(SECRETS))
