@@ -99,8 +99,30 @@ function renderDetail(job) {
   $("detail-error-box").hidden = !job.error;
   $("detail-error").textContent = job.error ? `${job.error.type}: ${job.error.message}` : "";
   $("detail-traceback").textContent = job.error?.traceback || "";
+  renderPlayers(job.result?.groups);
   showJson("payload", pretty(job.payload));
   showJson("result", job.result === null ? "—" : pretty(job.result));
+}
+
+/** A notify-players result, per player group: who took the change and whether it was
+ * seen in that player's library (in words, not colour alone), and who gave way. */
+function renderPlayers(groups) {
+  const items = [];
+  for (const group of Array.isArray(groups) ? groups : []) {
+    for (const fallback of group.fallbacks || []) {
+      items.push(el("li", { className: "player-failed" }, `${group.group} · ${fallback.player}: ✗ ${fallback.error}`));
+    }
+    if (group.status !== "notified" && group.status !== "already-notified") {
+      items.push(el("li", {}, `${group.group}: ${group.status}`));
+      continue;
+    }
+    const mark = group.verified ? "✔ verified" : "not verified";
+    const how = group.verification ? ` — ${group.verification}` : "";
+    const label = `${group.group} · ${group.player}: ${mark}${how}`;
+    items.push(el("li", { className: group.verified ? "player-verified" : "player-unverified" }, label));
+  }
+  $("detail-players").replaceChildren(...items);
+  $("detail-players-box").hidden = items.length === 0;
 }
 
 /** Show a payload or result, collapsed when large; a box the user opened stays open. */

@@ -15,9 +15,14 @@ from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+from sqlalchemy import delete
 
 from orchestrator import submit
+from orchestrator.db import write_session
+from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
+from tests.fakes.players import FakeJellyfin, FakeKodi
+from tests.pipeline import make_movie
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -419,3 +424,51 @@ def test_a_phone_sized_page_is_usable(page: Page, api_server: ApiServer, tmp_pat
     expect(page.locator("#job-detail")).to_be_hidden()
     expect(row).to_be_visible()
     expect(page.locator("#signout")).to_be_in_viewport()
+
+
+def test_a_notify_job_shows_each_player_and_whether_its_library_shows_the_change(
+    page: Page, api_server: ApiServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    library_path = tmp_path / "movies"
+    folder = make_movie(library_path, "The Matrix (1999)", 603)
+    dead = FakeKodi()
+    dead.stop()
+    with FakeKodi() as kodi, FakeJellyfin(token="jf") as jellyfin:
+        kodi.add_source("smb://nas/movies", "movies", disk=library_path)
+        with write_session() as session:
+            library = Library(name=f"movies-{tag}", path=str(library_path), kind="movies")
+            living_room = PlayerGroup(name=f"living room {tag}", libraries=[library])
+            living_room.path_mappings = [
+                GroupPathMapping(from_path=str(library_path), to_path="smb://nas/movies")
+            ]
+            living_room.players = [
+                Player(name=f"old kodi {tag}", type="kodi", url=dead.url, position=0),
+                Player(name=f"kodi {tag}", type="kodi", url=kodi.url, position=1),
+            ]
+            bedroom = PlayerGroup(name=f"bedroom {tag}", libraries=[library])
+            bedroom.players = [
+                Player(name=f"jellyfin {tag}", type="jellyfin", url=jellyfin.url, token="jf")
+            ]
+            session.add_all([library, living_room, bedroom])
+            session.flush()
+            library_id = library.id
+        try:
+            sign_in(page, api_server)
+            payload = {"library_id": library_id, "path": str(folder), "update_type": "Created"}
+            job_id = submit("notify-players", payload).job.id
+            page.goto(f"{api_server.url}/#job={job_id}")
+
+            expect(page.locator("#job-detail")).to_have_attribute("data-status", "completed")
+            players = page.locator("#detail-players li")
+            expect(players).to_have_count(3)
+            expect(players.nth(0)).to_contain_text(f"living room {tag} · old kodi {tag}: ✗")
+            expect(players.nth(1)).to_contain_text(
+                f"kodi {tag}: ✔ verified — Kodi lists the folder's media"
+            )
+            expect(players.nth(2)).to_contain_text(f"jellyfin {tag}: not verified — not checked")
+            screenshot(page, tmp_path / "notify-players.png")
+        finally:
+            with write_session() as session:
+                session.execute(delete(PlayerGroup).where(PlayerGroup.name.like(f"% {tag}")))
+                session.execute(delete(Library).where(Library.id == library_id))
