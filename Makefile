@@ -10,7 +10,7 @@ AMQP_TESTS := tests/integration/test_execution.py tests/integration/test_deliver
 	tests/integration/test_priority.py tests/integration/test_streams.py \
 	tests/reliability/test_worker_loss.py tests/reliability/test_worker_guards.py
 
-.PHONY: install up test test-fast lint browser clean bench
+.PHONY: install up test test-fast lint browser kodi clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ up: install
 
 ## Lint, type-check and run the whole test suite: two pytest processes, each module whole
 ## in one of them with its own embedded Redis and databases.
-test: install lint browser
+test: install lint browser kodi
 	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
 	@if [ -n "$$ORCH_TEST_AMQP_URL" ]; then \
 		echo "--- the core cases again, on RabbitMQ"; \
@@ -43,6 +43,15 @@ browser:
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: the web page test will be skipped"
+
+## Debian's Kodi 20 and Xvfb for the real-Kodi tests (skipped where they cannot be installed).
+KODI_PACKAGES := kodi xvfb xauth libgl1-mesa-dri libegl-mesa0
+kodi:
+	@{ ls /usr/lib/*/kodi/kodi.bin && command -v Xvfb; } >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		  $(KODI_PACKAGES) >/dev/null; } || \
+		echo "kodi is not installed: the real-Kodi tests will be skipped"
 
 ## Run the benchmarks and rewrite docs/benchmarks.md (takes a few minutes).
 bench: install
