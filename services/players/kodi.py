@@ -226,8 +226,8 @@ class KodiClient:
     def notify(self, target: ScanTarget) -> dict[str, Any]:
         """Bring Kodi's library up to date with ``target``, then check that it is.
 
-        A deleted or changed folder is cleaned first (it may have lost files), and the
-        clean waited for: a scan sent while Kodi cleans is dropped. A folder still there is
+        A deleted or changed folder whose lost files Kodi still lists is cleaned first, and
+        the clean waited for: a scan sent while Kodi cleans is dropped. A folder still there is
         then scanned: its show folder instead when Kodi holds no episode of a TV folder yet
         (a new show or season is matched only from its show folder). If the change does
         not show within ``target.verify_within``, the fallback folder (the show folder, or
@@ -242,7 +242,10 @@ class KodiClient:
             raise PlayerBusy(f"{self.where}: a library scan is already running")
         gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
         sent: list[str] = []
-        if can_clean and target.update_type != "Created":
+        # Only what Kodi lists and the disk lost needs a clean (for TV it cleans the whole
+        # source, which on a share takes a while); a whole library is cleaned when changed.
+        changed = target.update_type != "Created"
+        if can_clean and changed and (target.files is None or self._stale(target)):
             cleaned = self.clean(self._clean_directory(target), target.content)
             sent.append(f"VideoLibrary.Clean {cleaned}")
             self._wait_until(max(target.verify_within, MIN_WAIT), lambda: self._stale(target))
@@ -252,7 +255,7 @@ class KodiClient:
             scan = self.scan_folder(self._scan_folder_for(target))
             sent.append(f"VideoLibrary.Scan {scan}")
         details: dict[str, Any] = {"directory": folder, "sent": sent}
-        unchecked = self._unchecked(target, can_clean or not gone)
+        unchecked = self._unchecked(target, unseen_deletion=gone and not can_clean)
         if unchecked:
             return {**details, "verified": False, "verification": unchecked}
         problem = self._wait_until(target.verify_within, lambda: self._difference(target))
@@ -267,13 +270,14 @@ class KodiClient:
         return {**details, "verified": True, "verification": f"Kodi {what} the folder's media"}
 
     @staticmethod
-    def _unchecked(target: ScanTarget, can_clean: bool) -> str | None:
-        """Why the outcome of ``target`` is not checked, or None when it is."""
+    def _unchecked(target: ScanTarget, unseen_deletion: bool) -> str | None:
+        """Why the outcome of ``target`` is not checked, or None when it is
+        (``unseen_deletion``: a deletion this Kodi cannot clean)."""
         if target.verify_within <= 0:
             return "verification is off"
         if target.files is None:
             return "a whole library is not checked item by item"
-        if not can_clean:
+        if unseen_deletion:
             return "Kodi before 19 cannot clean one folder: deleted items stay until a full clean"
         return None
 

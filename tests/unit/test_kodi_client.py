@@ -127,6 +127,18 @@ def test_an_upgrade_cleans_the_old_file_before_scanning_the_new_one(
     assert details["sent"] == [f"VideoLibrary.Clean {folder}/", f"VideoLibrary.Scan {folder}/"]
 
 
+def test_a_change_that_lost_nothing_sends_no_clean(kodi: FakeKodi, tmp_path: Path) -> None:
+    show = make_show(tmp_path / "tv", "Severance", "Severance")
+    make_episode(show / "Season 01", "Severance", 1, 1)
+    client(kodi).notify(season_target(show / "Season 01"))
+    (show / "Season 01" / "poster.jpg").write_bytes(b"jpg")  # artwork changed, no episode lost
+
+    details = client(kodi).notify(season_target(show / "Season 01", "Modified"))
+
+    assert kodi.cleans() == []  # for TV a clean is of the whole source: only when needed
+    assert details["verified"] is True
+
+
 def test_a_new_show_and_a_new_season_are_scanned_from_the_show_folder(
     kodi: FakeKodi, tmp_path: Path
 ) -> None:
