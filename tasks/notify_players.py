@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -87,7 +88,28 @@ def _change_of(library: Library, request: NotifyRequest) -> Change:
     """What the folder holds now, which the players' libraries should show."""
     whole_library = os.path.normpath(request.path) == os.path.normpath(library.path)
     files = None if whole_library else videos_under(request.path)
+    let_the_second_pass(request.path)
     return Change(library, request.path, request.update_type, files)
+
+
+def let_the_second_pass(path: str) -> None:
+    """Wait (at most 1 s) until the folder, its parent and its subfolders last changed in
+    an earlier second than now.
+
+    Kodi remembers a scanned folder by its modification time, to the second, and skips it
+    while that is unchanged: a scan in the very second of the folder's last change would
+    leave a change later in that second unseen for good.
+    """
+    folders = [path, os.path.dirname(path)]
+    with contextlib.suppress(OSError):
+        folders += [entry.path for entry in os.scandir(path) if entry.is_dir()]
+    times = []
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            times.append(os.stat(folder).st_mtime)
+    wait = int(max(times, default=0)) + 1 - time.time()
+    if 0 < wait <= 1:
+        time.sleep(wait)
 
 
 def _target(change: Change, mappings: list[tuple[str, str]]) -> ScanTarget:

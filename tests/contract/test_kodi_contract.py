@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tasks.notify_players import let_the_second_pass
 from tests.kodi_under_test import KINDS, KodiUnderTest, kodi_under_test
 from tests.pipeline import make_episode, make_movie, make_show
 
@@ -31,6 +32,9 @@ def kodi(running_kodi: KodiUnderTest) -> KodiUnderTest:
 
 
 def scan(kodi: KodiUnderTest, folder: Path | str) -> None:
+    # Kodi remembers a folder by its modification time to the second: as notify-players
+    # does, scan only once the second of the folder's last change is over.
+    let_the_second_pass(str(folder).rstrip("/"))
     kodi.call("VideoLibrary.Scan", {"directory": str(folder), "showdialogs": False})
 
 
@@ -241,3 +245,18 @@ def test_wrong_credentials_are_a_401_with_no_json(kodi: KodiUnderTest) -> None:
     assert response.status_code == 401
     with pytest.raises(ValueError):
         response.json()
+
+
+def test_a_scan_sent_while_one_runs_stops_it_and_does_not_run(kodi: KodiUnderTest) -> None:
+    for number in range(300):
+        make_movie(kodi.movies, f"Movie {number} (2001)", 1000 + number)
+    late = make_movie(kodi.tv, "Late (2002)", 999)  # no source of movies: never added anyway
+    kodi.call("VideoLibrary.Scan", {"showdialogs": False})
+    assert kodi.wait_for(kodi.scanning, True) is True
+
+    scan(kodi, f"{late}/")
+
+    assert kodi.wait_for(kodi.scanning, False) is False
+    kodi.settle()
+    assert len(kodi.movie_files()) < 300  # the full scan was stopped part way
+    assert not kodi.scanning()  # and the second one never ran

@@ -80,6 +80,10 @@ class KodiLibrary:
         self.shows: dict[str, dict[str, Any]] = {}  # by show folder (Kodi's path, with "/")
         self.episodes: dict[str, dict[str, Any]] = {}  # by file
         self.listings: dict[str, set[str]] = {}  # Kodi's cached listing of a folder
+        # A scan reads each folder for about this long (Kodi: 15-45 ms), and stops between
+        # folders once ``stop`` is set (a second scan called while it runs).
+        self.folder_seconds = 0.01
+        self.stop = threading.Event()
         self._ids = iter(range(1, 1 << 30))
 
     def add_source(self, path: str, content: str | None, disk: str | None = None) -> None:
@@ -134,6 +138,7 @@ class KodiLibrary:
 
     def scan(self, directory: str) -> None:
         """What ``VideoLibrary.Scan`` of ``directory`` ("" for all sources) adds."""
+        self.stop.clear()
         if not directory:
             for source in list(self.sources):
                 self._remember_listings(source.path)
@@ -170,6 +175,8 @@ class KodiLibrary:
             self._scan_movies(folder, folder_nfo)
         elif not parts:
             for show in self._subfolders(folder):
+                if self._stopped():
+                    return
                 self._scan_show(show)
         elif len(parts) == 1:
             self._scan_show(folder)
@@ -179,6 +186,10 @@ class KodiLibrary:
                 known = show in self.shows and any(f.startswith(folder) for f in self.episodes)
             if known:  # else "No information found": a new season needs its show scanned
                 self._scan_season(self.shows[show], folder)
+
+    def _stopped(self) -> bool:
+        """Spend a folder's time; whether the scan was told to stop meanwhile."""
+        return self.stop.wait(self.folder_seconds)
 
     def _subfolders(self, folder: str) -> list[str]:
         disk = self.disk(folder) or ""
@@ -195,6 +206,8 @@ class KodiLibrary:
         if disk is None:
             return
         for current, _dirs, _files in os.walk(disk):
+            if self._stopped():
+                return
             relative = os.path.relpath(current, disk)
             kodi = folder if relative == os.curdir else f"{folder}{relative}/"
             for video in _videos(current):

@@ -223,7 +223,8 @@ class FakeKodi(TricklingFake):
         with self._lock:
             if self._pending is not None:
                 if self._pending_kind == "scan":
-                    self._pending.cancel()
+                    self._pending.cancel()  # not started yet: it never runs
+                    self.library.stop.set()  # running: it stops at the next folder
                     self._pending = None
                 return
         self._queue("scan", self.library.scan, directory)

@@ -6,6 +6,7 @@ the worker tests cover the real ones)."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,3 +233,21 @@ def test_players_get_the_folder_its_show_and_its_videos_in_their_namespace(
     result = notify.notify_players(whole, FakeJobContext("notify-players"))
     assert (players.targets[1].show_directory, players.targets[1].files) == (None, None)
     assert result["groups"][0]["verified"] is False
+
+
+def test_players_are_told_only_once_the_second_of_the_folders_last_change_is_over(
+    tmp_path: Path,
+) -> None:
+    """Kodi remembers a folder by its modification time to the second: a later change in
+    the second it was scanned would go unseen."""
+    season = tmp_path / "Show" / "Season 01"
+    season.mkdir(parents=True)
+    (season / "S01E01.mkv").write_bytes(b"\0")
+    changed = max(p.stat().st_mtime for p in (season, season.parent))
+
+    notify.let_the_second_pass(str(season))
+
+    assert int(time.time()) > int(changed)
+    started = time.monotonic()
+    notify.let_the_second_pass(str(season))  # that second is over already: no wait
+    assert time.monotonic() - started < 0.1
