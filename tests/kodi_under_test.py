@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,37 +37,21 @@ class KodiUnderTest:
     url: str
     root: Path
 
-    @property
-    def movies(self) -> Path:
-        return self.root / "movies"
+    movies: Path = field(init=False)
+    tv: Path = field(init=False)
+    plain: Path = field(init=False)
+    outside: Path = field(init=False)
+    share_movies: Path = field(init=False)
+    share_tv: Path = field(init=False)
+    kodi_movies: Path = field(init=False)
+    kodi_tv: Path = field(init=False)
 
-    @property
-    def tv(self) -> Path:
-        return self.root / "tv"
-
-    @property
-    def plain(self) -> Path:
-        return self.root / "plain"
-
-    @property
-    def outside(self) -> Path:
-        return self.root / "outside"
-
-    @property
-    def share_movies(self) -> Path:
-        return self.root / "share" / "movies"
-
-    @property
-    def share_tv(self) -> Path:
-        return self.root / "share" / "tv"
-
-    @property
-    def kodi_movies(self) -> Path:
-        return self.root / "kodi-view" / "movies"
-
-    @property
-    def kodi_tv(self) -> Path:
-        return self.root / "kodi-view" / "tv"
+    def __post_init__(self) -> None:
+        for name in ("movies", "tv", "plain", "outside"):
+            setattr(self, name, self.root / name)
+        for kind in ("movies", "tv"):
+            setattr(self, f"share_{kind}", self.root / "share" / kind)
+            setattr(self, f"kodi_{kind}", self.root / "kodi-view" / kind)
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC call; its result, or RuntimeError naming the error."""
