@@ -84,6 +84,11 @@ class PlayerSettings:
         return text
 
 
+# What a player that reports no outcome (Jellyfin, Emby, Plex) says of a change it was told
+# about (the README's "What completed means for a player").
+UNVERIFIED = "not checked: the server queues the request and reports no outcome"
+
+
 @dataclass(frozen=True)
 class ScanTarget:
     """One folder to tell a player about, in the player's namespace, and what it holds now.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.players.base import (
+    UNVERIFIED,
     PlayerSettings,
     PlayerUnavailable,
     ScanTarget,
@@ -15,10 +16,6 @@ from services.players.base import (
 )
 
 UPDATE_TYPES = ("Created", "Modified", "Deleted")
-
-
-# What the job says of this player type's outcome (the README's "What completed means").
-UNVERIFIED = "not checked: the server queues the request and reports no outcome"
 
 
 class JellyfinClient:

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from services.players.base import (
+    UNVERIFIED,
     PlayerError,
     PlayerSettings,
     PlayerUnavailable,
@@ -21,10 +22,6 @@ from services.players.base import (
 def contains(location: str, directory: str) -> bool:
     """Whether ``directory`` is ``location`` or inside it (``/a/b2`` is not in ``/a/b``)."""
     return with_separator(directory).startswith(with_separator(location))
-
-
-# What the job says of this player type's outcome (the README's "What completed means").
-UNVERIFIED = "not checked: the server queues the request and reports no outcome"
 
 
 class PlexClient:

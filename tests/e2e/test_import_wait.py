@@ -16,7 +16,7 @@ import pytest
 
 from tests.api_client import Api
 from tests.conftest import ApiServer, WorkerProcess, sqlite_only, wait_until
-from tests.e2e.test_pipeline import kodi_player, movies_setup, tv_setup
+from tests.e2e.test_pipeline import MOVIES_SHARE, kodi_player, movies_path, movies_setup, tv_setup
 from tests.fakes.players import FakeJellyfin, FakeKodi
 from tests.pipeline import clear_catalog, fixture
 
@@ -39,8 +39,10 @@ def api(waiting_worker: WorkerProcess, api_server: ApiServer) -> Api:
 
 
 @pytest.fixture
-def kodi() -> Iterator[FakeKodi]:
+def kodi(tmp_path: Path) -> Iterator[FakeKodi]:
+    """A Kodi whose movies source is the share the group maps the library to."""
     with FakeKodi(username="kodi", password="kodi-pass") as server:
+        server.add_source(MOVIES_SHARE, "movies", disk=movies_path(tmp_path))
         yield server
 
 
@@ -79,6 +81,11 @@ def test_the_scan_waits_until_the_imported_file_is_here_in_full(
     assert kodi.scans() == []
     assert [j["type"] for j in api._chain_jobs(root_id)] == ["webhook"]
 
+    # Radarr writes the movie's NFO with the import (Kodi adds no movie without one).
+    video.with_suffix(".nfo").write_text(
+        "<movie><title>The Matrix</title><year>1999</year>"
+        '<uniqueid type="tmdb" default="true">603</uniqueid></movie>'
+    )
     sparse_file(video, MATRIX["size"])
     jobs = api.chain(root_id)
 
@@ -92,6 +99,8 @@ def test_the_scan_waits_until_the_imported_file_is_here_in_full(
     assert kodi.scans() == [
         {"directory": "smb://nas/movies/The Matrix (1999)/", "showdialogs": False}
     ]
+    assert jobs[2]["result"]["groups"][0]["verified"] is True
+    assert kodi.movie_files() == [f"{MOVIES_SHARE}/The Matrix (1999)/{video.name}"]
 
 
 def test_every_file_of_a_sonarr_import_complete_is_waited_for(api: Api, tmp_path: Path) -> None:

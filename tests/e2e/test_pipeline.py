@@ -13,10 +13,25 @@ from typing import Any
 import httpx
 import pytest
 
+from services.players.base import UNVERIFIED
 from tests.api_client import Api
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
 from tests.pipeline import FIXTURES, HEADERS, clear_catalog, fixture, make_movie
+
+# Where the movies group's players see the library (``movies_setup``'s default mapping).
+MOVIES_SHARE = "smb://nas/movies"
+# Seconds the worker's Kodi client waits for a change to show in Kodi's library (20 by
+# default): the fake Kodi shows one in about 0.1 s, and a failure waits this long twice.
+VERIFY_TIMEOUT = 3
+
+
+@pytest.fixture(scope="module")
+def worker(database: str) -> Iterator[WorkerProcess]:
+    """The shared worker's kind, with a short wait for Kodi's library to show a change."""
+    process = WorkerProcess(concurrency=2, env={"ORCH_PLAYER_VERIFY_TIMEOUT": str(VERIFY_TIMEOUT)})
+    yield process
+    process.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +46,17 @@ def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
     return Api(api_server)
 
 
+def movies_path(tmp_path: Path) -> Path:
+    """The movies library folder ``movies_setup`` makes."""
+    return tmp_path / "data" / "movies"
+
+
 @pytest.fixture
-def kodi() -> Iterator[FakeKodi]:
+def kodi(tmp_path: Path) -> Iterator[FakeKodi]:
+    """A Kodi whose movies source is the share the group maps the library to, its files in
+    the library folder of ``movies_setup`` (a Kodi scans nothing outside its sources)."""
     with FakeKodi(username="kodi", password="kodi-pass") as server:
+        server.add_source(MOVIES_SHARE, "movies", disk=movies_path(tmp_path))
         yield server
 
 
@@ -67,8 +90,8 @@ def library_setup(
     return library, group
 
 
-def movies_setup(api: Api, tmp_path: Path, group_mapping: str = "smb://nas/movies") -> tuple:
-    library_path = tmp_path / "data" / "movies"
+def movies_setup(api: Api, tmp_path: Path, group_mapping: str = MOVIES_SHARE) -> tuple:
+    library_path = movies_path(tmp_path)
     library_path.mkdir(parents=True)
     library, group = library_setup(api, library_path, "movies", "/movies", group_mapping)
     return library_path, library, group
@@ -106,6 +129,36 @@ def test_radarr_download_reaches_kodi_with_the_group_path(
     assert kodi.methods().index("XBMC.GetInfoBooleans") < kodi.methods().index("VideoLibrary.Scan")
     outcome = jobs[2]["result"]["groups"][0]
     assert (outcome["status"], outcome["player"]) == ("notified", "kodi-0")
+    assert outcome["verified"] is True  # read back from Kodi's library
+    assert kodi.movie_files() == [f"{MOVIES_SHARE}/The Matrix (1999)/The Matrix (1999).mkv"]
+
+
+def test_a_kodi_without_a_source_for_the_group_path_fails_the_notify_saying_so(
+    api: Api, tmp_path: Path
+) -> None:
+    library_path, _, group = movies_setup(api, tmp_path)
+    make_movie(library_path, "The Matrix (1999)", 603)
+    with FakeKodi(username="kodi", password="kodi-pass") as kodi:
+        # The library is a source of this Kodi, but not at the path the group maps it to.
+        kodi.add_source("smb://nas/films", "movies", disk=library_path)
+        kodi_player(api, group["id"], kodi)
+
+        jobs = api.chain(api.webhook("radarr", fixture("radarr_download")))
+
+        assert [(j["type"], j["status"]) for j in jobs] == [
+            ("webhook", "completed"),
+            ("scan-movie", "completed"),
+            ("notify-players", "failed"),
+        ]
+        notify = jobs[2]
+        assert notify["retry_count"] == 0  # the set-up needs a fix: retrying would not help
+        assert notify["error"]["type"] == "PermanentError"
+        message = notify["error"]["message"]
+        assert f"Kodi did not add the movie in {MOVIES_SHARE}/The Matrix (1999)/" in message
+        assert "outside every Kodi video source" in message
+        assert "smb://nas/films/" in message  # the sources Kodi has
+        assert "path mapping" in message
+        assert kodi.movie_files() == []
 
 
 def test_webhook_accepts_basic_auth_and_apikey_query_and_put(api: Api, tmp_path: Path) -> None:
@@ -155,7 +208,9 @@ def test_fallback_to_the_second_player_when_the_first_is_down(
     outcome = notify["result"]["groups"][0]
     assert outcome["player"] == "kodi-1"
     assert [f["player"] for f in outcome["fallbacks"]] == ["kodi-0"]
+    assert outcome["verified"] is True
     assert len(kodi.scans()) == 1
+    assert kodi.movie_files() == [f"{MOVIES_SHARE}/The Matrix (1999)/The Matrix (1999).mkv"]
 
 
 def test_kodi_busy_is_retried_and_scanned_once(api: Api, kodi: FakeKodi, tmp_path: Path) -> None:
@@ -171,6 +226,8 @@ def test_kodi_busy_is_retried_and_scanned_once(api: Api, kodi: FakeKodi, tmp_pat
     assert notify["retry_count"] == 2
     assert len(kodi.scans()) == 1
     assert kodi.methods().count("XBMC.GetInfoBooleans") == 3
+    assert notify["result"]["groups"][0]["verified"] is True
+    assert kodi.movie_files() == [f"{MOVIES_SHARE}/The Matrix (1999)/The Matrix (1999).mkv"]
 
 
 def test_sonarr_download_sends_the_season_folder_to_jellyfin(api: Api, tmp_path: Path) -> None:
@@ -197,6 +254,9 @@ def test_sonarr_download_sends_the_season_folder_to_jellyfin(api: Api, tmp_path:
         assert jellyfin.updates() == [
             {"Path": "/media/tv/Severance/Season 02", "UpdateType": "Created"}
         ]
+        outcome = jobs[2]["result"]["groups"][0]
+        # Jellyfin queues the update and says nothing of its outcome: not checked.
+        assert (outcome["verified"], outcome["verification"]) == (False, UNVERIFIED)
 
 
 def test_plex_refreshes_every_matching_section(api: Api, tmp_path: Path) -> None:
@@ -221,6 +281,9 @@ def test_plex_refreshes_every_matching_section(api: Api, tmp_path: Path) -> None
             ("1", "/plex/movies/The Matrix (1999)"),
             ("5", "/plex/movies/The Matrix (1999)"),
         ]
+        outcome = jobs[-1]["result"]["groups"][0]
+        # Plex queues the refresh and says nothing of its outcome: not checked.
+        assert (outcome["verified"], outcome["verification"]) == (False, UNVERIFIED)
 
 
 def test_every_fixture_is_accepted_and_ignored_events_complete_as_ignored(api: Api) -> None:
@@ -270,6 +333,7 @@ def test_windows_manager_paths_are_mapped(api: Api, kodi: FakeKodi, tmp_path: Pa
     assert [j["status"] for j in jobs] == ["completed"] * 3
     assert jobs[1]["payload"]["path"] == f"{library_path}/{folder}"
     assert kodi.scans()[0]["directory"] == f"smb://nas/movies/{folder}/"
+    assert kodi.movie_files() == [f"smb://nas/movies/{folder}/{folder}.mkv"]
 
 
 def test_movie_delete_marks_the_movie_removed_and_tells_jellyfin(api: Api, tmp_path: Path) -> None:
@@ -314,6 +378,7 @@ def test_the_same_webhook_twice_scans_and_notifies_once(
     # The second webhook was pointed at the first one's pending scan.
     assert [s["job_id"] for s in chains[1][0]["result"]["scans"]] == list(scans)
     assert len(kodi.scans()) == 1
+    assert kodi.movie_files() == [f"{MOVIES_SHARE}/The Matrix (1999)/The Matrix (1999).mkv"]
 
 
 def _movie_ids(api: Api, library_id: int) -> list[tuple[int | None, str | None]]:
@@ -432,7 +497,12 @@ def test_a_movie_delete_cleans_kodis_folder(
     assert kodi.scans("VideoLibrary." + method)[-1]["directory"] == folder
     assert len(kodi.cleans()) == (1 if method == "Clean" else 0)
     assert len(kodi.scans()) == (1 if method == "Clean" else 2)  # the import's scan, and...
-    assert jobs[2]["result"]["groups"][0]["status"] == "notified"
+    outcome = jobs[2]["result"]["groups"][0]
+    # Seen gone from Kodi 19's library; Kodi 18 keeps the movie until a full clean, so its
+    # outcome is not checked.
+    assert (outcome["status"], outcome["verified"]) == ("notified", method == "Clean")
+    kept = [] if method == "Clean" else [f"{folder}The Matrix (1999).mkv"]
+    assert kodi.movie_files() == kept
 
 
 def test_a_manual_trigger_scans_each_folder_through_the_manual_mappings(
@@ -473,6 +543,10 @@ def test_a_manual_trigger_scans_each_folder_through_the_manual_mappings(
     assert sorted(s["directory"] for s in kodi.scans()) == [
         "smb://nas/movies/Heat (1995)/",
         "smb://nas/movies/The Matrix (1999)/",
+    ]
+    assert kodi.movie_files() == [
+        "smb://nas/movies/Heat (1995)/Heat (1995).mkv",
+        "smb://nas/movies/The Matrix (1999)/The Matrix (1999).mkv",
     ]
     assert sorted(_movie_ids(api, library["id"])) == [(603, None), (949, None)]
 
@@ -580,3 +654,7 @@ def test_a_missing_anchor_stops_scans_and_players_until_the_share_is_back(
     assert {j["status"] for j in rescanned} == {"completed"}
     told = {scan["directory"] for scan in kodi.scans()[kodi_scans:]}
     assert told == {"smb://nas/movies/The Matrix (1999)/", "smb://nas/movies/Heat (1995)/"}
+    assert kodi.movie_files() == [
+        "smb://nas/movies/Heat (1995)/Heat (1995).mkv",
+        "smb://nas/movies/The Matrix (1999)/The Matrix (1999).mkv",
+    ]

@@ -24,7 +24,7 @@ from services.catalog.models import (
     PlayerGroup,
     ScannedFolder,
 )
-from tests.conftest import DATA_DIR, WorkerProcess, wait_for_job
+from tests.conftest import DATA_DIR, WorkerProcess, wait_for_job, wait_until
 from tests.fakes.players import FakeKodi
 from tests.fakes.unreadable import UNREADABLE_LIST
 from tests.pipeline import make_movie, unique
@@ -258,6 +258,7 @@ def test_the_library_root_notification_reaches_kodi_as_a_scan_of_the_mapped_root
         make_movie(movies, f"Film {n:02d} (1980)", 9700 + n)
     library_id = _library(movies)
     with FakeKodi(username="kodi", password="kodi-pass") as kodi:
+        kodi.add_source("smb://nas/movies", "movies", disk=movies)  # the group's mapping
         with write_session() as session:
             group = PlayerGroup(name=unique("group"))
             group.libraries = [session.get(Library, library_id)]
@@ -275,7 +276,20 @@ def test_the_library_root_notification_reaches_kodi_as_a_scan_of_the_mapped_root
         notify = wait_for_job(notify_id)
 
         assert notify.status == "completed", notify.error
+        # A change to what Kodi holds: removed movies are cleaned out first, then the
+        # library's root is scanned.
+        assert kodi.cleans() == [
+            {"directory": "smb://nas/movies/", "content": "movies", "showdialogs": False}
+        ]
         assert kodi.scans() == [{"directory": "smb://nas/movies/", "showdialogs": False}]
+        [outcome] = notify.result["groups"]
+        assert outcome["status"] == "notified"
+        assert outcome["verified"] is False  # a whole library is not read back item by item
+        assert "whole library" in outcome["verification"]
+        expected = [
+            f"smb://nas/movies/Film {n:02d} (1980)/Film {n:02d} (1980).mkv" for n in range(12)
+        ]
+        wait_until(lambda: kodi.movie_files() == expected, timeout=5, what="Kodi's movies")
 
 
 def test_library_scan_of_a_missing_folder_fails_with_the_path(

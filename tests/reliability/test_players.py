@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from services.players.base import UNVERIFIED
 from tests.api_client import Api
 from tests.conftest import ApiServer, WorkerProcess, sqlite_only, wait_for_job
 from tests.fakes.players import FakeJellyfin, FakeKodi, FakePlex
@@ -26,6 +27,10 @@ from tests.pipeline import FINAL, clear_catalog, fixture, make_movie, unique
 
 MOVIE = "The Matrix (1999)"
 KODI_USER, KODI_PASSWORD = "kodi", "kodi-pass"
+# Where the Kodi groups see the library (``movies_setup``'s default mapping), and the file
+# of the fixture's movie in Kodi's library once it is added.
+SHARE = "smb://nas/movies"
+KODI_MOVIE = f"{SHARE}/{MOVIE}/{MOVIE}.mkv"
 
 
 # --- helpers (the client is tests/api_client.py) -----------------------------------------
@@ -45,15 +50,28 @@ def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
     return Api(api_server, worker)
 
 
+def library_folder(tmp_path: Path) -> Path:
+    """The movies library folder ``library_setup`` makes."""
+    return tmp_path / "data" / "movies"
+
+
+def with_source(kodi: FakeKodi, tmp_path: Path) -> FakeKodi:
+    """``kodi`` with the group's share as its movies source, its files in the library folder
+    (a Kodi adds nothing outside its sources)."""
+    kodi.add_source(SHARE, "movies", disk=library_folder(tmp_path))
+    return kodi
+
+
 @pytest.fixture
-def kodi() -> Iterator[FakeKodi]:
+def kodi(tmp_path: Path) -> Iterator[FakeKodi]:
+    """A Kodi that sees the library at ``SHARE``."""
     with FakeKodi(username=KODI_USER, password=KODI_PASSWORD) as server:
-        yield server
+        yield with_source(server, tmp_path)
 
 
 def library_setup(api: Api, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     """A movies library with a radarr mapping and the fixture's movie on disk."""
-    library_path = tmp_path / "data" / "movies"
+    library_path = library_folder(tmp_path)
     library_path.mkdir(parents=True)
     library = api.create(
         "/api/v1/libraries",
@@ -74,7 +92,7 @@ def add_group(api: Api, library_path: Path, library: dict[str, Any], to: str) ->
     )  # fmt: skip
 
 
-def movies_setup(api: Api, tmp_path: Path, to: str = "smb://nas/movies") -> dict[str, Any]:
+def movies_setup(api: Api, tmp_path: Path, to: str = SHARE) -> dict[str, Any]:
     """One library, one group; returns the group."""
     library_path, library = library_setup(api, tmp_path)
     return add_group(api, library_path, library, to)
@@ -133,6 +151,8 @@ def test_kodi_refusing_credentials_falls_back_to_the_next_kodi_not_retryable(
     assert "credentials refused (HTTP 401)" in outcome["fallbacks"][0]["error"]
     assert kodi.rejected == 1  # the first player's single call, never repeated
     assert kodi.scans() == [{"directory": f"smb://nas/movies/{MOVIE}/", "showdialogs": False}]
+    assert outcome["verified"] is True
+    assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def test_kodi_refusing_credentials_alone_fails_at_once_naming_the_player(
@@ -156,6 +176,7 @@ def test_kodi_refusing_credentials_alone_fails_at_once_naming_the_player(
     assert stale not in json.dumps(notify)
     assert kodi.rejected == 1
     assert kodi.scans() == []
+    assert kodi.movie_files() == []
 
 
 def test_kodi_http_500_is_retried_then_scanned_once(
@@ -177,7 +198,9 @@ def test_kodi_http_500_is_retried_then_scanned_once(
     assert notify["status"] == "completed"
     assert notify["retry_count"] >= 1
     assert only_group(notify)["status"] == "notified"
+    assert only_group(notify)["verified"] is True
     assert len(kodi.scans()) == 1
+    assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def test_kodi_answering_garbage_is_retryable_then_scanned_once(
@@ -199,7 +222,9 @@ def test_kodi_answering_garbage_is_retryable_then_scanned_once(
     notify = jobs[-1]
     assert (notify["status"], notify["retry_count"]) == ("completed", 1)
     assert only_group(notify)["status"] == "notified"
+    assert only_group(notify)["verified"] is True
     assert len(kodi.scans()) == 1
+    assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def test_kodi_json_rpc_error_is_permanent(api: Api, kodi: FakeKodi, tmp_path: Path) -> None:
@@ -236,6 +261,7 @@ class RecordingKodi(FakeKodi):
 def test_busy_kodi_never_gets_a_second_scan(api: Api, tmp_path: Path) -> None:
     group = movies_setup(api, tmp_path)
     with RecordingKodi(username=KODI_USER, password=KODI_PASSWORD) as kodi:
+        with_source(kodi, tmp_path)
         add_kodi(api, group, kodi.url)
         kodi.scanning_checks = 3
 
@@ -256,13 +282,15 @@ def test_busy_kodi_never_gets_a_second_scan(api: Api, tmp_path: Path) -> None:
         for index, (_, answer) in enumerate(kodi.answers):
             if answer == {"Library.IsScanning": True}:
                 assert methods[index + 1] == "JSONRPC.Ping", methods
+        assert only_group(notify)["verified"] is True
+        assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def test_slow_kodi_holds_back_neither_the_other_group_nor_other_jobs(
     api: Api, kodi: FakeKodi, tmp_path: Path
 ) -> None:
     library_path, library = library_setup(api, tmp_path)
-    group_a = add_group(api, library_path, library, "smb://nas/movies")
+    group_a = add_group(api, library_path, library, SHARE)
     group_b = add_group(api, library_path, library, "/media/movies")
     kodi.mode, kodi.delay = "slow", 8.0  # more than the client's 5 s timeout
     with FakeJellyfin(token="jf-token") as jellyfin:
@@ -299,13 +327,14 @@ def test_slow_kodi_holds_back_neither_the_other_group_nor_other_jobs(
         assert outcomes == {group_a["name"]: "notified", group_b["name"]: "already-notified"}
         assert len(jellyfin.updates()) == 1
         assert len(kodi.scans()) == 1
+        assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def test_a_manual_retry_after_fixing_a_password_skips_the_group_already_notified(
     api: Api, kodi: FakeKodi, tmp_path: Path
 ) -> None:
     library_path, library = library_setup(api, tmp_path)
-    group_a = add_group(api, library_path, library, "smb://nas/movies")
+    group_a = add_group(api, library_path, library, SHARE)
     group_b = add_group(api, library_path, library, "/media/movies")
     with FakeJellyfin(token="jf-token") as jellyfin:
         name = add_kodi(api, group_a, kodi.url, password="stale-password")
@@ -331,6 +360,7 @@ def test_a_manual_retry_after_fixing_a_password_skips_the_group_already_notified
         assert outcomes == {group_a["name"]: "notified", group_b["name"]: "already-notified"}
         assert len(jellyfin.updates()) == 1
         assert len(kodi.scans()) == 1
+        assert kodi.movie_files() == [KODI_MOVIE]
 
 
 # --- Jellyfin, Plex -----------------------------------------------------------------------
@@ -410,7 +440,9 @@ def test_plex_refresh_500_is_retryable(api: Api, tmp_path: Path) -> None:
         notify = api.chain(root_id)[-1]
 
         assert (notify["status"], notify["retry_count"]) == ("completed", 1)
-        assert only_group(notify)["details"] == {"sections": ["1"]}
+        assert only_group(notify)["details"] == {
+            "sections": ["1"], "verified": False, "verification": UNVERIFIED
+        }  # fmt: skip
         assert plex.refreshes() == [("1", f"/plex/movies/{MOVIE}")] * 2
 
 
@@ -435,7 +467,9 @@ def test_refused_connection_is_a_retryable_fallback(
     fallbacks = [(f["player"], f["retryable"]) for f in outcome["fallbacks"]]
     assert fallbacks == [(down, True), (stale, False)]
     assert "cannot reach it" in outcome["fallbacks"][0]["error"]
+    assert outcome["verified"] is True
     assert len(kodi.scans()) == 1
+    assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def test_refused_connection_alone_is_retried_until_the_player_is_back(
@@ -458,7 +492,9 @@ def test_refused_connection_alone_is_retried_until_the_player_is_back(
 
     assert (notify["status"], notify["retry_count"]) == ("completed", 1)
     assert only_group(notify)["player"] == name
+    assert only_group(notify)["verified"] is True
     assert len(kodi.scans()) == 1
+    assert kodi.movie_files() == [KODI_MOVIE]
 
 
 # --- players that trickle their answers --------------------------------------------------
@@ -501,7 +537,9 @@ def test_trickling_kodi_fails_at_the_deadline_and_falls_back_to_the_next_kodi(
         assert "no answer within 5 s" in outcome["fallbacks"][0]["error"]
         assert DEADLINE * 0.9 < seconds < 3 * DEADLINE
         assert trickling.methods() == ["JSONRPC.Ping"]  # nothing after the call that failed
+        assert outcome["verified"] is True
         assert len(kodi.scans()) == 1
+        assert kodi.movie_files() == [KODI_MOVIE]
 
 
 def assert_retried_at_the_deadline(api: Api, notify_id: str) -> None:
@@ -549,7 +587,9 @@ def test_trickling_plex_is_retried_after_the_deadline_then_refreshed_once(
         notify = api.chain(root_id)[-1]
 
         assert (notify["status"], notify["retry_count"]) == ("completed", 1)
-        assert only_group(notify)["details"] == {"sections": ["1"]}
+        assert only_group(notify)["details"] == {
+            "sections": ["1"], "verified": False, "verification": UNVERIFIED
+        }  # fmt: skip
         assert plex.refreshes() == [("1", f"/plex/movies/{MOVIE}")]
 
 

@@ -209,6 +209,9 @@ def test_player_secrets_are_never_echoed(live: Api, worker: WorkerProcess, tmp_p
         FakeKodi(username="kodi", password="the-real-password") as kodi,
         FakeJellyfin(token="the-real-token") as jellyfin,
     ):
+        # The library as the group maps it is this Kodi's movies source: only the
+        # credentials keep it from adding the movie.
+        kodi.add_source("/media/movies", "movies", disk=library_path)
         kodi_player = live.create(
             "/api/v1/players",
             {"name": unique("kodi"), "type": "kodi", "url": kodi.url, "group_id": group["id"],

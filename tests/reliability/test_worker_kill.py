@@ -1,9 +1,9 @@
 """200 webhook pipelines while worker processes are SIGKILLed again and again.
 
 Every pipeline must complete, none may stay ``processing``, and Kodi must get one
-scan per movie. Pool processes are killed every second (the worker replaces them
-and the broker gives their messages back); once, the whole worker is killed and
-another one started, as after a crash of the machine's worker.
+scan per movie and end up holding every movie. Pool processes are killed every second
+(the worker replaces them and the broker gives their messages back); once, the whole
+worker is killed and another one started, as after a crash of the machine's worker.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tests.conftest import (
     wait_for_job,
 )
 from tests.fakes.players import FakeKodi
-from tests.pipeline import HEADERS, clear_catalog
+from tests.pipeline import HEADERS, clear_catalog, make_movie
 
 PIPELINES = 200
 BODY = json.loads((REPO_ROOT / "tests" / "fixtures" / "radarr_download.json").read_text())
@@ -87,11 +87,11 @@ def test_pipelines_survive_repeated_sigkills(database: str, tmp_path: Path) -> N
     sqlite_only(database)
     library = tmp_path / "movies"
     folders = [f"Movie {n:03d} (2001)" for n in range(PIPELINES)]
-    for folder in folders:
-        (library / folder).mkdir(parents=True)
-        (library / folder / f"{folder}.mkv").write_bytes(b"\0" * 512)
+    for n, folder in enumerate(folders):
+        make_movie(library, folder, 100000 + n)  # with its NFO, which Kodi needs
     server = ApiServer()
     kodi = FakeKodi()
+    kodi.add_source("smb://nas/movies", "movies", disk=library)
     worker = WorkerProcess(concurrency=2)
     try:
         _configure(server.url, library, kodi)
@@ -143,6 +143,7 @@ def test_pipelines_survive_repeated_sigkills(database: str, tmp_path: Path) -> N
         # A kill after Kodi accepted a scan but before the job recorded it repeats that
         # scan (at least once); the checkpoint keeps that window to one HTTP answer.
         assert duplicates <= kills
+        assert kodi.movie_files() == [f"smb://nas/movies/{f}/{f}.mkv" for f in folders]
         print(
             f"\n{PIPELINES} pipelines, {kills} processes killed, {retried} jobs retried,"
             f" {duplicates} duplicate Kodi scans"
