@@ -465,6 +465,38 @@ def test_player_test_reachable(runner: CliRunner, kodi: FakeKodi) -> None:
     assert kodi.methods() == ["JSONRPC.Ping", "JSONRPC.Version"]
 
 
+def test_player_test_names_each_library_and_exits_1_when_one_is_outside_kodis_sources(
+    runner: CliRunner, kodi: FakeKodi, tmp_path: Path
+) -> None:
+    movies = add_library(runner, tmp_path)
+    tv = add_library(runner, tmp_path, "--kind", "tv")
+    group = add_group(
+        runner, "--library", str(movies["id"]), "--library", str(tv["id"]),
+        "--map", f"{tmp_path}=smb://nas",
+    )  # fmt: skip
+    kodi.add_source(f"smb://nas/{movies['name']}", "movies", disk=tmp_path / movies["name"])
+    player = created(
+        runner,
+        "player", "add", unique("kodi"), "--type", "kodi", "--url", kodi.url,
+        "--group", str(group["id"]), "--username", "kodi", "--password", "secret",
+    )  # fmt: skip
+
+    result = runner.invoke(main, ["player", "test", str(player["id"])])
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{player['name']}: reachable")
+    assert lines[1] == (
+        f"  library {movies['name']}: ok: smb://nas/{movies['name']} is in Kodi's"
+        f" smb://nas/{movies['name']}/"
+    )
+    assert lines[2].startswith(
+        f"  library {tv['name']}: PROBLEM: smb://nas/{tv['name']} is outside every library"
+        " folder of this Kodi"
+    )
+    assert "video source with its content set to TV shows" in lines[2]
+
+
 def test_player_test_wrong_password_fails(runner: CliRunner, kodi: FakeKodi) -> None:
     wrong = unique("wrong")
     player = _add_kodi(runner, kodi, wrong)
