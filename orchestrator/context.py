@@ -15,6 +15,7 @@ from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import JobLoggerAdapter, job_logger
 from orchestrator.models import Job, utcnow
 from orchestrator.priorities import InvalidPriority
+from orchestrator.stale import note_discarded
 
 handler_log = logging.getLogger("orchestrator.job")
 
@@ -45,7 +46,7 @@ class JobContext:
         with write_session() as session:
             updated = session.execute(
                 update(Job)
-                .where(Job.id == self.job_id, Job.status == JobStatus.PROCESSING)
+                .where(*self._current())
                 .values(progress_percent=percent, progress_message=message, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
@@ -55,17 +56,29 @@ class JobContext:
                 record_event(
                     session, self._job, "job.progress", {"percent": percent, "message": message}
                 )
+        if updated.rowcount != 1:  # type: ignore[attr-defined]
+            note_discarded(self._job, "progress")
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what this job has done so far; a retry finds it in ``ctx.checkpoint``."""
         with write_session() as session:
-            session.execute(
+            updated = session.execute(
                 update(Job)
-                .where(Job.id == self.job_id, Job.status == JobStatus.PROCESSING)
+                .where(*self._current())
                 .values(checkpoint=checkpoint, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
+        if updated.rowcount != 1:  # type: ignore[attr-defined]
+            note_discarded(self._job, "checkpoint")
         self.checkpoint = dict(checkpoint)
+
+    def _current(self) -> tuple[Any, ...]:
+        """The condition of every write of this attempt: the job still runs it."""
+        return (
+            Job.id == self.job_id,
+            Job.status == JobStatus.PROCESSING,
+            Job.attempts == self.attempt,
+        )
 
     def submit(
         self,

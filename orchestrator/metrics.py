@@ -59,6 +59,10 @@ HELP = {
     "jobs_retried": "Automatic retries scheduled, by type.",
     "webhooks_received": "Webhooks accepted, by source and event type.",
     "process_restarts": "Children of `orchestrator up` restarted after they exited, by service.",
+    "stale_writes": (
+        "Writes of an attempt that was no longer its job's current one, discarded: by type"
+        " and write (result, failure, retry, progress, checkpoint)."
+    ),
     "player_verifications": (
         "Players told of a change, by player type and outcome: verified (seen in its"
         " library), unverified (not checked) or not-updated (checked, and missing)."
@@ -182,7 +186,7 @@ class SqlCollector:
             counters[row.metric].append(row)
         for metric in ("jobs_submitted", "jobs_completed", "jobs_failed", "jobs_retried",
                        "webhooks_received", "process_restarts",
-                       "player_verifications"):  # fmt: skip
+                       "player_verifications", "stale_writes"):  # fmt: skip
             yield _counter(metric, counters.get(metric, []))
         for metric in ("job_run_seconds", "job_wait_seconds"):
             yield _histogram(metric, counters)

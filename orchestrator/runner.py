@@ -30,6 +30,7 @@ from orchestrator.priorities import queue_for
 from orchestrator.registry import JobType
 from orchestrator.retry import backoff_delay, should_retry
 from orchestrator.settings import get_settings
+from orchestrator.stale import note_discarded
 from orchestrator.summaries import clip, summarize
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,7 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
             job.id,
             JobStatus.COMPLETED,
             expected=RUNNING,
+            if_attempts=job.attempts,
             event_data=event_data,
             **refined,
             result=result,
@@ -260,10 +262,12 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
             progress_percent=100.0,
             error=None,  # an earlier attempt's error stays in its job.retrying event
         )
-        if done is None:
-            job_logger(log, job).warning("no longer processing (cancelled?): result discarded")
-            return
-        children = [insert_job(session, child, batched=True) for child in ctx.children]
+        children = (
+            [insert_job(session, child, batched=True) for child in ctx.children] if done else []
+        )
+    if done is None:
+        note_discarded(job, "result")
+        return
     for child in children:
         if child.created:
             publish(child.job)
@@ -296,15 +300,18 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
 def _fail(job: Job, exc: BaseException, started: float) -> None:
     error = _error_of(exc)
     with write_session() as session:
-        lifecycle.transition(
+        failed = lifecycle.transition(
             session,
             job.id,
             JobStatus.FAILED,
             expected=RUNNING,
+            if_attempts=job.attempts,
             event_data={"error": error["message"], "duration_s": _elapsed(started)},
             error=error,
             completed_at=utcnow(),
         )
+    if failed is None:
+        note_discarded(job, "failure")
 
 
 def _retry_or_fail(
@@ -323,6 +330,7 @@ def _retry_or_fail(
             job.id,
             JobStatus.RETRYING,
             expected=RUNNING,
+            if_attempts=job.attempts,
             event_data={
                 "error": error["message"],
                 "error_type": error["type"],
@@ -335,6 +343,8 @@ def _retry_or_fail(
             next_retry_at=utcnow() + timedelta(seconds=delay),
             dispatched_at=None,
         )
-    if retrying is not None:
-        publish(retrying)
-        raise Retry(message=error["message"], exc=exc, when=delay)
+    if retrying is None:
+        note_discarded(job, "retry")
+        return
+    publish(retrying)
+    raise Retry(message=error["message"], exc=exc, when=delay)

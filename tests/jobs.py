@@ -124,3 +124,16 @@ def time_limited(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             raise
         time.sleep(payload["seconds"])
     return {"attempt": ctx.attempt}
+
+
+@job("test-attempts", max_retries=3, retry_base=0.1)
+def attempts(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Attempt N reports progress and a checkpoint, sleeps ``seconds[N - 1]``, reports
+    again, then returns its number (or fails, when ``fail`` lists N)."""
+    ctx.progress(10, f"attempt {ctx.attempt} started")
+    ctx.save_checkpoint({"attempt": ctx.attempt})
+    time.sleep(payload["seconds"][ctx.attempt - 1])
+    ctx.progress(90, f"attempt {ctx.attempt} ending")
+    if ctx.attempt in payload.get("fail", []):
+        raise RetryableError(f"attempt {ctx.attempt} failed on purpose")
+    return {"attempt": ctx.attempt}
