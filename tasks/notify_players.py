@@ -213,16 +213,16 @@ def notify_players(request: NotifyRequest, ctx: JobContext) -> dict[str, Any]:
     done: dict[str, Any] = dict(ctx.checkpoint.get("notified", {}))
     with read_session() as session:
         library = session.get(Library, request.library_id)
-        groups = groups_for_library(session, request.library_id)
-    if library is None:
-        raise PermanentError(f"library {request.library_id} does not exist")
-    change = _change_of(library, request) if groups else None
+        # A library deleted since has no groups left to tell.
+        groups = groups_for_library(session, request.library_id) if library else []
+    change: Change | None = None  # read from disk once a group is to be told
     outcomes = []
     for group in groups:
         if str(group.id) in done:
             outcomes.append({**done[str(group.id)], "status": "already-notified"})
             continue
-        assert change is not None
+        assert library is not None  # it has groups
+        change = change or _change_of(library, request)
         outcome = _notify_group(group, change)
         outcomes.append(outcome)
         if outcome["status"] == "notified":
