@@ -248,7 +248,7 @@ class KodiClient:
         if can_clean and changed and (target.files is None or self._stale(target)):
             cleaned = self.clean(self._clean_directory(target), target.content)
             sent.append(f"VideoLibrary.Clean {cleaned}")
-            self._wait_until(max(target.verify_within, MIN_WAIT), lambda: self._stale(target))
+            self._wait_until(max(target.verify_within, MIN_WAIT), lambda: self._cleaning(target))
             if gone and target.show_directory and inside(target.show_directory, folder):
                 sent.extend(self._remove_show(target.show_directory))
         if not (gone and can_clean):
@@ -335,6 +335,13 @@ class KodiClient:
         folder = kodi_directory(target.directory)
         files = self.library_files(folder, target.content)
         return {file[len(folder) :].replace("\\", "/") for file in files}
+
+    def _cleaning(self, target: ScanTarget) -> str | None:
+        """Whether the clean is still going, in words: Kodi says it scans while it cleans,
+        and a folder's lost files may still be listed."""
+        if self.is_scanning():
+            return "Kodi is still cleaning its library"
+        return self._stale(target)
 
     def _stale(self, target: ScanTarget, held: set[str] | None = None) -> str | None:
         """The items Kodi still lists under the folder whose files are gone, in words."""
