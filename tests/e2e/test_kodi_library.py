@@ -24,7 +24,7 @@ from tests.kodi_under_test import PASSWORD, USERNAME, KodiUnderTest, kodi_under_
 from tests.pipeline import clear_catalog, fixture, make_show
 
 # Kodi shows a folder's change about 0.1 s after the call; a failure waits this long twice.
-VERIFY_SECONDS = "5"
+VERIFY_SECONDS = "3"
 SEVERANCE = "Severance"
 S02E01 = "Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv"
 S02E02 = "Severance - S02E02 - Goodbye, Mrs. Selvig WEBDL-2160p.mkv"
