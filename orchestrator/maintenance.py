@@ -27,6 +27,8 @@ from typing import Any
 from celery.signals import worker_ready
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from orchestrator import lifecycle
 from orchestrator.broker import (
@@ -221,8 +223,21 @@ def _note_answers(hostnames: set[str], worker_timeout: float) -> _Workers:
     """Record that ``hostnames`` answered now, and read when every worker was last heard."""
     now = utcnow()
     with write_session() as session:
-        session.execute(delete(WorkerSeen).where(WorkerSeen.hostname.in_(hostnames)))
-        session.add_all(WorkerSeen(hostname=name, seen_at=now) for name in hostnames)
+        if hostnames:
+            # An upsert: two reaper runs at once (one queued behind long jobs, the next on
+            # time) both record the same workers, and neither may fail for it.
+            insert = (
+                postgresql_insert
+                if session.get_bind().dialect.name == "postgresql"
+                else sqlite_insert
+            )
+            rows = [{"hostname": name, "seen_at": now} for name in sorted(hostnames)]
+            statement = insert(WorkerSeen).values(rows)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["hostname"], set_={"seen_at": statement.excluded.seen_at}
+                )
+            )
         # Workers silent for a day are forgotten, so the table stays small.
         session.execute(delete(WorkerSeen).where(WorkerSeen.seen_at < now - timedelta(days=1)))
         last_seen = {row.hostname: row.seen_at for row in session.scalars(select(WorkerSeen))}

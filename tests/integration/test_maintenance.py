@@ -3,9 +3,10 @@ retention deletes old finished jobs. (Killed workers: tests/reliability.)"""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from orchestrator import submit
 from orchestrator.db import read_session, write_session
@@ -48,3 +49,33 @@ def test_retention_deletes_old_finished_jobs_and_their_events(worker: WorkerProc
         assert session.get(Job, old.id) is None
         assert session.get(Job, recent.id) is not None
         assert session.query(JobEvent).filter(JobEvent.job_id == old.id).count() == 0
+
+
+def test_reaper_runs_at_the_same_time_both_record_the_workers_they_heard(database: str) -> None:
+    """Two reaper runs at once (one queued behind long jobs, the next on time) write the
+    same workers: neither may fail for it (a unique violation failed one before)."""
+    from orchestrator.maintenance import _note_answers
+    from orchestrator.models import WorkerSeen
+
+    hostnames = {f"worker-{n}@host" for n in range(8)}
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def reap() -> None:
+        start.wait()
+        try:
+            for _ in range(25):
+                _note_answers(hostnames, 25.0)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reap) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    with read_session() as session:
+        seen = set(session.scalars(select(WorkerSeen.hostname)))
+    assert hostnames <= seen
