@@ -39,7 +39,7 @@ CLEAN_BY_DIRECTORY = 12
 
 # How often the library is read while waiting for a change to show (a folder's scan takes
 # Kodi 15-45 ms and its item shows about 0.1 s after the call).
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.05
 # Waiting for a clean to end before scanning, even with verification off: a scan sent while
 # Kodi cleans is dropped (a clean of a few folders takes 15-40 ms, of 2,000 movies 0.4 s).
 MIN_WAIT = 5.0
