@@ -9,7 +9,8 @@ request is sent and the job completes), in rounds, so that the machine's noise f
 both. Reported: the chain's time (webhook answered to notify-players completed) and
 notify-players' own run time, median and p95, with verification on and off, and whether
 Kodi's library held every movie at the end. ``ORCH_SCAN_DELAY`` is 0 here: the 2 s a
-scan waits by default would only add the same to both.
+scan waits by default would only add the same to both (with it, notify-players' wait for
+the second of the folder's last change to be over, up to 1 s here, would be over before).
 """
 
 from __future__ import annotations
