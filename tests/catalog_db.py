@@ -11,6 +11,7 @@ import pytest
 
 import orchestrator.models  # noqa: F401 - the tables of the models below are Base's
 import services.catalog.models  # noqa: F401
+from orchestrator.background import flush_all
 from orchestrator.db import Base, get_engine, reset_engines
 from orchestrator.settings import reset_settings
 
@@ -28,6 +29,9 @@ def catalog_database(folder: Path) -> Iterator[str]:
         try:
             yield url
         finally:
+            # What the handlers counted (metrics) goes to this database now, not to the
+            # next one's while that is being made.
+            flush_all()
             reset_engines()
     # The environment is the test session's again: so are the settings read next.
     reset_settings()
