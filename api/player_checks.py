@@ -10,7 +10,7 @@ from api.schemas import LibraryCheck
 from services.catalog.models import Player
 from services.pathmap import PathEscape, map_path
 from services.players import PlayerClient, label_of
-from services.players.base import with_separator
+from services.players.base import contains
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def library_checks(group: GroupLibraries, client: PlayerClient) -> list[LibraryC
             message = f"not checked: {name} does not list its library folders to us"
             checks.append(_check(library, path, None, message))
             continue
-        holding = [s for s in sources if with_separator(path).startswith(with_separator(s))]
+        holding = [s for s in sources if contains(s, path)]
         if holding:
             checks.append(_check(library, path, True, f"{path} is in {name}'s {holding[0]}"))
             continue

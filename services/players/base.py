@@ -177,6 +177,11 @@ def with_separator(path: str) -> str:
     return path.rstrip("/\\") + separator
 
 
+def contains(folder: str, path: str) -> bool:
+    """Whether ``path`` is ``folder`` or inside it (``/a/b2`` is not in ``/a/b``)."""
+    return with_separator(path).startswith(with_separator(folder))
+
+
 def with_article(name: str) -> str:
     """``name`` after its indefinite article: "a Kodi", "an Emby"."""
     return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"

@@ -24,6 +24,7 @@ from services.players.base import (
     PlayerSettings,
     PlayerUnavailable,
     ScanTarget,
+    contains,
     identify,
     json_body,
     request,
@@ -62,11 +63,6 @@ def parent_directory(directory: str) -> str:
     separator = folder[-1]
     head = folder[:-1].rpartition(separator)[0]
     return head + separator if head and not head.endswith(":/") else folder
-
-
-def inside(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or inside it, comparing with trailing separators."""
-    return with_separator(path).startswith(kodi_directory(folder))
 
 
 def _files_of(item: dict[str, Any]) -> list[str]:
@@ -179,7 +175,7 @@ class KodiClient:
         )
         items = result.get(key) if isinstance(result, dict) else None
         files = [file for item in items or [] if isinstance(item, dict) for file in _files_of(item)]
-        return [file for file in files if inside(file, folder)]
+        return [file for file in files if contains(folder, file)]
 
     def _readable(self, directory: str) -> bool:
         """Whether Kodi can list ``directory`` (``Files.GetDirectory``, which also refreshes
@@ -249,7 +245,7 @@ class KodiClient:
             cleaned = self.clean(self._clean_directory(target), target.content)
             sent.append(f"VideoLibrary.Clean {cleaned}")
             self._wait_until(max(target.verify_within, MIN_WAIT), lambda: self._cleaning(target))
-            if gone and target.show_directory and inside(target.show_directory, folder):
+            if gone and target.show_directory and contains(folder, target.show_directory):
                 sent.extend(self._remove_show(target.show_directory))
         if not (gone and can_clean):
             scan = self.scan_folder(self._scan_folder_for(target))
@@ -305,7 +301,7 @@ class KodiClient:
     def _scan_folder_for(self, target: ScanTarget) -> str:
         """The folder to scan: ``target``'s, or its show's when Kodi knows neither yet."""
         show = target.show_directory
-        if target.content != "tvshows" or show is None or inside(show, target.directory):
+        if target.content != "tvshows" or show is None or contains(target.directory, show):
             return target.directory
         known = self.library_files(target.directory, target.content)
         return target.directory if known else show
@@ -314,7 +310,7 @@ class KodiClient:
         """The folder to scan when the first scan did not show: the show folder, else the
         parent."""
         show = target.show_directory
-        if target.content == "tvshows" and show and not inside(show, target.directory):
+        if target.content == "tvshows" and show and not contains(target.directory, show):
             return show
         parent = parent_directory(target.directory)
         return parent if parent != kodi_directory(target.directory) else None
@@ -370,7 +366,7 @@ class KodiClient:
         """Why Kodi may not have picked the change up, from what Kodi itself says."""
         folder = kodi_directory(target.directory)
         sources = self.sources() or []
-        if not any(inside(folder, source) for source in sources):
+        if not any(contains(source, folder) for source in sources):
             listed = ", ".join(sources) or "none"
             return (
                 f"the folder is outside every Kodi video source (Kodi's sources: {listed}):"

@@ -11,17 +11,12 @@ from services.players.base import (
     PlayerSettings,
     PlayerUnavailable,
     ScanTarget,
+    contains,
     identify,
     json_body,
     request,
     require_directory,
-    with_separator,
 )
-
-
-def contains(location: str, directory: str) -> bool:
-    """Whether ``directory`` is ``location`` or inside it (``/a/b2`` is not in ``/a/b``)."""
-    return with_separator(directory).startswith(with_separator(location))
 
 
 class PlexClient:
