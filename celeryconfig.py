@@ -42,6 +42,12 @@ broker_transport_options = {
     "priority_steps": list(range(10)),
     "sep": ":",
     "visibility_timeout": _settings.visibility_timeout,
+    # A Redis that stops answering (a dead host, packets dropped) fails the call after
+    # ORCH_NETWORK_TIMEOUT instead of hanging on an established socket for minutes.
+    # (The worker's BRPOP waits 1 s at a time, well within it.)
+    "socket_timeout": _settings.network_timeout,
+    "socket_connect_timeout": _settings.network_timeout,
+    "socket_keepalive": True,
 }
 broker_connection_retry_on_startup = True
 # Publishing happens inside API requests: fail fast and let the sweep re-publish.
@@ -63,6 +69,8 @@ task_track_started = False
 
 imports = tuple(_settings.job_modules)
 
+# Beat sends only while it holds the deployment's lease: one schedule however many run.
+beat_scheduler = "orchestrator.beatlock:LeasedScheduler"
 beat_schedule = {
     "orchestrator.redispatch": {
         "task": "orchestrator.redispatch",

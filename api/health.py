@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
@@ -14,11 +17,26 @@ from orchestrator.db import read_session
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
 
+# Each check runs on a thread of this pool and is given up after READY_WITHIN seconds:
+# a database or broker behind a cut cable (packets dropped, not refused) must not hold
+# the probe, or whoever asks it, for minutes. The threads of hung checks end with the
+# network timeouts; while they are all busy, later checks wait here and count as failed.
+READY_WITHIN = 4.0
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+
 
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process is up."""
     return jsonify(Health().dump())
+
+
+def _answer(check: Future[bool], name: str, deadline: float) -> bool:
+    try:
+        return check.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        log.warning("readiness: %s did not answer within %g s", name, READY_WITHIN)
+        return False
 
 
 def _database_ok() -> bool:
@@ -43,8 +61,14 @@ def _broker_ok() -> bool:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """200 when the database and the broker answer, else 503 saying which does not."""
-    checks = ReadinessChecks(database=_database_ok(), broker=_broker_ok())
+    """200 when the database and the broker answer within 4 s, else 503 saying which
+    does not."""
+    deadline = time.monotonic() + READY_WITHIN
+    database, broker = _checks.submit(_database_ok), _checks.submit(_broker_ok)
+    checks = ReadinessChecks(
+        database=_answer(database, "database", deadline),
+        broker=_answer(broker, "broker", deadline),
+    )
     ready = checks.database and checks.broker
     body = Readiness(status="ready" if ready else "unavailable", checks=checks)
     return jsonify(body.dump()), 200 if ready else 503

@@ -109,11 +109,16 @@ def _marker_queue() -> Iterator[tuple[Queue, Any]]:
             channel.close()
 
 
-def restore_unacknowledged(held: set[str], older_than: float) -> list[str]:
-    """Put back in their queue the messages taken by a worker more than ``older_than``
-    seconds ago and never acknowledged, unless a live worker holds them (``held``);
-    returns their task ids. Redis only: RabbitMQ gives them back when the worker's
-    connection drops; Redis keeps them until its visibility timeout (an hour).
+def restore_unacknowledged(
+    held: set[str], older_than: float, handed_back: frozenset[str] = frozenset()
+) -> list[str]:
+    """Put back at the head of their queue the messages taken by a worker more than
+    ``older_than`` seconds ago and never acknowledged, unless a live worker holds them
+    (``held``); returns their task ids. Redis only: RabbitMQ gives them back when the
+    worker's connection drops; Redis keeps them until its visibility timeout (an hour).
+
+    The messages of jobs in ``handed_back`` (published again with their retry) are
+    dropped instead: the job needs one message, not two.
     """
     restored: list[str] = []
     with app.connection_for_write() as connection:
@@ -131,7 +136,11 @@ def restore_unacknowledged(held: set[str], older_than: float) -> list[str]:
             task_id = (message.get("headers") or {}).get("id")
             if task_id in held:
                 continue
-            channel.qos.restore_by_tag(tag, leftmost=True)
+            if task_id in handed_back:
+                channel.qos.reject(tag, requeue=False)
+                continue
+            # Not "leftmost": kombu pushes on the left and workers take from the right.
+            channel.qos.restore_by_tag(tag, leftmost=False)
             restored.append(str(task_id))
     if restored:
         log.warning("put back %d messages no live worker holds: %s", len(restored), restored)

@@ -77,11 +77,14 @@ def _write_batches_before_exit(**_: Any) -> None:
 
 @app.on_after_finalize.connect
 def _schedule_periodic_jobs(sender: Celery, **_: Any) -> None:
-    # Beat sends a bare message; the worker gives it its job row on first run.
+    # Beat sends a bare message; the worker gives it its job row on first run. A run
+    # still queued when the next is due is dropped (expires): runs queued behind long
+    # jobs would otherwise pile up, then all run at once.
     for kind in scheduled_job_types():
         options = {
             "queue": queue_for(kind.priority),
             "priority": message_priority(kind.priority, sender.conf.broker_url),
+            "expires": kind.schedule,
         }
         assert kind.schedule is not None
         sender.add_periodic_task(

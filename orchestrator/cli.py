@@ -92,6 +92,9 @@ def up(host: str, port: int, flower_port: int) -> None:
     _check_api_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _lock_beat(settings, "orchestrator up")  # held until this process exits
+    # Its beat holds the deployment's lease in this process's name: a beat restarted
+    # after a crash takes the schedule back at once instead of waiting for the lease.
+    os.environ[beatlock.HOLDER_VARIABLE] = beatlock.this_process()
     _check_ports(host, port, flower_port)
     stopping = False
 
@@ -258,6 +261,11 @@ def beat() -> None:
     # Kept through the exec: celery beat itself then holds the lock.
     os.set_inheritable(_lock_beat(settings, "orchestrator beat"), True)
     stack.prepare(settings)
+    try:
+        # The deployment's lease too, for this pid: the beat it execs renews it.
+        beatlock.refuse_second_beat(beatlock.this_process())
+    except beatlock.BeatLockHeld as exc:
+        raise click.ClickException(str(exc)) from exc
     _exec("beat", stack.beat_command(settings))
 
 

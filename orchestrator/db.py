@@ -19,7 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -97,9 +99,29 @@ def _create_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine, busy_timeout)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=_network_timeouts())
     _ping_idle_connections(engine)
     return engine
+
+
+def _network_timeouts() -> dict[str, int]:
+    """libpq's settings that give up on a PostgreSQL silent for ``ORCH_NETWORK_TIMEOUT``.
+
+    Without them a connection whose peer vanished (packets dropped, not refused) waits
+    for TCP's own retransmissions: a query or commit hung for a minute or more after a
+    network cut, a connection attempt for two.
+    """
+    timeout = get_settings().network_timeout
+    return {
+        "connect_timeout": max(1, round(timeout)),
+        # Unacknowledged data (a query, a commit) is given up after the timeout...
+        "tcp_user_timeout": int(timeout * 1000),
+        # ... and an idle connection is probed from half of it on.
+        "keepalives": 1,
+        "keepalives_idle": max(1, round(timeout / 2)),
+        "keepalives_interval": max(1, round(timeout / 6)),
+        "keepalives_count": 3,
+    }
 
 
 @lru_cache(maxsize=4)
@@ -110,6 +132,14 @@ def _sessionmakers(url: str) -> tuple[sessionmaker[Session], sessionmaker[Sessio
         sessionmaker(bind=engine, expire_on_commit=False),
         sessionmaker(bind=writer, expire_on_commit=False),
     )
+
+
+def insert_or(session: Session, table: type[Base] | Table) -> Any:
+    """An ``INSERT`` into ``table`` with its dialect's ``ON CONFLICT`` clauses
+    (``on_conflict_do_update``, ``on_conflict_do_nothing``): PostgreSQL's or SQLite's."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return sqlite_insert(table)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
+from orchestrator.broker_transport import FIRST_HEADER
 from orchestrator.celery_app import app
 from orchestrator.db import write_session
 from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound
@@ -190,17 +191,29 @@ def _short_repr(payload: dict[str, Any]) -> str:
     return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."
 
 
-def publish(job: Job, *, producer: Any = None, stamp: bool = True) -> bool:
+def publish(job: Job, *, producer: Any = None, stamp: bool = True, first: bool = False) -> bool:
     """Send the job's message; False if not sent. ``dispatched_at`` is stamped shortly,
-    unless ``stamp`` is false (the caller stamps it)."""
+    unless ``stamp`` is false (the caller stamps it).
+
+    ``first`` puts it ahead of the jobs of its priority already queued: a job handed
+    back after its attempt was lost had its turn, and keeps its place.
+    """
     now = utcnow()
+    priority, headers = message_priority(job.priority, app.conf.broker_url), None
+    if first:
+        # On Redis the transport pushes it at the head of its priority's list; RabbitMQ
+        # has no head to push to, so it goes out as the most urgent of its queue.
+        headers = {FIRST_HEADER: True}
+        if not app.conf.broker_url.startswith("redis"):
+            priority = message_priority(1, app.conf.broker_url)
     try:
         app.send_task(
             job.type,
             kwargs=job.payload,
             task_id=job.id,
             queue=job.queue,
-            priority=message_priority(job.priority, app.conf.broker_url),
+            priority=priority,
+            headers=headers,
             countdown=_countdown(job, now),
             argsrepr="()",
             kwargsrepr=_short_repr(job.payload),

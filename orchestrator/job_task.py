@@ -4,8 +4,10 @@ worker's main process does for a job besides handing it to a pool process.
 - A message it cannot hand over (a payload nested too deeply to pickle, positional
   arguments, kwargs that are not an object) is dropped with a log line and its job
   failed, instead of crashing the worker on every redelivery.
-- A run killed at its hard time limit is recorded as a lost attempt (retried, or failed
-  once its retries are spent), saying so.
+- A run killed at its hard time limit, or whose pool process died (SIGKILL, OOM), is
+  recorded as a lost attempt (retried, or failed once its retries are spent), saying so.
+  The worker whose process died is the one that knows the attempt ended: the message
+  Celery then gives back finds the job waiting and runs it again.
 - A job revoked through Celery (``celery control revoke``, Flower) is ``cancelled``.
 """
 
@@ -15,6 +17,8 @@ import logging
 import re
 from typing import Any
 
+from billiard.einfo import ExceptionWithTraceback
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import InvalidTaskError, TimeLimitExceeded
 from celery.signals import task_revoked
@@ -30,7 +34,7 @@ from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, JobEvent, utcnow
 from orchestrator.payloads import too_deep
 from orchestrator.registry import JobType, on_register
-from orchestrator.runner import end_lost_attempt, execute, refuse_message
+from orchestrator.runner import end_lost_attempt, execute, lose_attempt, refuse_message
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,34 @@ class JobRequest(Request):
             log.exception("job %s: could not record its dropped message", self.id)
         # Celery logs this, rejects the message without requeueing it and goes on.
         raise InvalidTaskError(f"job {self.id} ({self.name}): {reason}")
+
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> Any:
+        """Record the attempt of a pool process that died running this job, before Celery
+        gives its message back (``task_reject_on_worker_lost``) to be run again."""
+        if self._process_died(exc_info.exception):
+            try:
+                _record_lost_process(self.id, self.hostname)
+            except Exception:  # the reaper gives the job back later; the worker goes on
+                log.exception("job %s: could not record the loss of its process", self.id)
+        return super().on_failure(exc_info, send_failed_event, return_ok)
+
+    def _process_died(self, exc: BaseException) -> bool:
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            # How billiard reports a child that exited, unless Celery killed it on purpose
+            # (a revoke with terminate): Celery treats it as a lost worker too.
+            return not (self._already_cancelled or self._already_revoked)
+        return isinstance(exc, WorkerLostError)
+
+
+def _record_lost_process(job_id: str, hostname: str | None) -> None:
+    with write_session() as session:
+        job = session.get(Job, job_id)
+        if job is not None and job.status == JobStatus.PROCESSING and job.worker == hostname:
+            lose_attempt(session, job)
 
 
 class JobTask(Task):

@@ -27,8 +27,6 @@ from typing import Any
 from celery.signals import worker_ready
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from orchestrator import lifecycle
 from orchestrator.broker import (
@@ -40,7 +38,7 @@ from orchestrator.broker import (
 )
 from orchestrator.celery_app import app
 from orchestrator.context import JobContext
-from orchestrator.db import read_session, write_session
+from orchestrator.db import insert_or, read_session, write_session
 from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import BrokerMarker, Job, WorkerSeen, utcnow
@@ -119,14 +117,16 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if not workers.silent:
         # Every worker that did not answer is dead: messages they took and never
         # acknowledged go back to their queue (Redis would wait for its visibility timeout).
-        restored = restore_unacknowledged(replies.held, settings.worker_timeout)
+        restored = restore_unacknowledged(
+            replies.held, settings.worker_timeout, handed_back=frozenset(reaped)
+        )
     marker_gone = not marker_is_there()
     if marker_gone and _marker_was_planted():
         ctx.log.warning("the broker lost its messages: republishing every waiting job")
         lost = _published_waiting()
     else:
         lost = _lost_from_empty_queues(cutoff)
-    waiting = [j for j in lost if j.id not in replies.held]
+    waiting = [j for j in lost if j.id not in replies.held and j.id not in restored]
     republished = [j.id for j in waiting if publish(j)]
     if marker_gone and len(republished) == len(waiting):
         # Only now: had a publish failed, the next run must see the marker gone again.
@@ -226,13 +226,8 @@ def _note_answers(hostnames: set[str], worker_timeout: float) -> _Workers:
         if hostnames:
             # An upsert: two reaper runs at once (one queued behind long jobs, the next on
             # time) both record the same workers, and neither may fail for it.
-            insert = (
-                postgresql_insert
-                if session.get_bind().dialect.name == "postgresql"
-                else sqlite_insert
-            )
             rows = [{"hostname": name, "seen_at": now} for name in sorted(hostnames)]
-            statement = insert(WorkerSeen).values(rows)
+            statement = insert_or(session, WorkerSeen).values(rows)
             session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["hostname"], set_={"seen_at": statement.excluded.seen_at}

@@ -138,3 +138,14 @@ class BrokerMarker(Base):
 
     broker: Mapped[str] = mapped_column(String(500), primary_key=True)
     planted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """Something one process of the whole deployment holds until ``expires_at`` unless it
+    renews it: beat's schedule (``orchestrator.beatlock``)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -11,7 +11,12 @@ from orchestrator.settings import get_settings
 
 @lru_cache(maxsize=4)
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    timeout = get_settings().network_timeout
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=min(5.0, timeout),
+        socket_connect_timeout=min(2.0, timeout),
+    )
 
 
 def get_redis() -> redis.Redis | None:

@@ -14,10 +14,12 @@ second for older unpublished ones (a lost ring, a failed publish). A relay that 
 the broker away tries again with backoff; the jobs wait in the table meanwhile, and
 the sweep is the fallback should the relay itself be gone.
 
-On PostgreSQL the batch is locked (``FOR UPDATE SKIP LOCKED``) while it is published,
-so that the relays of several API hosts do not publish the same job twice. On SQLite
-(one host) a job published twice by two relays is only a duplicate message, which the
-claim skips.
+No transaction is open while the broker is spoken to: the batch is read, published,
+then stamped in a transaction of its own. A relay stuck on a broker that stopped
+answering (a network cut) holds no lock and no snapshot, so other relays, the sweep and
+the event streams go on. The price: relays of several API hosts that look at the same
+moment may both publish an old unpublished job (only after the broker was away, since
+each is rung for its own jobs); the claim skips the copy.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
 from orchestrator.celery_app import app
-from orchestrator.db import get_engine, read_session, write_session
+from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import publish
 from orchestrator.models import Job, utcnow
 from orchestrator.stamps import STAMP
@@ -67,16 +69,8 @@ def _relay_once(
     limit: int, grace: float, producer: Any, ids: list[str] | None = None
 ) -> tuple[int, int]:
     """One batch (of ``ids`` alone, if given): (how many were sent, how many were found)."""
-    if get_engine().dialect.name == "postgresql":
-        with write_session() as session:
-            jobs = _unpublished(session, limit, grace, locking=True, ids=ids)
-            sent = _send(jobs, producer)
-            if sent:
-                session.connection().execute(STAMP, sent)
-        return len(sent), len(jobs)
-    # SQLite: the write lock is not held while the broker is spoken to.
     with read_session() as session:
-        jobs = _unpublished(session, limit, grace, locking=False, ids=ids)
+        jobs = _unpublished(session, limit, grace, ids=ids)
     sent = _send(jobs, producer)
     if sent:
         with write_session() as session:
@@ -85,7 +79,7 @@ def _relay_once(
 
 
 def _unpublished(
-    session: Session, limit: int, grace: float, locking: bool, ids: list[str] | None = None
+    session: Session, limit: int, grace: float, ids: list[str] | None = None
 ) -> list[Job]:
     query = (
         sql_select(Job)
@@ -99,8 +93,6 @@ def _unpublished(
     )
     if ids is not None:
         query = query.where(Job.id.in_(ids))
-    if locking:
-        query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))
 
 

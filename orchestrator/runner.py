@@ -1,7 +1,13 @@
 """Running one job inside a Celery task: claim, call the handler, record the outcome.
 
 The claim is a conditional update from ``pending``/``retrying`` to ``processing``:
-a second delivery of the same message finds the job elsewhere and is skipped.
+a second delivery of the same message finds the job elsewhere and is skipped, even one
+the broker marks redelivered. A redelivery says only that the broker gave the message
+back, not that the attempt ended: RabbitMQ gives back the messages of a worker whose
+connection dropped while its process still runs them, and the reaper may restore a
+message whose job it also handed back. An attempt is declared lost only by the worker
+whose pool process died running it (``orchestrator.job_task``) or by the reaper, once
+the worker is known gone (``orchestrator.maintenance``).
 """
 
 from __future__ import annotations
@@ -10,18 +16,20 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, func
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
 from orchestrator.context import JobContext
 from orchestrator.db import write_session
-from orchestrator.dispatch import insert_job, publish
+from orchestrator.dispatch import Submitted, insert_job, publish
 from orchestrator.errors import InvalidPayload, JobTimedOut, PermanentError, RetryableError
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
@@ -34,6 +42,7 @@ from orchestrator.stale import note_discarded
 from orchestrator.summaries import clip, summarize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RUNNING = frozenset({JobStatus.PROCESSING})
 # What a claim stamps as ``dispatched_at`` (see ``_take``); one object, so that the
@@ -43,9 +52,8 @@ SENT_WITH_ITS_COMMIT = func.coalesce(Job.dispatched_at, Job.updated_at)
 
 def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
     """Run the job whose id is the Celery task id of ``request``; returns its result."""
-    redelivered = bool((request.delivery_info or {}).get("redelivered"))
     recorded: list[Job] = []
-    job = claim(request.id, job_type, payload, request.hostname, redelivered, recorded)
+    job = claim(request.id, job_type, payload, request.hostname, recorded)
     if job is None:
         raise Ignore()
     ctx = JobContext(job)
@@ -77,15 +85,12 @@ def claim(
     job_type: JobType,
     payload: dict[str, Any],
     worker: str,
-    redelivered: bool = False,
     recorded: list[Job] | None = None,
 ) -> Job | None:
     """Move the job to ``processing`` for this worker, or None if it is not waiting.
 
     A message without a row (beat, ``celery -A orchestrator call``) gets its row here
     first, and is appended to ``recorded`` when given.
-    A message the broker gave back (``redelivered``) while the job is ``processing``
-    means the process running it died: that attempt is lost, and counts as a retry.
     """
     with write_session() as session:
         # The usual case, a waiting job, costs one statement; the row is read only when
@@ -98,8 +103,12 @@ def claim(
             job = _record_external(session, job_id, job_type, payload)
             if recorded is not None:
                 recorded.append(job)
-        elif job.status == JobStatus.PROCESSING and redelivered:
-            job = lose_attempt(session, job) or job
+        if job.status == JobStatus.PROCESSING:
+            job_logger(log, job).info(
+                "message skipped: job is already processing, attempt %d on %s (only that"
+                " worker, or the reaper once it is gone, ends it)", job.attempts, job.worker,
+            )  # fmt: skip
+            return None
         if job.status not in lifecycle.WAITING:
             job_logger(log, job).info("message skipped: job is already %s", job.status)
             return None
@@ -169,11 +178,12 @@ def lose_attempt(
 
 
 def end_lost_attempt(job: Job, message: str | None = None, kind: str = "WorkerLost") -> Job | None:
-    """:func:`lose_attempt` in a transaction of its own, then publish the retry if any."""
+    """:func:`lose_attempt` in a transaction of its own, then publish the retry if any,
+    ahead of the jobs queued while the lost attempt ran."""
     with write_session() as session:
         moved = lose_attempt(session, job, message, kind)
     if moved is not None and moved.status == JobStatus.RETRYING:
-        publish(moved)
+        publish(moved, first=True)
     return moved
 
 
@@ -248,29 +258,54 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
     if ctx.summary != job.summary:
         # The handler said better what the job was about; the event tells live lists.
         refined["summary"] = event_data["summary"] = clip(ctx.summary)
-    with write_session() as session:
-        done = lifecycle.transition(
-            session,
-            job.id,
-            JobStatus.COMPLETED,
-            expected=RUNNING,
-            if_attempts=job.attempts,
-            event_data=event_data,
-            **refined,
-            result=result,
-            completed_at=utcnow(),
-            progress_percent=100.0,
-            error=None,  # an earlier attempt's error stays in its job.retrying event
-        )
-        children = (
-            [insert_job(session, child, batched=True) for child in ctx.children] if done else []
-        )
+
+    def write() -> tuple[Job | None, list[Submitted]]:
+        with write_session() as session:
+            done = lifecycle.transition(
+                session,
+                job.id,
+                JobStatus.COMPLETED,
+                expected=RUNNING,
+                if_attempts=job.attempts,
+                event_data=event_data,
+                **refined,
+                result=result,
+                completed_at=utcnow(),
+                progress_percent=100.0,
+                error=None,  # an earlier attempt's error stays in its job.retrying event
+            )
+            if done is None:
+                return None, []
+            return done, [insert_job(session, child, batched=True) for child in ctx.children]
+
+    done, children = until_written(job, write)
     if done is None:
         note_discarded(job, "result")
         return
     for child in children:
         if child.created:
             publish(child.job)
+
+
+def until_written(job: Job, write: Callable[[], T]) -> T:
+    """``write()`` the outcome of ``job``'s run, again while the database cannot be reached
+    (a network cut, a restart): the run is done, and its outcome must not be lost.
+
+    The database may have committed a write whose answer was lost: the next try then
+    finds the job moved on and changes nothing. The wait is bounded by the job's time
+    limit; past it the job is left ``processing``, for the reaper.
+    """
+    delay = 0.5
+    while True:
+        try:
+            return write()
+        except OperationalError as exc:  # unreachable, timed out, restarting, locked
+            job_logger(log, job).warning(
+                "outcome not written yet, the database does not answer (%s); again in %g s",
+                type(exc.orig).__name__, delay,
+            )  # fmt: skip
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 def _is_idle(result: Any, ctx: JobContext) -> bool:
@@ -299,18 +334,21 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
 
 def _fail(job: Job, exc: BaseException, started: float) -> None:
     error = _error_of(exc)
-    with write_session() as session:
-        failed = lifecycle.transition(
-            session,
-            job.id,
-            JobStatus.FAILED,
-            expected=RUNNING,
-            if_attempts=job.attempts,
-            event_data={"error": error["message"], "duration_s": _elapsed(started)},
-            error=error,
-            completed_at=utcnow(),
-        )
-    if failed is None:
+
+    def write() -> Job | None:
+        with write_session() as session:
+            return lifecycle.transition(
+                session,
+                job.id,
+                JobStatus.FAILED,
+                expected=RUNNING,
+                if_attempts=job.attempts,
+                event_data={"error": error["message"], "duration_s": _elapsed(started)},
+                error=error,
+                completed_at=utcnow(),
+            )
+
+    if until_written(job, write) is None:
         note_discarded(job, "failure")
 
 
@@ -324,25 +362,29 @@ def _retry_or_fail(
         cap = job_type.retry_cap or get_settings().retry_backoff_cap
         delay = backoff_delay(job.retry_count, job_type.retry_base, cap)
     error = _error_of(exc)
-    with write_session() as session:
-        retrying = lifecycle.transition(
-            session,
-            job.id,
-            JobStatus.RETRYING,
-            expected=RUNNING,
-            if_attempts=job.attempts,
-            event_data={
-                "error": error["message"],
-                "error_type": error["type"],
-                "delay_s": round(delay, 3),
-                "retry": job.retry_count + 1,
-                "duration_s": _elapsed(started),
-            },
-            error=error,
-            retry_count=job.retry_count + 1,
-            next_retry_at=utcnow() + timedelta(seconds=delay),
-            dispatched_at=None,
-        )
+
+    def write() -> Job | None:
+        with write_session() as session:
+            return lifecycle.transition(
+                session,
+                job.id,
+                JobStatus.RETRYING,
+                expected=RUNNING,
+                if_attempts=job.attempts,
+                event_data={
+                    "error": error["message"],
+                    "error_type": error["type"],
+                    "delay_s": round(delay, 3),
+                    "retry": job.retry_count + 1,
+                    "duration_s": _elapsed(started),
+                },
+                error=error,
+                retry_count=job.retry_count + 1,
+                next_retry_at=utcnow() + timedelta(seconds=delay),
+                dispatched_at=None,
+            )
+
+    retrying = until_written(job, write)
     if retrying is None:
         note_discarded(job, "retry")
         return

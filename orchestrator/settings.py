@@ -91,6 +91,12 @@ class Settings(EnvSettings):
     reaper_interval: float = 10.0
     # A worker that has not answered the reaper for this long is dead: its jobs go back.
     worker_timeout: float = 25.0
+    # A database or broker that stays silent this long (a dead host, a cut cable: packets
+    # dropped, not refused) is given up: the call fails instead of hanging (seconds).
+    network_timeout: float = 10.0
+    # Beat's schedule belongs to one beat of the deployment for this long unless renewed
+    # (every 5 s): a dead beat's schedule passes on to another within it (seconds).
+    beat_lease: float = 30.0
     log_format: str = "text"
     # How long a SQLite writer waits for the write lock before giving up (503).
     sqlite_busy_timeout: float = 30.0

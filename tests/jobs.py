@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -137,3 +138,21 @@ def attempts(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if ctx.attempt in payload.get("fail", []):
         raise RetryableError(f"attempt {ctx.attempt} failed on purpose")
     return {"attempt": ctx.attempt}
+
+
+@job("test-run-log", priority="normal", max_retries=5, retry_base=0.1)
+def run_log(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Note in ``payload["log"]`` (a file every host sees) when this attempt starts and
+    ends on this host (``ORCH_TEST_HOST``), sleeping ``seconds`` in between; return the
+    attempt and the host: what a record must match."""
+    host = os.environ.get("ORCH_TEST_HOST", "")
+
+    def note(moment: str) -> None:
+        line = {"job": ctx.job_id, "attempt": ctx.attempt, "host": host, moment: time.time()}
+        with open(payload["log"], "a") as log:  # one short append: whole, whoever writes
+            log.write(json.dumps(line) + "\n")
+
+    note("start")
+    time.sleep(payload.get("seconds", 0))
+    note("end")
+    return {"attempt": ctx.attempt, "host": host}

@@ -6,8 +6,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import update
 
 from orchestrator import submit
+from orchestrator.db import read_session, write_session
+from orchestrator.models import Job, utcnow
+from orchestrator.runner import end_lost_attempt
 from tests.conftest import WorkerProcess, wait_for_job
 
 
@@ -56,3 +60,32 @@ def test_message_priority_orders_jobs_within_a_queue(single_worker: WorkerProces
 
     assert {job.queue for job in [*backlog, urgent]} == {"low"}
     assert labels[:2] == ["blocker", "p7"]
+
+
+def test_a_handed_back_job_runs_before_the_jobs_queued_behind_it(
+    single_worker: WorkerProcess,
+) -> None:
+    """A job whose attempt was lost had its turn: it goes back ahead of its priority's
+    backlog (Redis: at the head of its list; RabbitMQ: the most urgent of its queue)."""
+    blocker = submit("test-sleep", {"seconds": 1.0, "label": "blocker"}).job
+    wait_for_job(blocker.id, statuses=("processing",))
+    backlog = [submit("test-sleep", {"label": f"queued-{n}"}).job for n in range(10)]
+    # Queued last, then found running on a worker that vanished, as the reaper finds it
+    # (the copy at the back of the queue is skipped when its turn comes).
+    lost = submit("test-sleep", {"label": "handed back"}).job
+    with write_session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == lost.id)
+            .values(status="processing", attempts=1, worker="gone@nowhere", started_at=utcnow())
+        )
+    with read_session() as session:
+        running = session.get(Job, lost.id)
+        assert running is not None
+    assert end_lost_attempt(running, "its worker is gone") is not None
+
+    finished = [wait_for_job(job.id) for job in [blocker, *backlog, lost]]
+    labels = [j.result["label"] for j in sorted(finished, key=lambda j: j.result["started"])]
+
+    assert labels[:2] == ["blocker", "handed back"]
+    assert wait_for_job(lost.id).attempts == 2

@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import submit
+from orchestrator.broker import restore_unacknowledged
 from orchestrator.db import read_session
 from orchestrator.models import Job, JobEvent, MetricCounter
 from orchestrator.runner import end_lost_attempt
-from tests.conftest import WorkerProcess, wait_for_job, wait_until
+from orchestrator.settings import get_settings
+from tests.conftest import WorkerProcess, event_names, wait_for_job, wait_until
 
 ENDINGS = ("job.completed", "job.retrying", "job.failed")
 
@@ -92,3 +94,24 @@ def test_an_attempt_ending_after_it_was_handed_back_changes_nothing(
 
     expected = {f"type=test-attempts,write={write}": 1, "type=test-attempts,write=progress": 1}
     assert wait_until(lambda: counted() == expected and counted(), timeout=5) == expected
+
+
+def test_a_copy_of_the_message_of_a_running_attempt_does_not_end_it(
+    worker: WorkerProcess,
+) -> None:
+    """The broker gives back the message of a running attempt (the reaper restored it,
+    or RabbitMQ dropped a worker's connection): the copy, marked redelivered, reaches the
+    worker's free slot and is skipped; it used to declare the live attempt dead and run
+    a second one beside it."""
+    if not get_settings().effective_broker_url.startswith("redis"):
+        pytest.skip("puts a taken message back with Redis's unacknowledged index")
+    job_id = submit("test-attempts", {"seconds": [2]}).job.id
+    wait_until(lambda: row(job_id).status == "processing")
+
+    assert job_id in restore_unacknowledged(held=set(), older_than=0)
+    skipped = "message skipped: job is already processing, attempt 1 on"
+    wait_until(lambda: skipped in worker.log(), timeout=10)
+
+    done = wait_for_job(job_id, timeout=20)
+    assert (done.status, done.attempts, done.result) == ("completed", 1, {"attempt": 1})
+    assert "job.retrying" not in event_names(job_id)
