@@ -10,7 +10,7 @@ AMQP_TESTS := tests/integration/test_execution.py tests/integration/test_deliver
 	tests/integration/test_priority.py tests/integration/test_streams.py \
 	tests/reliability/test_worker_loss.py tests/reliability/test_worker_guards.py
 
-.PHONY: install up test test-fast lint browser kodi clean bench
+.PHONY: install up test test-fast lint browser kodi netns-tools clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ up: install
 
 ## Lint, type-check and run the whole test suite: two pytest processes, each module whole
 ## in one of them with its own embedded Redis and databases.
-test: install lint browser kodi
+test: install lint browser kodi netns-tools
 	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
 	@if [ -n "$$ORCH_TEST_AMQP_URL" ]; then \
 		echo "--- the core cases again, on RabbitMQ"; \
@@ -52,6 +52,14 @@ kodi:
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		  $(KODI_PACKAGES) >/dev/null; } || \
 		echo "kodi is not installed: the real-Kodi tests will be skipped"
+
+## iptables for the multi-host tests' network cuts (skipped where it cannot be installed).
+netns-tools:
+	@command -v iptables >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		  iptables >/dev/null; } || \
+		echo "iptables is not installed: the multi-host tests will be skipped"
 
 ## Run the benchmarks and rewrite docs/benchmarks.md (takes a few minutes).
 bench: install

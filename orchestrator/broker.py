@@ -54,18 +54,23 @@ class WorkerReplies:
 
 def inspect_workers(timeout: float = 1.0) -> WorkerReplies | None:
     """Ask every worker what it runs, holds (prefetched) or keeps for later (ETA);
-    None if no worker answered."""
-    pongs = app.control.inspect(timeout=timeout).ping() or {}
-    if not pongs:
-        return None
-    # Knowing how many answer, each question returns as soon as they all have.
-    inspect = app.control.inspect(timeout=timeout, limit=len(pongs))
-    replies = WorkerReplies(hostnames=set(pongs), held=set())
-    for answers in (inspect.active(), inspect.reserved(), inspect.scheduled()):
-        for hostname, tasks in (answers or {}).items():
-            replies.hostnames.add(hostname)
-            for task in tasks or []:
-                replies.held.add(task.get("request", task)["id"])
+    None if no worker answered.
+
+    On a connection of its own, not one of the process's pool: a broker that restarted
+    leaves the pool's sockets dead, and the first use of each fails.
+    """
+    with app.connection_for_write() as connection:
+        pongs = app.control.inspect(timeout=timeout, connection=connection).ping() or {}
+        if not pongs:
+            return None
+        # Knowing how many answer, each question returns as soon as they all have.
+        inspect = app.control.inspect(timeout=timeout, limit=len(pongs), connection=connection)
+        replies = WorkerReplies(hostnames=set(pongs), held=set())
+        for answers in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+            for hostname, tasks in (answers or {}).items():
+                replies.hostnames.add(hostname)
+                for task in tasks or []:
+                    replies.held.add(task.get("request", task)["id"])
     return replies
 
 

@@ -20,6 +20,7 @@ A copy of a message that was not lost after all is skipped by the claim.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,6 +97,27 @@ def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 
     A scheduled run that found nothing to do leaves no row (``keep_idle=False``).
     """
+    try:
+        return _reap(ctx)
+    except _broker_errors() as exc:
+        # A broker restarting: look once more in a moment (every broker call of a run
+        # makes a connection of its own, and what a run did is conditional in SQL).
+        ctx.log.warning("broker unreachable (%s: %s); again in 1 s", type(exc).__name__, exc)
+    time.sleep(1.0)
+    try:
+        return _reap(ctx)
+    except _broker_errors() as exc:
+        # Nothing can be recovered without the broker; the next run looks again.
+        ctx.log.warning("broker unreachable (%s: %s); nothing done", type(exc).__name__, exc)
+        return {"reaped": [], "republished": [], "skipped": "broker unreachable"}
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    connection = app.connection_for_write()  # not connected: only asked for its errors
+    return tuple(connection.connection_errors) + (OSError,)
+
+
+def _reap(ctx: JobContext) -> dict[str, Any]:
     replies = inspect_workers()
     if replies is None:
         # No worker answered, not even this one's: a reply was slow, nothing is known.

@@ -1,0 +1,1 @@
+"""Multi-host tests: hosts as network namespaces on a private bridge (see network.py)."""
