@@ -6,8 +6,9 @@ worker's main process does for a job besides handing it to a pool process.
   failed, instead of crashing the worker on every redelivery.
 - A run killed at its hard time limit, or whose pool process died (SIGKILL, OOM), is
   recorded as a lost attempt (retried, or failed once its retries are spent), saying so.
-  The worker whose process died is the one that knows the attempt ended: the message
-  Celery then gives back finds the job waiting and runs it again.
+  The worker whose process died is the one that knows the attempt ended: it publishes
+  the retry ahead of the jobs queued meanwhile (the message Celery also gives back, at
+  the back of the queue, is skipped when its turn comes).
 - A job revoked through Celery (``celery control revoke``, Flower) is ``cancelled``.
 """
 
@@ -34,7 +35,7 @@ from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, JobEvent, utcnow
 from orchestrator.payloads import too_deep
 from orchestrator.registry import JobType, on_register
-from orchestrator.runner import end_lost_attempt, execute, lose_attempt, refuse_message
+from orchestrator.runner import end_lost_attempt, execute, refuse_message
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,10 @@ class JobRequest(Request):
 
 
 def _record_lost_process(job_id: str, hostname: str | None) -> None:
-    with write_session() as session:
+    with read_session() as session:
         job = session.get(Job, job_id)
-        if job is not None and job.status == JobStatus.PROCESSING and job.worker == hostname:
-            lose_attempt(session, job)
+    if job is not None and job.status == JobStatus.PROCESSING and job.worker == hostname:
+        end_lost_attempt(job)
 
 
 class JobTask(Task):
