@@ -28,6 +28,7 @@ from typing import Any
 from celery.signals import worker_ready
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
 
 from orchestrator import lifecycle
 from orchestrator.broker import (
@@ -95,26 +96,34 @@ def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Return to the queue the jobs whose worker is gone or whose message was lost.
 
-    A scheduled run that found nothing to do leaves no row (``keep_idle=False``).
+    A scheduled run that found nothing to do leaves no row (``keep_idle=False``); one
+    that cannot reach the broker or the database says so and skips, instead of failing.
     """
     try:
         return _reap(ctx)
-    except _broker_errors() as exc:
-        # A broker restarting: look once more in a moment (every broker call of a run
-        # makes a connection of its own, and what a run did is conditional in SQL).
-        ctx.log.warning("broker unreachable (%s: %s); again in 1 s", type(exc).__name__, exc)
+    except _unreachable() as exc:
+        # A broker or database restarting: look once more in a moment (every broker call
+        # of a run makes a connection of its own, and what a run did is conditional in SQL).
+        ctx.log.warning("%s unreachable (%s); again in 1 s", _which(exc), type(exc).__name__)
     time.sleep(1.0)
     try:
         return _reap(ctx)
-    except _broker_errors() as exc:
-        # Nothing can be recovered without the broker; the next run looks again.
-        ctx.log.warning("broker unreachable (%s: %s); nothing done", type(exc).__name__, exc)
-        return {"reaped": [], "republished": [], "skipped": "broker unreachable"}
+    except _unreachable() as exc:
+        # Nothing can be recovered without them; the next run looks again.
+        ctx.log.warning(
+            "%s unreachable (%s: %s); nothing done", _which(exc), type(exc).__name__, exc
+        )
+        return {"reaped": [], "republished": [], "skipped": f"{_which(exc)} unreachable"}
 
 
-def _broker_errors() -> tuple[type[BaseException], ...]:
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What a broker or database that cannot be reached raises."""
     connection = app.connection_for_write()  # not connected: only asked for its errors
-    return tuple(connection.connection_errors) + (OSError,)
+    return (OperationalError, OSError, *connection.connection_errors)
+
+
+def _which(exc: BaseException) -> str:
+    return "database" if isinstance(exc, OperationalError) else "broker"
 
 
 def _reap(ctx: JobContext) -> dict[str, Any]:

@@ -143,9 +143,13 @@ def attempts(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 @job("test-run-log", priority="normal", max_retries=5, retry_base=0.1)
 def run_log(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Note in ``payload["log"]`` (a file every host sees) when this attempt starts and
-    ends on this host (``ORCH_TEST_HOST``), sleeping ``seconds`` in between; return the
-    attempt and the host: what a record must match."""
+    ends on this host (``ORCH_TEST_HOST``), sleeping ``seconds`` in between (or
+    ``seconds[N - 1]`` for attempt N); return the attempt and the host: what a record
+    must match."""
     host = os.environ.get("ORCH_TEST_HOST", "")
+    seconds = payload.get("seconds", 0)
+    if isinstance(seconds, list):
+        seconds = seconds[min(ctx.attempt, len(seconds)) - 1]
 
     def note(moment: str) -> None:
         line = {"job": ctx.job_id, "attempt": ctx.attempt, "host": host, moment: time.time()}
@@ -153,6 +157,6 @@ def run_log(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             log.write(json.dumps(line) + "\n")
 
     note("start")
-    time.sleep(payload.get("seconds", 0))
+    time.sleep(seconds)
     note("end")
     return {"attempt": ctx.attempt, "host": host}

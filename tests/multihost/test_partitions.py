@@ -50,11 +50,11 @@ def test_a_worker_cut_off_silently_has_its_job_run_once_elsewhere_ahead_of_the_b
     ahead of the backlog, once; the cut-off run's late end changes nothing."""
     cut_host, other = network.hosts[1], network.hosts[2]
     deployment.start_worker(cut_host, concurrency=1)
-    [job] = deployment.submit({"seconds": 20})
+    [job] = deployment.submit({"seconds": [14, 1]})  # the first run outlasts the recovery
     wait_for(lambda: deployment.runs_started(job, 1), 20, "the first run")
     deployment.start_worker(other, concurrency=2)
     deployment.wait_heard([cut_host, other])
-    backlog = deployment.submit({"seconds": 2}, count=30)  # 30 s of work for two slots
+    backlog = deployment.submit({"seconds": 1}, count=32)  # 16 s of work for two slots
 
     network.cut(cut_host)
     cut_at = time.time()
@@ -67,6 +67,8 @@ def test_a_worker_cut_off_silently_has_its_job_run_once_elsewhere_ahead_of_the_b
           " after the cut")  # fmt: skip
     assert second.host == other.name
     assert second.start - cut_at < 60
+    # Ahead of the backlog: jobs queued before it was handed back had not all started.
+    assert any(r.start > second.start for r in deployment.runs() if r.job in backlog)
     row = deployment.job(job)
     assert (row.attempts, row.result) == (2, {"attempt": 2, "host": other.name})
     assert [r.attempt for r in deployment.runs() if r.job == job] == [1, 2]
@@ -89,7 +91,7 @@ def test_a_worker_killed_outright_has_its_job_run_once_by_a_worker_with_free_slo
     and the dead worker's message used to both land, and run at once."""
     doomed_host, other = network.hosts[1], network.hosts[2]
     doomed = deployment.start_worker(doomed_host, concurrency=1)
-    [job] = deployment.submit({"seconds": 30})
+    [job] = deployment.submit({"seconds": [30, 6]})
     wait_for(lambda: deployment.runs_started(job, 1), 20, "the first run")
     deployment.start_worker(other, concurrency=2)
     deployment.wait_heard([doomed_host, other])
@@ -97,7 +99,7 @@ def test_a_worker_killed_outright_has_its_job_run_once_by_a_worker_with_free_slo
     doomed_host.kill(doomed, signal.SIGKILL)
     killed_at = time.time()
     second = wait_for(lambda: deployment.runs_started(job, 2), 60, "the job run again")
-    time.sleep(3)  # a copy of its message, had one been put back too, would run by now
+    time.sleep(2)  # a copy of its message, had one been put back too, would run by now
 
     print(f"\nkilled outright, no backlog: run again {second.start - killed_at:.1f} s later")
     assert second.host == other.name
