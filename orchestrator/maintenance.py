@@ -234,11 +234,13 @@ class _Workers:
     silent_since: datetime
 
     def dead(self, worker: str | None, started_at: datetime | None) -> bool:
-        """True if ``worker`` has been silent too long (never heard of: since ``started_at``)."""
+        """True if ``worker`` has been silent too long: since it last answered, or since
+        it claimed the job started at ``started_at`` if that is later (a worker cut off,
+        then back, claims jobs before it answers again: it is alive)."""
         if worker in self.answering:
             return False
-        last = self.last_seen.get(worker or "", started_at)
-        return last is not None and last < self.silent_since
+        heard = [t for t in (self.last_seen.get(worker or ""), started_at) if t is not None]
+        return bool(heard) and max(heard) < self.silent_since
 
     @property
     def silent(self) -> set[str]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine, create_engine, text
@@ -61,9 +64,10 @@ class Run:
 class Deployment:
     """The platform's processes on the hosts of ``net``; see the module docstring."""
 
-    def __init__(self, net: Network, folder: Path) -> None:
+    def __init__(self, net: Network, folder: Path, broker_url: str | None = None) -> None:
         self.net = net
         self.folder = folder
+        self.broker_url = broker_url or net.redis_url
         self.run_log = folder / "runs.jsonl"
         self.run_log.touch()
         self.run_log.chmod(0o666)
@@ -85,7 +89,7 @@ class Deployment:
             "PYTHONPATH": str(REPO_ROOT),
             "ORCH_DATA_DIR": str(self.folder / host.name),  # one data dir per host
             "ORCH_DATABASE_URL": self.net.postgres_url,
-            "ORCH_BROKER_URL": self.net.redis_url,
+            "ORCH_BROKER_URL": self.broker_url,
             "ORCH_API_KEY": API_KEY,
             "ORCH_JOB_MODULES": "tests.jobs",
             "ORCH_TEST_HOST": host.name,
@@ -218,6 +222,26 @@ class Deployment:
         )
 
 
+@contextmanager
+def rabbitmq_vhost(net: Network) -> Iterator[str]:
+    """A vhost of its own on the machine's RabbitMQ (``ORCH_TEST_AMQP_URL``), reached from
+    the hosts through a forwarder on the bridge; yields its URL, deletes it after."""
+    base = urlsplit(os.environ["ORCH_TEST_AMQP_URL"])
+    vhost = f"orch-multihost-{net.subnet}"
+    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    try:
+        subprocess.run(
+            [ctl, "set_permissions", "-p", vhost, base.username or "guest", ".*", ".*", ".*"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        port = net.forward(base.port or 5672, base.hostname or "127.0.0.1")
+        credentials = f"{base.username}:{base.password}@" if base.username else ""
+        yield f"amqp://{credentials}{net.bridge_address}:{port}/{vhost}"
+    finally:
+        subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
 def wait_for(
     condition: Callable[[], Any], timeout: float, what: str, why: Callable[[], str] = str
 ) -> Any:
@@ -231,13 +255,27 @@ def wait_for(
     raise AssertionError(f"no {what} after {timeout:g} s:\n{why()[-3000:]}")
 
 
-def concurrent_duplicates(runs: list[Run], unhealthy: set[str]) -> list[tuple[Run, Run]]:
-    """Pairs of runs of one job that ran at the same moment on healthy hosts."""
-    healthy = [r for r in runs if r.host not in unhealthy]
+INF = float("inf")
+
+
+def concurrent_duplicates(
+    runs: list[Run], faults: dict[str, tuple[float, float]]
+) -> list[tuple[Run, Run]]:
+    """Pairs of runs of one job that ran at the same moment on healthy hosts.
+
+    ``faults`` gives each faulty host's fault as (from, until) in ``time.time()``: a run
+    on it is unhealthy if it was running then. A host back after a cut is healthy again.
+    """
+
+    def healthy(run: Run) -> bool:
+        start, end = faults.get(run.host, (INF, INF))
+        return not run.overlaps(Run(run.job, 0, run.host, start, end))
+
+    healthy_runs = [r for r in runs if healthy(r)]
     return [
         (a, b)
-        for i, a in enumerate(healthy)
-        for b in healthy[i + 1 :]
+        for i, a in enumerate(healthy_runs)
+        for b in healthy_runs[i + 1 :]
         if a.job == b.job and a.overlaps(b)
     ]
 
