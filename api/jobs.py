@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import ApiError, get_row
-from api.requests import json_body, query_limit
+from api.requests import json_body, query_limit, storable
 from api.serialize import job_summary, job_to_dict, summary_query
 from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job, retry_job, submit
@@ -23,6 +23,7 @@ from orchestrator.models import Job
 from orchestrator.summaries import MAX_SUMMARY_CHARS, summary_contains
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
+JOB_ID_MAX = 36  # the length of the jobs' id column
 
 LIST_FILTERS = ("status", "type", "root_id", "parent_id")
 
@@ -69,7 +70,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, job_id = json.loads(raw)
         moment = datetime.fromisoformat(created)
         moment.astimezone(UTC)  # out-of-range moments fail here, not in the query
-        return moment, str(job_id)
+        if not isinstance(job_id, str) or len(job_id) > JOB_ID_MAX or not storable(job_id):
+            raise ValueError("not a job id")  # no row has it: the query would fail
+        return moment, job_id
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
         raise ApiError(400, "cursor is not valid: pass next_cursor from a previous page") from exc
 

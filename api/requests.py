@@ -12,7 +12,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 
 from api.errors import ApiError
 from orchestrator.models import INT32_MAX
-from orchestrator.payloads import too_deep
+from orchestrator.payloads import any_string, lone_surrogate, lone_surrogate_in, too_deep
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_ID = INT32_MAX
@@ -25,13 +25,12 @@ def is_digits(text: str) -> bool:
 
 def has_nul(value: Any) -> bool:
     """True if a string anywhere in ``value`` holds a NUL (PostgreSQL text cannot)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(has_nul(item) for item in value)
-    return False
+    return any_string(value, lambda text: "\x00" in text)
+
+
+def storable(text: str) -> bool:
+    """True if ``text`` can be stored and shown: no NUL, no lone surrogate."""
+    return "\x00" not in text and not lone_surrogate(text)
 
 
 class IdConverter(BaseConverter):
@@ -72,6 +71,12 @@ def json_body() -> dict[str, Any]:
     # without that escape needs no walk through every string.
     if b"\\u0000" in raw and has_nul(body):
         raise ApiError(400, "the request body holds a NUL character (\\u0000): remove it")
+    if lone_surrogate_in(body, raw):
+        raise ApiError(
+            400,
+            "the request body holds half of a UTF-16 surrogate pair (an escape from \\ud800"
+            " to \\udfff without its other half): send the text as valid Unicode",
+        )
     return body
 
 

@@ -30,7 +30,7 @@ from orchestrator.group_commit import group_commit
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
-from orchestrator.payloads import too_deep
+from orchestrator.payloads import lone_surrogate_in, too_deep
 from orchestrator.priorities import message_priority, parse_priority, queue_for
 from orchestrator.registry import get_job_type
 from orchestrator.stamps import stamps
@@ -81,6 +81,8 @@ def build_job(
     deep = too_deep(payload, text=text)
     if deep:
         raise InvalidPayload(f"payload is {deep}")
+    if text is not None and lone_surrogate_in(payload, text):
+        raise InvalidPayload("payload holds half of a UTF-16 surrogate pair: send valid Unicode")
     if kind.payload_model is not None:
         from pydantic import ValidationError
 

@@ -402,3 +402,33 @@ def test_a_malformed_player_url_is_refused(client: FlaskClient) -> None:
 def test_booleans_are_not_numbers(client: FlaskClient, field: str) -> None:
     body = {"type": "test-echo", field: True}
     assert_problem(client.post(f"{V1}/jobs", json=body, headers=AUTH), 422, field)
+
+
+def test_half_of_a_surrogate_pair_is_refused_and_the_list_stays_whole(
+    client: FlaskClient,
+) -> None:
+    """JSON can spell half of a UTF-16 surrogate pair (\\ud800); no database or JSON
+    answer can hold it. One such webhook used to be accepted, and from then on every list
+    that showed it answered 500 (PostgreSQL) or 503 (SQLite)."""
+    lone = '"/m/\\ud800"'
+    hook = f'{{"eventType": "Download", "movie": {{"folderPath": {lone}}}}}'
+    job = '{"type": "test-echo", "payload": {"text": "\\udc00 alone"}}'
+    for path, body in (("/api/webhooks/radarr", hook), (f"{V1}/jobs", job)):
+        response = client.post(path, data=body, content_type="application/json", headers=AUTH)
+        assert_problem(response, 400, "surrogate")
+    paired = '{"type": "test-echo", "payload": {"title": "\\ud83c\\udfac Clip"}}'
+    response = client.post(f"{V1}/jobs", data=paired, content_type="application/json",
+                           headers=AUTH)  # fmt: skip
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert client.get(f"{V1}/jobs?type=test-echo", headers=AUTH).status_code == 200
+    stored = client.get(f"{V1}/jobs/{response.get_json()['id']}", headers=AUTH).get_json()
+    assert stored["payload"] == {"title": "\U0001f3ac Clip"}  # a pair is one character
+
+
+@pytest.mark.parametrize("job_id", ["\ud800", "a\x00b", "x" * 37, 7])
+def test_a_cursor_naming_an_impossible_job_is_a_bad_request(
+    client: FlaskClient, job_id: object
+) -> None:
+    raw = json.dumps(["2026-01-01T00:00:00+00:00", job_id]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert_problem(client.get(f"{V1}/jobs?cursor={cursor}", headers=AUTH), 400, "cursor")

@@ -40,3 +40,17 @@ def test_a_payload_deeper_than_any_recursion_limit_is_measured_and_refused() -> 
 def test_a_payload_holding_nan_or_infinity_is_refused(number: float) -> None:
     with pytest.raises(InvalidPayload, match="not JSON-serializable"):
         build_job("test-echo", {"x": number})
+
+
+@pytest.mark.parametrize(
+    "payload", [{"path": "/m/\ud800"}, {"\udfff": 1}, {"files": ["ok", "\udc00 alone"]}]
+)
+def test_half_a_surrogate_pair_anywhere_is_refused(payload: dict) -> None:
+    with pytest.raises(InvalidPayload, match="surrogate"):
+        build_job("test-echo", payload)
+
+
+def test_whole_characters_beyond_the_basic_plane_are_kept() -> None:
+    assert build_job("test-echo", {"title": "\U0001f3ac Clip"}).payload == {
+        "title": "\U0001f3ac Clip"
+    }
