@@ -9,6 +9,7 @@ the broker is away.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -107,7 +108,7 @@ def build_job(
         max_retries=retries,
         attempts=0,
         retry_count=0,
-        dedupe_key=dedupe_key,
+        dedupe_key=fit_dedupe_key(dedupe_key),
         summary=summarize(kind.summarize, payload),
         parent_id=parent.id if parent else None,
         root_id=parent.root_id if parent else new_id,
@@ -117,12 +118,25 @@ def build_job(
     )
 
 
+DEDUPE_KEY_MAX = 255  # the column's length
+
+
+def fit_dedupe_key(key: str | None) -> str | None:
+    """``key`` as stored: one longer than its column (a key made of a long folder path)
+    keeps its start and ends with a digest of the whole, so it still tells keys apart."""
+    if key is None or len(key) <= DEDUPE_KEY_MAX:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: DEDUPE_KEY_MAX - len(digest) - 1]}#{digest}"
+
+
 def pending_duplicate(session: Session, dedupe_key: str | None) -> Job | None:
-    """The pending job holding ``dedupe_key``, if any."""
+    """The pending job holding ``dedupe_key`` (as stored: :func:`fit_dedupe_key`), if any."""
     if not dedupe_key:
         return None
+    stored = fit_dedupe_key(dedupe_key)
     return session.scalars(
-        select(Job).where(Job.dedupe_key == dedupe_key, Job.status == JobStatus.PENDING)
+        select(Job).where(Job.dedupe_key == stored, Job.status == JobStatus.PENDING)
     ).first()
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, func
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
@@ -34,6 +34,7 @@ from orchestrator.errors import InvalidPayload, JobTimedOut, PermanentError, Ret
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
+from orchestrator.payloads import lone_surrogate_in
 from orchestrator.priorities import queue_for
 from orchestrator.registry import JobType
 from orchestrator.retry import backoff_delay, should_retry
@@ -75,8 +76,18 @@ def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
         raise
     if recorded and not job_type.keep_idle and _is_idle(result, ctx):
         _forget(job)
-    else:
+        return result
+    try:
         _complete(job, result, ctx, started)
+    except SQLAlchemyError as exc:
+        # The run is done, but its record (or a follow-up job) cannot be written as it is,
+        # and no retry changes that: the job fails saying why, instead of staying
+        # ``processing``, to be blamed later on a worker that did not die.
+        reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc  # no SQL dump
+        failure = PermanentError(f"its outcome could not be recorded: {reason}")
+        failure.__cause__ = exc
+        _fail(job, failure, started)
+        raise failure from exc
     return result
 
 
@@ -242,9 +253,14 @@ def _call_handler(job_type: JobType, payload: dict[str, Any], ctx: JobContext) -
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
     try:
-        json.dumps(result)
+        text = json.dumps(result)
     except (TypeError, ValueError) as exc:
         raise PermanentError(f"the handler returned a result that is not JSON: {exc}") from exc
+    if lone_surrogate_in(result, text):
+        raise PermanentError(
+            "the handler returned text holding half of a UTF-16 surrogate pair, which no"
+            " database can store: decode its bytes with errors='replace'"
+        )
     return result
 
 

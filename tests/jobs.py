@@ -160,3 +160,10 @@ def run_log(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     time.sleep(seconds)
     note("end")
     return {"attempt": ctx.attempt, "host": host}
+
+
+@job("test-unstorable-result", max_retries=1, retry_base=0.1)
+def unstorable_result(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Return text no database can store: half of a UTF-16 surrogate pair (as decoding
+    bytes with ``errors="surrogateescape"`` makes)."""
+    return {"name": b"caf\xe9".decode("utf-8", "surrogateescape")}

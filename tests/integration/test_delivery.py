@@ -127,3 +127,17 @@ def test_cancel_stops_a_running_job(worker: WorkerProcess) -> None:
     assert event_names(job.id)[-1] == "job.cancelled"
     # The worker goes on serving other jobs.
     assert wait_for_job(submit("test-echo").job.id).status == "completed"
+
+
+def test_a_dedupe_key_longer_than_its_column_still_dedupes(worker: WorkerProcess) -> None:
+    """A follow-up keyed by a long folder (``scan-season:<1,000 characters>``) used to fail
+    the completing transaction on PostgreSQL (the column holds 255), leaving its parent
+    ``processing``, later blamed on a dead worker."""
+    folder = "/tv/" + "a" * 600
+    first = submit("test-echo", {"n": 1}, dedupe_key=f"scan-season:{folder}/1", countdown=60)
+    again = submit("test-echo", {"n": 2}, dedupe_key=f"scan-season:{folder}/1")
+    other = submit("test-echo", {"n": 3}, dedupe_key=f"scan-season:{folder}/2", countdown=60)
+
+    assert first.created and not again.created and again.job.id == first.job.id
+    assert other.created and other.job.id != first.job.id
+    assert len(first.job.dedupe_key or "") <= 255

@@ -145,3 +145,14 @@ def test_checkpoint_survives_a_retry(worker: WorkerProcess) -> None:
     assert done.status == "completed"
     assert done.result == {"found": {"done": ["first step"]}}
     assert done.checkpoint == {"done": ["first step"]}
+
+
+def test_a_result_no_database_can_store_fails_the_job_saying_so(worker: WorkerProcess) -> None:
+    """Half of a surrogate pair in a result used to fail the completing transaction on
+    PostgreSQL: the job stayed ``processing``, later blamed on a worker that did not die."""
+    job = submit("test-unstorable-result").job
+
+    done = wait_for_job(job.id, timeout=20)
+
+    assert (done.status, done.attempts) == ("failed", 1)
+    assert done.error is not None and "surrogate" in done.error["message"]
