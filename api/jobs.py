@@ -20,10 +20,13 @@ from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job, retry_job, submit
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job
+from orchestrator.priorities import PRIORITY_NAMES, parse_priority
+from orchestrator.registry import get_job_type
 from orchestrator.summaries import MAX_SUMMARY_CHARS, summary_contains
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 JOB_ID_MAX = 36  # the length of the jobs' id column
+API_PRIORITY_MIN = PRIORITY_NAMES["high"]
 
 LIST_FILTERS = ("status", "type", "root_id", "parent_id")
 
@@ -42,6 +45,27 @@ class SubmitBody(BaseModel):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=255)
 
 
+def _priority_over_the_api(job_type: str, asked: int | str | None) -> int:
+    """The priority of a job submitted over the API: never critical (1-2), which is kept
+    for webhooks and the platform's own work, so that no client can hold that lane; and
+    the platform's own maintenance types are not submitted at all."""
+    kind = get_job_type(job_type)
+    if kind.internal:
+        raise ApiError(
+            422, f"{kind.name} is the platform's own maintenance, run on beat: it cannot be"
+            " submitted",
+        )  # fmt: skip
+    level = parse_priority(asked, default=kind.priority)
+    if level >= API_PRIORITY_MIN:
+        return level
+    if asked is None:
+        return API_PRIORITY_MIN  # a type whose own default is critical: high over the API
+    raise ApiError(
+        422, f"priority {asked!r} is critical, kept for webhooks and the platform's own work:"
+        f" use high ({API_PRIORITY_MIN}) or lower",
+    )  # fmt: skip
+
+
 @bp.post("")
 def submit_job() -> tuple[Response, int, dict[str, str]]:
     """Record and queue a job; 202 with the job (an existing one when deduplicated)."""
@@ -49,7 +73,7 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
     submitted = submit(
         body.type,
         body.payload,
-        priority=body.priority,
+        priority=_priority_over_the_api(body.type, body.priority),
         max_retries=body.max_retries,
         countdown=body.countdown,
         dedupe_key=body.dedupe_key,

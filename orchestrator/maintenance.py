@@ -60,7 +60,7 @@ def redispatch() -> int:
     return publish_unpublished(grace=get_settings().sweep_grace)
 
 
-@job("retention", priority="low", max_retries=1, schedule=6 * 3600.0)
+@job("retention", priority="low", max_retries=1, schedule=6 * 3600.0, internal=True)
 def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Delete finished jobs (and their events) older than ``ORCH_RETENTION_DAYS``."""
     days = get_settings().retention_days
@@ -92,6 +92,7 @@ def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     schedule=get_settings().reaper_interval,
     time_limit=60,
     keep_idle=False,
+    internal=True,
 )
 def reaper(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Return to the queue the jobs whose worker is gone or whose message was lost.

@@ -48,6 +48,9 @@ class JobType:
     # retried or failed, saying so); at the hard limit its process is killed.
     time_limit: float = 0.0
     keep_idle: bool = True
+    # The platform's own maintenance (the reaper, retention): run by beat, never submitted
+    # over the API, where 200 of them would hold the critical lane.
+    internal: bool = False
     # The job's summary from its payload (orchestrator/summaries.py); None: the default.
     summarize: Callable[[dict[str, Any]], str | None] | None = None
 
@@ -75,6 +78,7 @@ def job(
     time_limit: float | None = None,
     keep_idle: bool = True,
     summarize: Callable[[dict[str, Any]], str | None] | None = None,
+    internal: bool = False,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of job type ``name``.
 
@@ -88,7 +92,8 @@ def job(
     (sent by beat) that found nothing to do (no children, and a result without any
     non-empty value) leaves no row behind. ``summarize`` turns a payload into the job's
     summary, one short line for people (default: the payload's ``path``, ``folder`` or
-    ``dirs``); it must be cheap, and it sees the payload before validation.
+    ``dirs``); it must be cheap, and it sees the payload before validation. An
+    ``internal`` type (the platform's own maintenance) cannot be submitted over the API.
     """
 
     def decorate(handler: F) -> F:
@@ -105,6 +110,7 @@ def job(
                 time_limit=time_limit or get_settings().job_time_limit,
                 keep_idle=keep_idle,
                 summarize=summarize,
+                internal=internal,
             )
         )
         return handler

@@ -167,3 +167,8 @@ def unstorable_result(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any
     """Return text no database can store: half of a UTF-16 surrogate pair (as decoding
     bytes with ``errors="surrogateescape"`` makes)."""
     return {"name": b"caf\xe9".decode("utf-8", "surrogateescape")}
+
+
+@job("test-critical-default", priority="critical")
+def critical_default(payload: dict[str, Any], ctx: JobContext) -> None:
+    """A type whose own priority is critical (as the webhook's is)."""

@@ -78,6 +78,12 @@ def test_submit_answers_202_with_links(client: FlaskClient) -> None:
         ({"type": "test-echo", "countdown": -5}, 422, ["countdown"]),
         ({"type": "test-typed", "payload": {"times": 2}}, 422, ["name"]),
         ({"payload": {}}, 422, ["type"]),
+        # The critical lane and the platform's maintenance are not for API clients: 200
+        # submitted reapers once held a Radarr Test webhook back 68 s.
+        ({"type": "reaper"}, 422, ["reaper", "maintenance"]),
+        ({"type": "retention"}, 422, ["retention", "maintenance"]),
+        ({"type": "test-echo", "priority": "critical"}, 422, ["critical", "high (3)"]),
+        ({"type": "test-echo", "priority": 2}, 422, ["critical", "high (3)"]),
     ],
 )
 def test_submit_rejects_bad_bodies(
@@ -195,3 +201,11 @@ def test_the_other_managers_body_is_refused_naming_the_right_url(
     response = client.post(f"/api/webhooks/{sent_to}", json=body, headers=AUTH)
 
     assert_problem(response, 400, f"/api/webhooks/{right}")
+
+
+def test_a_type_whose_own_priority_is_critical_runs_high_over_the_api(
+    client: FlaskClient,
+) -> None:
+    response = client.post("/api/v1/jobs", json={"type": "test-critical-default"}, headers=AUTH)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert (response.get_json()["priority"], response.get_json()["queue"]) == (3, "high")
