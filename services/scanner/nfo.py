@@ -13,7 +13,7 @@ MAX_NFO_BYTES = 1024 * 1024
 # Everything up to the last closing root tag is the XML; Radarr may append URL lines after it.
 _XML_PART_RE = re.compile(rb"^.*</(?:movie|episodedetails|tvshow)\s*>", re.S)
 _TAG_RE = re.compile(
-    r"<(title|year|premiered|uniqueid|tmdbid|imdbid|id)\b([^>]*)>([^<]*)</\1\s*>", re.I
+    r"<(title|year|premiered|uniqueid|tmdbid|imdbid|id)\b([^<>]*)>([^<]*)</\1\s*>", re.I
 )
 _TYPE_ATTR_RE = re.compile(r"""\btype\s*=\s*["']([^"']*)["']""", re.I)
 _ID_TAGS = {"title", "year", "premiered", "uniqueid", "tmdbid", "imdbid", "id"}
