@@ -27,7 +27,7 @@ def folder_signature(path: str | os.PathLike[str], leaves: Leaves | None = None)
     """
     entries: list[Entry] = []
     try:
-        _collect(os.fspath(path), "", entries, leaves)
+        _collect(os.fspath(path), entries, leaves)
     except (FileNotFoundError, NotADirectoryError):
         return None
     digest = hashlib.blake2b(digest_size=16)
@@ -36,28 +36,45 @@ def folder_signature(path: str | os.PathLike[str], leaves: Leaves | None = None)
     return digest.hexdigest()
 
 
-def _collect(folder: str, prefix: str, entries: list[Entry], leaves: Leaves | None) -> None:
-    with os.scandir(folder) as listing:
-        children = list(listing)
-    for child in children:
-        relative = prefix + child.name
-        # Symlinked folders are not followed: a link back up would never end.
-        if child.is_dir(follow_symlinks=False):
-            entries.append((relative + "/", 0, 0))
-            try:
-                _collect(child.path, relative + "/", entries, leaves)
-            except OSError:
-                # An unreadable sub-folder must not hide the rest of the movie.
-                entries.append((relative + "/", -1, -1))
-            continue
+def _collect(root: str, entries: list[Entry], leaves: Leaves | None) -> None:
+    # A stack, not recursion: a folder nested a thousand deep is read like any other.
+    pending = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
         try:
-            if leaves and child.is_symlink() and leaves(child.path):
-                stat = child.stat(follow_symlinks=False)
-            else:
-                stat = child.stat()
-        except OSError:  # vanished meanwhile, or a broken symlink
-            try:
-                stat = child.stat(follow_symlinks=False)
-            except OSError:
-                continue
-        entries.append((relative, stat.st_size, stat.st_mtime_ns))
+            with os.scandir(folder) as listing:
+                children = list(listing)
+        except OSError:
+            if not prefix:
+                raise  # the folder itself: the caller says what is wrong
+            # An unreadable sub-folder must not hide the rest of the movie.
+            entries.append((prefix, -1, -1))
+            continue
+        for child in children:
+            _note(child, prefix, entries, pending, leaves)
+
+
+def _note(
+    child: os.DirEntry[str],
+    prefix: str,
+    entries: list[Entry],
+    pending: list[tuple[str, str]],
+    leaves: Leaves | None,
+) -> None:
+    relative = prefix + child.name
+    # Symlinked folders are not followed: a link back up would never end.
+    if child.is_dir(follow_symlinks=False):
+        entries.append((relative + "/", 0, 0))
+        pending.append((child.path, relative + "/"))
+        return
+    try:
+        if leaves and child.is_symlink() and leaves(child.path):
+            stat = child.stat(follow_symlinks=False)
+        else:
+            stat = child.stat()
+    except OSError:  # vanished meanwhile, or a broken symlink
+        try:
+            stat = child.stat(follow_symlinks=False)
+        except OSError:
+            return
+    entries.append((relative, stat.st_size, stat.st_mtime_ns))

@@ -416,7 +416,18 @@ def videos_under(folder: str | os.PathLike[str]) -> frozenset[str]:
     player's library should hold from it. Empty when the folder is gone."""
     root = os.path.abspath(os.fspath(folder))
     found: set[str] = set()
-    for current, _dirs, files in os.walk(root):
-        for path in _videos_among([os.path.join(current, name) for name in files]):
+    # A stack, not os.walk: before Python 3.12 it recurses, and a folder nested a
+    # thousand deep raised RecursionError.
+    pending = [root]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # gone or unreadable, as os.walk skips it
+        # As os.walk does: a link to a folder is neither a file nor entered.
+        pending.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        files = [e.path for e in entries if not e.is_dir()]
+        for path in _videos_among(files):
             found.add(os.path.relpath(path, root).replace(os.sep, "/"))
     return frozenset(found)

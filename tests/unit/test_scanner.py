@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.folder_signature import folder_signature
 from services.scanner import (
     MediaFile,
     NfoInfo,
@@ -15,6 +16,7 @@ from services.scanner import (
     scan_movie_folder,
     scan_season_folder,
 )
+from services.scanner.folders import videos_under
 
 MATRIX_NFO = """<?xml version="1.0" encoding="utf-8" standalone="yes"?>
 <movie>
@@ -443,3 +445,16 @@ def test_a_hostile_nfo_of_a_mebibyte_is_read_in_one_pass(tmp_path: Path, unit: s
     nfo = tmp_path / "movie.nfo"
     nfo.write_text(unit * (1024 * 1024 // len(unit)))
     assert parse_nfo(nfo).tmdb_id is None
+
+
+def test_a_folder_nested_past_the_recursion_limit_is_walked(tmp_path: Path) -> None:
+    """Folder walks use a stack: a folder nested ~1,000 deep used to raise RecursionError
+    and fail the whole library scan."""
+    deep = current = tmp_path / "Movie (2000)"
+    current.mkdir()
+    for _ in range(1200):  # past Python's 1,000 frames, within PATH_MAX
+        current = current / "d"
+        current.mkdir()
+    (current / "Movie (2000).mkv").write_bytes(b"x")
+    assert len(videos_under(deep)) == 1
+    assert folder_signature(deep) is not None
