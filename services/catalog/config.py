@@ -27,7 +27,7 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.models import INT32_MAX
 from services.catalog import shapes
 from services.catalog.models import (
@@ -57,6 +57,10 @@ class UnknownReference(InvalidInput):
         self.field: str = field
 
 
+class OverlappingLibrary(Conflict):
+    """A library folder that is, holds or lies in another library's (409)."""
+
+
 def _prefix(value: str) -> str:
     value = value.strip()
     if not value:
@@ -70,7 +74,9 @@ def _local_path(value: str) -> str:
         raise ValueError("must be an absolute path as the orchestrator sees it, e.g. /data/movies")
     if any(part == ".." for part in value.split("/")):
         raise ValueError("must not contain '..'")
-    return value.rstrip("/") or "/"
+    # One spelling per folder: "//movies", "/./movies" and "/movies/" are "/movies"
+    # (normpath alone keeps two leading slashes).
+    return posixpath.normpath("/" + value.lstrip("/"))
 
 
 # A library names at most this many anchor files, each at most this long.
@@ -303,6 +309,34 @@ def _write_player(session: Session, player: Player, data: dict[str, Any]) -> Non
         setattr(player, name, value)
 
 
+def _write_library(session: Session, library: Library, data: dict[str, Any]) -> None:
+    if "path" in data:
+        _refuse_overlap(session, library, data["path"])
+    _write_plain(session, library, data)
+
+
+def _refuse_overlap(session: Session, library: Library, path: str) -> None:
+    """Refuse a library folder that is, holds or lies in another library's: scanning one
+    would take over the other's catalog rows, and deleting it delete them."""
+    for other in session.scalars(select(Library).where(Library.id.is_not(library.id))):
+        if other.path == path:
+            how = "is the folder of"
+        elif _inside(path, other.path):
+            how = "lies inside the folder of"
+        elif _inside(other.path, path):
+            how = "holds the folder of"
+        else:
+            continue
+        raise OverlappingLibrary(
+            f"{path} {how} library {other.name!r} ({other.path}): a folder belongs to one"
+            " library; point this one elsewhere, or change that one"
+        )
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
+
+
 def _write_plain(session: Session, row: Any, data: dict[str, Any]) -> None:
     for name, value in data.items():
         setattr(row, name, value)
@@ -342,7 +376,7 @@ class Resource:
 
 RESOURCES: dict[str, Resource] = {
     "libraries": Resource(
-        "libraries", Library, LibraryCreate, LibraryPatch, _write_plain,
+        "libraries", Library, LibraryCreate, LibraryPatch, _write_library,
         shapes.Library.dump_of,
     ),
     "path-mappings": Resource(

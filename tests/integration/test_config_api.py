@@ -771,3 +771,25 @@ def test_library_scan_queues_a_job(client: FlaskClient, make: Make) -> None:
 def test_scan_of_an_unknown_library_is_404(client: FlaskClient) -> None:
     response = client.post(f"{V1}/libraries/{MISSING_ID}/scan", headers=AUTH)
     assert_problem(response, 404, str(MISSING_ID))
+
+
+def test_a_library_folder_belongs_to_one_library(
+    client: FlaskClient, make: Make, tmp_path: Path
+) -> None:
+    """The same folder spelled another way, or a folder inside (or around) another
+    library's, used to be accepted: scanning one moved the other's catalog rows to it,
+    and deleting it deleted them."""
+    library = make.library()
+    folder = library["path"]
+    spellings = ["/" + folder, folder.replace("/", "/./", 1), folder + "/", f"{folder}/Sub"]
+    for path in [*spellings, str(Path(folder).parent)]:
+        body = {**make.library_body(), "path": path}
+        problem = assert_problem(client.post(f"{V1}/libraries", json=body, headers=AUTH), 409)
+        assert library["name"] in problem["detail"], path
+    other = make.library()
+    moved = client.patch(f"{V1}/libraries/{other['id']}", json={"path": folder}, headers=AUTH)
+    assert_problem(moved, 409, library["name"])
+    kept = client.patch(f"{V1}/libraries/{library['id']}", json={"path": folder}, headers=AUTH)
+    assert kept.status_code == 200, kept.get_data(as_text=True)  # its own folder, unchanged
+    created = make.post("libraries", {**make.library_body(), "path": "//" + str(tmp_path / "n")})
+    assert created["path"] == str(tmp_path / "n")  # one spelling per folder

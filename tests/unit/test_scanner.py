@@ -451,10 +451,19 @@ def test_a_folder_nested_past_the_recursion_limit_is_walked(tmp_path: Path) -> N
     """Folder walks use a stack: a folder nested ~1,000 deep used to raise RecursionError
     and fail the whole library scan."""
     deep = current = tmp_path / "Movie (2000)"
-    current.mkdir()
+    chain = [deep]
     for _ in range(1200):  # past Python's 1,000 frames, within PATH_MAX
         current = current / "d"
-        current.mkdir()
-    (current / "Movie (2000).mkv").write_bytes(b"x")
-    assert len(videos_under(deep)) == 1
-    assert folder_signature(deep) is not None
+        chain.append(current)
+    try:
+        for folder in chain:
+            folder.mkdir()
+        (current / "Movie (2000).mkv").write_bytes(b"x")
+        assert len(videos_under(deep)) == 1
+        assert folder_signature(deep) is not None
+    finally:
+        # Removed here, deepest first: pytest's own clean-up (shutil.rmtree) recurses.
+        (current / "Movie (2000).mkv").unlink(missing_ok=True)
+        for folder in reversed(chain):
+            if folder.exists():
+                folder.rmdir()
