@@ -318,7 +318,10 @@ def _write_library(session: Session, library: Library, data: dict[str, Any]) -> 
 def _refuse_overlap(session: Session, library: Library, path: str) -> None:
     """Refuse a library folder that is, holds or lies in another library's: scanning one
     would take over the other's catalog rows, and deleting it delete them."""
-    for other in session.scalars(select(Library).where(Library.id.is_not(library.id))):
+    others = select(Library)
+    if library.id is not None:  # a patch: the library's own folder is no other's
+        others = others.where(Library.id != library.id)
+    for other in session.scalars(others):
         if other.path == path:
             how = "is the folder of"
         elif _inside(path, other.path):

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, wait_until
 from tests.integration.conftest import assert_problem
 
 AUTH = {"X-Api-Key": API_KEY}
@@ -127,6 +127,11 @@ def test_list_filters_and_paginates_with_a_cursor(client: FlaskClient) -> None:
 def test_the_list_gives_summaries_and_the_job_itself_is_whole(client: FlaskClient) -> None:
     body = {"type": "test-echo", "payload": {"big": "x" * 1000}, "countdown": 3600}
     job = client.post("/api/v1/jobs", json=body, headers=AUTH).get_json()
+    # Read both once its publication is stamped (a background write, 0.2 s after the
+    # submit): a stamp landing between the two reads made them differ.
+    wait_until(
+        lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=AUTH).get_json()["dispatched_at"]
+    )
 
     page = client.get("/api/v1/jobs?type=test-echo&status=pending&limit=500", headers=AUTH)
     item = next(i for i in page.get_json()["items"] if i["id"] == job["id"])

@@ -267,7 +267,13 @@ def test_critical_work_runs_while_the_main_worker_hangs(stack: Up) -> None:
         for job_id in hung:
             wait_status(stack, job_id, {"processing"}, 30)
 
-        critical = submit(stack, "test-echo", {"urgent": True}, priority="critical")
+        # A webhook is critical work (API clients cannot submit at that priority).
+        response = httpx.post(
+            f"{stack.api}/api/webhooks/radarr", json={"eventType": "Test"},
+            headers=stack.headers(), timeout=10,
+        )  # fmt: skip
+        assert response.status_code == 202, response.text
+        critical = str(response.json()["job_id"])
 
         done = wait_status(stack, critical, {"completed"}, 20)
         assert done["worker"].startswith("critical@")

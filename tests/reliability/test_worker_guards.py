@@ -221,11 +221,13 @@ def _celery_control(*command: str) -> None:
 
 
 def test_celery_revoke_cancels_a_waiting_job(worker: WorkerProcess) -> None:
-    job = submit("test-echo", {"revoke": "me"}, countdown=3).job
+    # Due in 10 s: the celery CLI takes seconds to start on a loaded machine, and a revoke
+    # of a job held for later takes effect when it comes due.
+    job = submit("test-echo", {"revoke": "me"}, countdown=10).job
 
     _celery_control("revoke", job.id)
 
-    done = wait_for_job(job.id, timeout=20)
+    done = wait_for_job(job.id, timeout=40)
     assert done.status == "cancelled"
     assert "job.started" not in event_names(job.id)
 
