@@ -130,8 +130,7 @@ class ScheduleLease:
         self.holder = holder or os.environ.get(HOLDER_VARIABLE) or this_process()
         self._sure_until = 0.0  # monotonic: ours at least until then
         self._renewed = float("-inf")
-        self._held = False
-        self._said: bool | None = None  # what was last said: held or not
+        self._held: bool | None = None  # None: not known yet (nothing said)
         self._seconds = get_settings().beat_lease
 
     def hold(self) -> bool:
@@ -163,9 +162,9 @@ class ScheduleLease:
 
     def _say(self, held: bool, message: str) -> None:
         # Once per change, not on every tick.
-        if held != self._said:
+        if held != self._held:
             (log.info if held else log.warning)(message)
-        self._held = self._said = held
+        self._held = held
 
 
 class LeasedScheduler(PersistentScheduler):

@@ -348,23 +348,37 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _fail(job: Job, exc: BaseException, started: float) -> None:
-    error = _error_of(exc)
+def _end_attempt(
+    job: Job, status: JobStatus, event_data: dict[str, Any], **changes: Any
+) -> Job | None:
+    """Record how ``job``'s attempt ended, if it is still the job's current one (None if
+    not), again while the database does not answer."""
 
     def write() -> Job | None:
         with write_session() as session:
             return lifecycle.transition(
                 session,
                 job.id,
-                JobStatus.FAILED,
+                status,
                 expected=RUNNING,
                 if_attempts=job.attempts,
-                event_data={"error": error["message"], "duration_s": _elapsed(started)},
-                error=error,
-                completed_at=utcnow(),
+                event_data=event_data,
+                **changes,
             )
 
-    if until_written(job, write) is None:
+    return until_written(job, write)
+
+
+def _fail(job: Job, exc: BaseException, started: float) -> None:
+    error = _error_of(exc)
+    failed = _end_attempt(
+        job,
+        JobStatus.FAILED,
+        {"error": error["message"], "duration_s": _elapsed(started)},
+        error=error,
+        completed_at=utcnow(),
+    )
+    if failed is None:
         note_discarded(job, "failure")
 
 
@@ -378,29 +392,21 @@ def _retry_or_fail(
         cap = job_type.retry_cap or get_settings().retry_backoff_cap
         delay = backoff_delay(job.retry_count, job_type.retry_base, cap)
     error = _error_of(exc)
-
-    def write() -> Job | None:
-        with write_session() as session:
-            return lifecycle.transition(
-                session,
-                job.id,
-                JobStatus.RETRYING,
-                expected=RUNNING,
-                if_attempts=job.attempts,
-                event_data={
-                    "error": error["message"],
-                    "error_type": error["type"],
-                    "delay_s": round(delay, 3),
-                    "retry": job.retry_count + 1,
-                    "duration_s": _elapsed(started),
-                },
-                error=error,
-                retry_count=job.retry_count + 1,
-                next_retry_at=utcnow() + timedelta(seconds=delay),
-                dispatched_at=None,
-            )
-
-    retrying = until_written(job, write)
+    retrying = _end_attempt(
+        job,
+        JobStatus.RETRYING,
+        {
+            "error": error["message"],
+            "error_type": error["type"],
+            "delay_s": round(delay, 3),
+            "retry": job.retry_count + 1,
+            "duration_s": _elapsed(started),
+        },
+        error=error,
+        retry_count=job.retry_count + 1,
+        next_retry_at=utcnow() + timedelta(seconds=delay),
+        dispatched_at=None,
+    )
     if retrying is None:
         note_discarded(job, "retry")
         return
