@@ -899,16 +899,7 @@ class Network:
             "--no-sync",  # a throw-away cluster: no fsync (a second saved)
             "--no-instructions",
         ]
-        with open(self._paths / "initdb.log", "wb") as out:
-            self._initdb = subprocess.Popen(
-                argv,
-                cwd=folder,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._initdb = _postgres_program(argv, folder, self._paths / "initdb.log", "wb")
 
     def _start_postgres(self) -> None:
         folder = self._paths / "postgres"
@@ -952,16 +943,7 @@ class Network:
         ]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
-        with open(log, "ab") as out:
-            self._postgres = subprocess.Popen(
-                argv,
-                cwd=folder,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._postgres = _postgres_program(argv, folder, log, "ab")
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self._postgres.poll() is not None:
@@ -1094,3 +1076,18 @@ def _remove_leftovers(subnet: int) -> None:
             _delete_link(path.name)
     for name in namespaces:
         _run([IP, "netns", "del", name])
+
+
+def _postgres_program(argv: list[str], cwd: Path, log: Path, mode: str) -> subprocess.Popen[bytes]:
+    """Start one of PostgreSQL's programs (initdb, postgres) in a process group of its own,
+    in the C locale, its output to ``log`` (opened with ``mode``)."""
+    with open(log, mode) as out:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
