@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 from api import actions, events, health, jobs, metrics, openapi, resources, triggers, web, webhooks
 from api.auth import is_authorized
 from api.errors import ApiError, register_error_handlers
+from api.pacing import StreamPace
 from api.requests import IdConverter, has_nul
 from orchestrator import credentials
 from orchestrator.registry import load_job_modules
@@ -34,9 +35,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         API_KEY=credentials.api_key(settings)[0],
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SSE_KEEPALIVE=settings.sse_keepalive,
+        # Streams: stored events one may replay, bytes a second per client and per process.
+        STREAM_REPLAY_LIMIT=10_000,
+        STREAM_CLIENT_RATE=256 * 1024,
+        STREAM_PROCESS_RATE=1024 * 1024,
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
+    app.extensions["stream_pace"] = StreamPace(
+        app.config["STREAM_CLIENT_RATE"], app.config["STREAM_PROCESS_RATE"]
+    )
     app.url_map.converters["id"] = IdConverter
     load_job_modules()
     register_error_handlers(app)

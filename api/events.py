@@ -8,6 +8,10 @@ can never take the threads that answer everything else, a process serves at most
 ``ORCH_MAX_STREAMS`` at once (``orchestrator.stack.api_command`` gives it that many
 threads on top of those for ordinary requests); one more is refused at once with a 503
 and ``Retry-After``, and the client (the web page does) tries again a little later.
+
+A replay is bounded too: at most ``STREAM_REPLAY_LIMIT`` stored events (a client further behind
+is moved ahead and told), sent at most as fast as its client's and its process's byte
+budgets allow (``api.pacing``), read ``BATCH`` at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -25,10 +30,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, get_row, problem
+from api.pacing import StreamPace, release_free_memory
 from api.requests import parse_id, query_int
 from api.schemas import Event
 from orchestrator.db import read_session
-from orchestrator.events import Doorbell, events_after, newest_event_id
+from orchestrator.events import Doorbell, events_after, newest_event_id, replay_start
 from orchestrator.lifecycle import TERMINAL, JobStatus
 from orchestrator.models import Job
 from orchestrator.settings import get_settings
@@ -36,7 +42,11 @@ from orchestrator.settings import get_settings
 bp = Blueprint("events", __name__)
 log = logging.getLogger(__name__)
 
-BATCH = 500
+# Events read at a time: what a stream holds in memory.
+BATCH = 100
+# A stream replays at most STREAM_REPLAY_LIMIT stored events (app config); a client
+# further behind resumes at the newest of them, told by an event named SKIPPED.
+SKIPPED = "stream.skipped"
 # Seconds a client refused for want of stream slots should wait before trying again.
 RETRY_AFTER = 5
 
@@ -57,12 +67,36 @@ class StreamSlots:
             return True
 
     def give_back(self) -> None:
-        """Return a slot taken by :meth:`take`."""
+        """Return a slot taken by :meth:`take`; the last one out returns freed memory."""
         with self._lock:
             self.open -= 1
+            last = self.open == 0
+        if last:
+            release_free_memory()
 
 
 slots = StreamSlots()
+
+
+@dataclass(frozen=True)
+class StreamTerms:
+    """What a stream's generator needs of its request and app, which it outlives."""
+
+    keepalive: float
+    replay_limit: int
+    pace: StreamPace
+    client: str
+
+    @classmethod
+    def of_request(cls) -> StreamTerms:
+        """The terms of the current request's stream."""
+        config = current_app.config
+        return cls(
+            keepalive=float(config["SSE_KEEPALIVE"]),
+            replay_limit=int(config["STREAM_REPLAY_LIMIT"]),
+            pace=current_app.extensions["stream_pace"],
+            client=request.remote_addr or "",
+        )
 
 
 def _sse(row_id: int, name: str, data: dict[str, Any]) -> str:
@@ -79,19 +113,38 @@ def _last_event_id() -> int | None:
     return None
 
 
+def _skip_old(session: Session, after: int, filters: dict[str, Any], most: int) -> tuple[int, str]:
+    """Where a stream behind by more than ``most`` events resumes, and the frame that
+    tells its client so (empty when it is not that far behind)."""
+    start = replay_start(session, after, most, **filters)
+    if start is None:
+        return after, ""
+    log.info("event stream skipped the events after %d up to %d (a bounded replay)", after, start)
+    return start, _sse(start, SKIPPED, {"after": after, "resume_after": start})
+
+
 def _stream(
     filters: dict[str, Any],
     after: int,
     finished: Callable[[Session], bool] | None,
-    keepalive: float,
+    terms: StreamTerms,
 ) -> Iterator[str]:
     bell = Doorbell()
     last_write = time.monotonic()
+    # How far behind the stream is is checked when it starts (it may start far back) and
+    # whenever it falls behind again, i.e. when a read first comes back full.
+    behind = check = True
     try:
         yield "retry: 2000\n\n"
+        # Bytes reserved before each read: what the last one sent (a guess, corrected).
+        reserved = BATCH * 256
         while True:
+            terms.pace.reserve(terms.client, reserved)
+            skipped = ""
             try:
                 with read_session() as session:
+                    if check:
+                        after, skipped = _skip_old(session, after, filters, terms.replay_limit)
                     # Status first: events it implies are committed before this read.
                     done = finished(session) if finished else False
                     # The last read takes every committed event: an open transaction
@@ -104,17 +157,22 @@ def _stream(
                 # from its Last-Event-ID.
                 log.warning("event stream ended: database unavailable: %s", exc.orig)
                 return
-            for row in rows:
-                after = row.id
-                yield _sse(row.id, row.name, Event.dump_of(row))
+            frames = skipped + "".join(_sse(row.id, row.name, Event.dump_of(row)) for row in rows)
             if rows:
+                after = rows[-1].id
+            terms.pace.correct(terms.client, len(frames) - reserved)
+            reserved = len(frames)
+            if frames:
+                yield frames
                 last_write = time.monotonic()
-            if done and len(rows) < BATCH:
+            full = len(rows) == BATCH  # more are waiting
+            if done and not full:
                 return
-            if len(rows) == BATCH:
+            check, behind = full and not behind, full
+            if full:
                 continue
-            bell.wait(max(0.05, keepalive - (time.monotonic() - last_write)))
-            if time.monotonic() - last_write >= keepalive:
+            bell.wait(max(0.05, terms.keepalive - (time.monotonic() - last_write)))
+            if time.monotonic() - last_write >= terms.keepalive:
                 yield ": keep-alive\n\n"
                 last_write = time.monotonic()
     finally:
@@ -137,10 +195,8 @@ def _event_stream(
         # Touch the database before the 200 goes out, so that an outage is a clean 503.
         with read_session() as session:
             session.execute(text("SELECT 1"))
-        # The generator outlives the request context: read the app's config now.
-        keepalive = float(current_app.config["SSE_KEEPALIVE"])
         response = Response(
-            _stream(filters, after, finished, keepalive),
+            _stream(filters, after, finished, StreamTerms.of_request()),
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

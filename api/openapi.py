@@ -185,7 +185,13 @@ FILTERS = [
 SEARCH = _param("query", "q", {"type": "string", "maxLength": MAX_SUMMARY_CHARS},
                 "Only jobs whose summary contains this (case-insensitive)")  # fmt: skip
 AFTER = [
-    _param("header", "Last-Event-ID", QINT, "Replay the stored events after this id"),
+    _param(
+        "header",
+        "Last-Event-ID",
+        QINT,
+        "Replay the stored events after this id (at most "
+        "10,000: further back, a stream.skipped event comes first, then the newest)",
+    ),
     _param("query", "last_event_id", QINT, "As Last-Event-ID, which wins when both are sent"),
 ]
 CHAIN = _param("query", "chain", {"enum": ["0", "1", "true", "false", "yes", "no"]},

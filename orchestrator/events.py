@@ -22,7 +22,17 @@ import time
 from typing import Any
 
 import redis
-from sqlalchemy import BigInteger, ColumnElement, event, func, insert, literal_column, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    event,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from orchestrator.background import LazyThread
@@ -135,24 +145,43 @@ def events_after(
     session: Session,
     after_id: int,
     *,
-    job_id: str | None = None,
-    root_id: str | None = None,
-    job_type: str | None = None,
-    status: str | None = None,
-    parent_id: str | None = None,
     limit: int = 500,
     settled_only: bool = True,
+    **filters: str | None,
 ) -> list[JobEvent]:
-    """Stored events with id above ``after_id``, oldest first, filtered.
+    """Stored events with id above ``after_id``, oldest first, filtered (see :func:`_filtered`).
 
     ``settled_only``: on PostgreSQL only the events of transactions older than every
     open one, so that a cursor moved past them skips nothing; off, every committed event
     (for a stream's last read).
     """
-    query = select(JobEvent).where(JobEvent.id > after_id)
+    query = _filtered(select(JobEvent).where(JobEvent.id > after_id), **filters)
     settled = _settled(session) if settled_only else None
     if settled is not None:
         query = query.where(settled)
+    return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))
+
+
+def replay_start(session: Session, after_id: int, most: int, **filters: str | None) -> int | None:
+    """Where to resume so that at most ``most`` events follow ``after_id``; None if they do.
+
+    The id of the event ``most`` places before the newest matching one: replaying from
+    there sends the newest ``most`` events and skips the older ones.
+    """
+    query = _filtered(select(JobEvent.id).where(JobEvent.id > after_id), **filters)
+    return session.scalar(query.order_by(JobEvent.id.desc()).offset(most).limit(1))
+
+
+def _filtered(
+    query: Select[Any],
+    *,
+    job_id: str | None = None,
+    root_id: str | None = None,
+    job_type: str | None = None,
+    status: str | None = None,
+    parent_id: str | None = None,
+) -> Select[Any]:
+    """``query`` of events narrowed to a job, a chain, a type, a status or a parent's children."""
     if job_id:
         query = query.where(JobEvent.job_id == job_id)
     if root_id:
@@ -163,7 +192,7 @@ def events_after(
         query = query.where(JobEvent.status == status)
     if parent_id:
         query = query.where(JobEvent.job_id.in_(select(Job.id).where(Job.parent_id == parent_id)))
-    return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))
+    return query
 
 
 def newest_event_id(session: Session) -> int:

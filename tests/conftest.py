@@ -289,14 +289,15 @@ def event_names(job_id: str) -> list[str]:
 class ApiServer:
     """The API app served over real HTTP on 127.0.0.1 from a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
         import threading
 
         from werkzeug.serving import make_server
 
         from api import create_app
 
-        self._server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+        self.app = create_app(config)
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

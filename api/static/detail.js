@@ -161,10 +161,11 @@ function later(name, fn, ms) {
   detail.timers[name] = setTimeout(fn, ms);
 }
 
-function onDetailEvent(id, { id: eventId, data: ev }) {
+function onDetailEvent(id, { id: eventId, event, data: ev }) {
   if (detail.id !== id) return;
   detail.lastId = eventId;
   later("tree", loadTree, 300);
+  if (event === "stream.skipped") later("job", refreshDetail, 200); // older events not sent
   if (ev.job_id !== id) return;
   appendLog(ev);
   if (ev.event === "job.progress") renderProgress(ev.data);

@@ -183,8 +183,10 @@ function follow() {
     onState: setLive, onEvent: onListEvent, forever: true });
 }
 
-function onListEvent({ id, data: ev }) {
+function onListEvent({ id, event, data: ev }) {
   list.lastEventId = id;
+  // The server replays a bounded number of events: a page further behind reloads its list.
+  if (event === "stream.skipped") { loadPage().catch(() => {}); return; }
   const entry = list.rows.get(ev.job_id);
   if (entry) applyEvent(entry, ev);
   else if (list.fetching.has(ev.job_id)) list.fetching.get(ev.job_id).push(ev);
