@@ -8,16 +8,21 @@ from flask import Flask, Response, request
 
 from api import actions, events, health, jobs, metrics, openapi, resources, triggers, web, webhooks
 from api.auth import is_authorized
-from api.errors import ApiError, register_error_handlers
+from api.errors import ApiError, problem, register_error_handlers
 from api.pacing import StreamPace
 from api.requests import IdConverter, has_nul
 from orchestrator import credentials
+from orchestrator.broker_memory import broker_memory
 from orchestrator.registry import load_job_modules
 from orchestrator.settings import get_settings
 
 # The page and its assets are open: the page asks for the key itself.
 OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.index", "web.static"})
 
+
+# Routes that take new work in: refused while the broker is nearly full.
+INTAKE_ENDPOINTS = ("webhooks.", "triggers.", "jobs.submit_job")
+BROKER_FULL_RETRY_AFTER = 30
 
 KEY_FORMS = "missing or wrong API key: send it as X-Api-Key or Authorization: Bearer"
 # What Radarr and Sonarr can send: their connection's username/password, or a URL.
@@ -60,6 +65,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         webhook = bool(request.endpoint and request.endpoint.startswith(("webhooks.", "triggers.")))
         if not is_authorized(allow_webhook_forms=webhook):
             raise ApiError(401, WEBHOOK_KEY_FORMS if webhook else KEY_FORMS)
+
+    @app.before_request
+    def _refuse_work_while_the_broker_is_full() -> Response | None:
+        if not (request.endpoint and request.endpoint.startswith(INTAKE_ENDPOINTS)):
+            return None
+        reason = broker_memory.full()
+        if reason is None:
+            return None
+        response = problem(503, reason)
+        response.headers["Retry-After"] = str(BROKER_FULL_RETRY_AFTER)
+        return response
 
     @app.after_request
     def _no_sniffing(response: Response) -> Response:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, case, cast, func, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 MAX_RETRIES_LIMIT = 100
 KWARGS_REPR_MAX = 1024
+# A message carries its job's payload only up to this size (JSON text): the worker reads
+# the payload from the job's row; the copy is for Flower and the celery CLI. Larger ones
+# would have the broker hold every queued payload in memory.
+MESSAGE_PAYLOAD_BYTES = 16 * 1024
 
 
 @dataclass
@@ -203,17 +207,43 @@ def _countdown(job: Job, now: datetime) -> float | None:
 def _short_repr(payload: dict[str, Any]) -> str:
     # What Flower shows as the task's kwargs. Celery's own saferepr of a webhook
     # body costs more than the rest of the publish; the builtin repr, cut, does not.
+    if not payload:
+        return "{} (the payload is in the job's row)"
     text = repr(payload)
     return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."
 
 
-def publish(job: Job, *, producer: Any = None, stamp: bool = True, first: bool = False) -> bool:
+def message_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a job's message carries of its payload: all of it, or nothing when larger
+    than ``MESSAGE_PAYLOAD_BYTES`` (the worker reads it from the job's row)."""
+    return payload if len(json.dumps(payload)) <= MESSAGE_PAYLOAD_BYTES else {}
+
+
+# The payload when it is small enough to travel in the message, else NULL (as
+# message_payload measures it: the JSON text): what the relay reads, so that a batch of
+# large payloads is never in its memory.
+SMALL_PAYLOAD = case(
+    (func.length(cast(Job.payload, Text)) <= MESSAGE_PAYLOAD_BYTES, Job.payload), else_=null()
+)
+
+
+def publish(
+    job: Job,
+    *,
+    producer: Any = None,
+    stamp: bool = True,
+    first: bool = False,
+    payload: dict[str, Any] | None = None,
+) -> bool:
     """Send the job's message; False if not sent. ``dispatched_at`` is stamped shortly,
     unless ``stamp`` is false (the caller stamps it).
 
     ``first`` puts it ahead of the jobs of its priority already queued: a job handed
-    back after its attempt was lost had its turn, and keeps its place.
+    back after its attempt was lost had its turn, and keeps its place. ``payload``: what
+    the message carries of the job's payload, when the caller read it already
+    (:data:`SMALL_PAYLOAD`); by default :func:`message_payload` of the job's.
     """
+    kwargs = message_payload(job.payload) if payload is None else payload
     now = utcnow()
     priority, headers = message_priority(job.priority, app.conf.broker_url), None
     if first:
@@ -225,14 +255,14 @@ def publish(job: Job, *, producer: Any = None, stamp: bool = True, first: bool =
     try:
         app.send_task(
             job.type,
-            kwargs=job.payload,
+            kwargs=kwargs,
             task_id=job.id,
             queue=job.queue,
             priority=priority,
             headers=headers,
             countdown=_countdown(job, now),
             argsrepr="()",
-            kwargsrepr=_short_repr(job.payload),
+            kwargsrepr=_short_repr(kwargs),
             producer=producer,
         )
     except Exception as exc:  # kombu raises many kinds; every one means "not sent"

@@ -41,13 +41,22 @@ def is_running(socket_path: Path) -> bool:
         return False
 
 
-def start(socket_path: Path, *, daemonize: bool, timeout: float = 10.0) -> subprocess.Popen | None:
+def start(
+    socket_path: Path, *, daemonize: bool, maxmemory: str, timeout: float = 10.0
+) -> subprocess.Popen | None:
     """Start a Redis on ``socket_path`` (its files beside it) unless one runs there.
+
+    ``maxmemory`` is its ceiling (``ORCH_REDIS_MAXMEMORY``); past it, writes are refused
+    rather than messages evicted.
 
     Returns the child process when ``daemonize`` is False and a server was started,
     None otherwise. Raises :class:`EmbeddedRedisError` if it does not come up.
     """
     if is_running(socket_path):
+        # Started by an earlier command (or version): give it this ceiling too.
+        client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1)
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", maxmemory)
         return None
     if len(str(socket_path)) > MAX_UNIX_SOCKET_PATH:
         raise EmbeddedRedisError(
@@ -68,6 +77,8 @@ def start(socket_path: Path, *, daemonize: bool, timeout: float = 10.0) -> subpr
         "--pidfile", str(data_dir / "redis.pid"),
         "--logfile", str(data_dir / "redis.log"),
         "--daemonize", "yes" if daemonize else "no",
+        "--maxmemory", maxmemory,
+        "--maxmemory-policy", "noeviction",
     ]  # fmt: skip
     # A session of its own: a Ctrl-C in the terminal must not stop the broker under
     # the other processes; `up` stops it last, once they are gone. Its append-only

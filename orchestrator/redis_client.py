@@ -25,6 +25,12 @@ def get_redis() -> redis.Redis | None:
     return _client(url) if url else None
 
 
+def broker_redis() -> redis.Redis | None:
+    """A client of the broker's Redis (for its memory figures), or None if it is not Redis."""
+    url = get_settings().broker_redis_url
+    return _client(url) if url else None
+
+
 def reset_redis() -> None:
     """Forget cached clients (tests, and after a fork)."""
     _client.cache_clear()

@@ -36,12 +36,13 @@ from typing import Any
 from kombu.exceptions import KombuError
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from orchestrator import lifecycle
+from orchestrator.broker_memory import broker_memory
 from orchestrator.celery_app import app
 from orchestrator.db import read_session, write_session
-from orchestrator.dispatch import publish
+from orchestrator.dispatch import SMALL_PAYLOAD, publish
 from orchestrator.models import Job, utcnow
 from orchestrator.stamps import STAMP
 
@@ -80,9 +81,14 @@ def _relay_once(
 
 def _unpublished(
     session: Session, limit: int, grace: float, ids: list[str] | None = None
-) -> list[Job]:
+) -> list[tuple[Job, dict[str, Any]]]:
+    """Jobs to publish, each with what its message carries of its payload.
+
+    The payload itself is not read (``raiseload``): only small ones, for their message.
+    """
     query = (
-        sql_select(Job)
+        sql_select(Job, SMALL_PAYLOAD)
+        .options(defer(Job.payload, raiseload=True), *_NOT_READ)
         .where(
             Job.status.in_([s.value for s in lifecycle.WAITING]),
             Job.dispatched_at.is_(None),
@@ -93,10 +99,14 @@ def _unpublished(
     )
     if ids is not None:
         query = query.where(Job.id.in_(ids))
-    return list(session.scalars(query))
+    return [(job, payload or {}) for job, payload in session.execute(query)]
 
 
-def _send(jobs: list[Job], producer: Any) -> list[dict[str, Any]]:
+# Columns publishing never reads, left in the database.
+_NOT_READ = [defer(column) for column in (Job.result, Job.error, Job.checkpoint)]
+
+
+def _send(jobs: list[tuple[Job, dict[str, Any]]], producer: Any) -> list[dict[str, Any]]:
     """Publish ``jobs``; the stamps of those sent. Stops at the first failure: the broker
     is away, and the rest waits for the next try.
 
@@ -104,12 +114,16 @@ def _send(jobs: list[Job], producer: Any) -> list[dict[str, Any]]:
     relay's time. Should that round trip fail, none is stamped as sent; those that did
     reach the queue are published again later, and the claim skips the copy.
     """
+    full = broker_memory.full()
+    if full and jobs:
+        log.warning("relay: %d jobs held: %s", len(jobs), full)
+        return []
     sent = []
     try:
         with _batch(producer):
-            for job in jobs:
+            for job, payload in jobs:
                 published_at = utcnow()
-                if not publish(job, producer=producer, stamp=False):
+                if not publish(job, producer=producer, stamp=False, payload=payload):
                     break
                 sent.append({"job_id": job.id, "published_at": published_at})
     except Exception as exc:  # the pipeline's redis errors are not kombu's

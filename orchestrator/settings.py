@@ -106,6 +106,9 @@ class Settings(EnvSettings):
     log_level: str = "INFO"
     # Event streams each API process serves at once (each holds a thread); more get 503.
     max_streams: int = 128
+    # The embedded Redis's memory ceiling (its maxmemory, with no eviction): queued
+    # messages past it are refused, and the API answers new work with 503 as it nears it.
+    redis_maxmemory: str = "256mb"
 
     @field_validator("job_modules", mode="before")
     @classmethod
@@ -139,8 +142,11 @@ class Settings(EnvSettings):
     @property
     def effective_redis_url(self) -> str | None:
         """A Redis URL (redis-py form) for live events and locks, if one is available."""
-        if self.redis_url:
-            return self.redis_url
+        return self.redis_url or self.broker_redis_url
+
+    @property
+    def broker_redis_url(self) -> str | None:
+        """The broker's URL in redis-py's form when the broker is a Redis, else None."""
         broker = self.effective_broker_url
         if broker.startswith("redis+socket://"):
             return "unix://" + broker.removeprefix("redis+socket://")

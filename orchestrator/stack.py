@@ -29,7 +29,11 @@ def prepare(settings: Settings, *, own_redis: bool = False) -> subprocess.Popen 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     child = None
     if settings.uses_embedded_redis:
-        child = embedded.start(settings.embedded_redis_socket, daemonize=not own_redis)
+        child = embedded.start(
+            settings.embedded_redis_socket,
+            daemonize=not own_redis,
+            maxmemory=settings.redis_maxmemory,
+        )
     try:
         upgrade(settings.effective_database_url)
     except BaseException:

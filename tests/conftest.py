@@ -103,7 +103,9 @@ def broker() -> Iterator[str]:
         yield url
         return
     settings = get_settings()
-    process = embedded.start(settings.embedded_redis_socket, daemonize=False)
+    process = embedded.start(
+        settings.embedded_redis_socket, daemonize=False, maxmemory=settings.redis_maxmemory
+    )
     yield settings.effective_broker_url
     if process is not None:
         embedded.stop(process)

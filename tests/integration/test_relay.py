@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
@@ -49,7 +51,9 @@ def test_the_relay_publishes_the_most_urgent_first_and_stamps_each_once(
     # Only this test's jobs: other tests may leave unpublished jobs in the database.
     unpublished = relay._unpublished
     monkeypatch.setattr(
-        relay, "_unpublished", lambda *a, **k: [j for j in unpublished(*a, **k) if j.id in ours]
+        relay,
+        "_unpublished",
+        lambda *a, **k: [(j, p) for j, p in unpublished(*a, **k) if j.id in ours],
     )
 
     def record(job: Job, **_: object) -> bool:
@@ -123,3 +127,27 @@ def test_a_batch_that_fails_is_not_stamped_and_the_next_try_sends_it(
     finally:
         with write_session() as session:
             session.execute(delete(Job).where(Job.id.in_(ids)))
+
+
+def test_a_large_payload_travels_in_its_row_and_its_message_stays_small(
+    worker: WorkerProcess, running_relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.celery_app import app
+
+    sent: dict[str, int] = {}
+    send_task = app.send_task
+
+    def measured(name: str, **options: Any) -> Any:
+        sent[options["task_id"]] = len(json.dumps(options["kwargs"]))
+        return send_task(name, **options)
+
+    monkeypatch.setattr(app, "send_task", measured)
+    large = {"blob": "x" * (1024 * 1024 - 100)}
+    small = {"blob": "x" * (dispatch.MESSAGE_PAYLOAD_BYTES - 20)}
+    large_id = dispatch.submit("test-echo", large).job.id
+    small_id = dispatch.submit("test-echo", small).job.id
+
+    assert wait_for_job(large_id).result["echo"] == large
+    assert wait_for_job(small_id).result["echo"] == small
+    assert sent[large_id] == len("{}")  # the worker read it from the row
+    assert sent[small_id] == len(json.dumps(small))
