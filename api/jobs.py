@@ -11,11 +11,18 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from sqlalchemy import and_, or_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.errors import ApiError, get_row
 from api.requests import json_body, query_limit, storable
-from api.serialize import job_summary, job_to_dict, summary_query
+from api.serialize import (
+    job_summary,
+    job_to_dict,
+    read_summaries,
+    stand_in_job,
+    summary_query,
+    unreadable_text,
+)
 from orchestrator.db import read_session
 from orchestrator.dispatch import cancel_job, retry_job, submit
 from orchestrator.lifecycle import JobStatus
@@ -129,7 +136,7 @@ def list_jobs() -> Response:
         )
     query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     with read_session() as session:
-        rows = list(session.execute(query))
+        rows = read_summaries(session, query)
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = _encode_cursor(last.created_at, last.id) if last else None
     return jsonify({"items": [job_summary(r) for r in rows[:limit]], "next_cursor": next_cursor})
@@ -139,9 +146,15 @@ def list_jobs() -> Response:
 def get_job(job_id: str) -> Response:
     """One job in full, with its children as summaries."""
     with read_session() as session:
-        job = get_row(session, Job, job_id, "job")
+        try:
+            job = get_row(session, Job, job_id, "job")
+        except (DataError, OperationalError) as exc:
+            if not unreadable_text(exc):
+                raise
+            session.rollback()
+            return jsonify(stand_in_job(session, job_id))
         query = summary_query().where(Job.parent_id == job_id).order_by(Job.created_at)
-        children = list(session.execute(query))
+        children = read_summaries(session, query)
     return jsonify(job_to_dict(job, children=children))
 
 
