@@ -197,6 +197,29 @@ def _plant_a_new_brokers_marker(**_: Any) -> None:
         )
 
 
+@worker_ready.connect
+def _record_capacity(sender: Any, **_: Any) -> None:
+    # Its queues and pool size, for the capacity in /metrics; the reaper keeps seen_at.
+    try:
+        queues = ",".join(sorted(sender.app.amqp.queues.consume_from))
+        row = {
+            "hostname": sender.hostname,
+            "seen_at": utcnow(),
+            "queues": queues[:255],
+            "slots": int(sender.controller.concurrency),
+        }
+        with write_session() as session:
+            statement = insert_or(session, WorkerSeen).values(row)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["hostname"],
+                    set_={key: statement.excluded[key] for key in row if key != "hostname"},
+                )
+            )
+    except Exception as exc:  # capacity is for the metrics: the worker must start anyway
+        log.warning("could not record this worker's capacity (%s: %s)", type(exc).__name__, exc)
+
+
 def _started_before(job: Job, cutoff: datetime) -> bool:
     return job.started_at is not None and job.started_at < cutoff
 

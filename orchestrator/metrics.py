@@ -15,6 +15,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -34,7 +35,9 @@ from sqlalchemy.orm import Session
 
 from orchestrator.background import BatchWriter
 from orchestrator.db import write_session
-from orchestrator.models import Job, MetricCounter
+from orchestrator.models import Job, MetricCounter, WorkerSeen, utcnow
+from orchestrator.priorities import QUEUES
+from orchestrator.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,11 @@ HELP = {
     ),
     "job_run_seconds": "Time a job's handler ran, by type.",
     "job_wait_seconds": "Time a job waited between being due and starting, by type.",
+    "worker_slots": (
+        "Pool processes of the live workers consuming each queue (a worker on several"
+        ' queues counts in each): the critical lane\'s capacity is queue="critical".'
+    ),
+    "jobs_running": "Jobs processing now, by queue.",
 }
 PREFIX = "orchestrator_"
 FLUSH_INTERVAL = 0.2
@@ -203,6 +211,35 @@ class SqlCollector:
         for queue, count in sorted(self.queue_depths.items()):
             depth.add_metric([queue], count)
         yield depth
+        yield from self._capacity()
+
+    def _capacity(self) -> Iterator[Metric]:
+        """Pool processes of live workers per queue, and the jobs running on each: how
+        much room the critical lane has left, for instance."""
+        live_since = utcnow() - timedelta(seconds=get_settings().worker_timeout)
+        slots: dict[str, int] = dict.fromkeys(QUEUES, 0)
+        workers = select(WorkerSeen.queues, WorkerSeen.slots).where(
+            WorkerSeen.seen_at >= live_since, WorkerSeen.slots.is_not(None)
+        )
+        for queues, count in self.session.execute(workers):
+            for queue in (queues or "").split(","):
+                if queue in slots:
+                    slots[queue] += count or 0
+        family = GaugeMetricFamily(PREFIX + "worker_slots", HELP["worker_slots"], labels=["queue"])
+        for queue, count in slots.items():
+            family.add_metric([queue], count)
+        yield family
+        running = dict.fromkeys(QUEUES, 0)
+        query = (
+            select(Job.queue, func.count())
+            .where(Job.status == "processing")  # lifecycle's JobStatus imports this module
+            .group_by(Job.queue)
+        )
+        running.update({queue: count for queue, count in self.session.execute(query)})
+        family = GaugeMetricFamily(PREFIX + "jobs_running", HELP["jobs_running"], labels=["queue"])
+        for queue, count in running.items():
+            family.add_metric([queue], count)
+        yield family
 
 
 def _counter(metric: str, rows: list[MetricCounter]) -> CounterMetricFamily:

@@ -129,6 +129,10 @@ class WorkerSeen(Base):
 
     hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What the worker said when it started: the queues it consumes (comma-separated) and
+    # its pool size; NULL for a worker only the reaper heard of.
+    queues: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    slots: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class BrokerMarker(Base):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import delete, select, update
 
 from api import create_app
 from orchestrator import submit
+from orchestrator.db import read_session, write_session
 from orchestrator.metrics import FLUSH_INTERVAL
+from orchestrator.models import Job, WorkerSeen, utcnow
 from tests.conftest import API_KEY, WorkerProcess, wait_for_job, wait_until
 
 AUTH = {"X-Api-Key": API_KEY}
@@ -135,3 +139,39 @@ def test_counts_are_kept_while_the_database_is_away_and_logged_once(
 
     after = value(scrape(client), "orchestrator_webhooks_received_total", source="x", event="y")
     assert after - before == 3
+
+
+def _status(job_id: str) -> str | None:
+    with read_session() as session:
+        return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def test_worker_slots_show_each_queues_capacity_and_what_runs_on_it(worker: WorkerProcess) -> None:
+    client = create_app().test_client()
+    critical = WorkerProcess(concurrency=1, queues="critical")
+    try:
+        ours = [worker.hostname, critical.hostname]
+        with write_session() as session:
+            # Only this module's workers: rows of earlier modules' workers may still count.
+            session.execute(delete(WorkerSeen).where(WorkerSeen.hostname.not_in(ours)))
+            # Both heard now, as the reaper records it (no beat runs the reaper here).
+            session.execute(update(WorkerSeen).values(seen_at=utcnow()))
+        job = submit("test-sleep", {"seconds": 3}, priority="critical").job
+        wait_until(lambda: _status(job.id) == "processing", timeout=10)
+        samples = scrape(client)
+        with write_session() as session:  # the critical worker not heard for an hour
+            session.execute(
+                update(WorkerSeen)
+                .where(WorkerSeen.hostname == critical.hostname)
+                .values(seen_at=utcnow() - timedelta(hours=1))
+            )
+        later = scrape(client)
+    finally:
+        critical.stop()
+
+    # The module's worker has 2 processes on every queue, the other 1 on critical alone.
+    assert value(samples, "orchestrator_worker_slots", queue="critical") == 3
+    assert value(samples, "orchestrator_worker_slots", queue="low") == 2
+    assert value(samples, "orchestrator_jobs_running", queue="critical") == 1
+    assert value(samples, "orchestrator_jobs_running", queue="low") == 0
+    assert value(later, "orchestrator_worker_slots", queue="critical") == 2  # silent: gone
