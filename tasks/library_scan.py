@@ -44,6 +44,7 @@ from services.catalog.signatures import (
     forget_folder_signatures,
     store_folder_signatures,
 )
+from services.catalog.system_folders import refuse_system_folder
 from services.folder_signature import folder_signature
 from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
@@ -111,6 +112,7 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
     if library is None:
         raise PermanentError(f"library {request.library_id} does not exist")
     ctx.summary = library_label(library.name, request.allow_removals)
+    refuse_system_folder(library)
     require_anchors(library)  # before the folder check: a dropped share may leave no folder
     if not os.path.isdir(library.path):
         raise PermanentError(f"library folder {library.path} does not exist or is not a folder")

@@ -19,6 +19,7 @@ from services.catalog.anchors import require_anchors
 from services.catalog.manager_ids import ImdbId, ManagerId
 from services.catalog.models import Library
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
+from services.catalog.system_folders import refuse_system_folder
 from services.folder_signature import folder_signature
 from services.pathmap import is_within
 from services.scanner.folders import FolderScan, Leaves
@@ -109,6 +110,7 @@ def library_holding(request: ScanRequest) -> Library:
         raise PermanentError(
             f"{request.path} is not inside library {library.name} ({library.path})"
         )
+    refuse_system_folder(library)
     require_anchors(library)
     refuse_linked_out(library, request.path)
     return library

@@ -37,6 +37,7 @@ from services.catalog.models import (
     Player,
     PlayerGroup,
 )
+from services.catalog.system_folders import confirmed_system_path, system_folder
 from services.players import PLAYER_TYPES
 
 if TYPE_CHECKING:
@@ -102,20 +103,6 @@ def _anchor(value: str) -> str:
 
 
 Anchor = Annotated[str, Field(min_length=1, max_length=MAX_ANCHOR_CHARS), AfterValidator(_anchor)]
-
-# A library here (or below) needs "confirm_system_path": a scan would read the system's
-# own files, which is almost always a typo. /mnt, /media, /srv, /data, /home/... are fine.
-SYSTEM_FOLDERS = (
-    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/root", "/run",
-    "/sbin", "/sys", "/usr", "/var",
-)  # fmt: skip
-
-
-def system_folder(path: str) -> str | None:
-    """The system folder ``path`` is (``/`` itself) or lies in, else None."""
-    if path == "/":
-        return "/"
-    return next((f for f in SYSTEM_FOLDERS if path == f or path.startswith(f + "/")), None)
 
 
 def _confirmed(confirm: bool, info: ValidationInfo) -> bool:
@@ -310,8 +297,10 @@ def _write_player(session: Session, player: Player, data: dict[str, Any]) -> Non
 
 
 def _write_library(session: Session, library: Library, data: dict[str, Any]) -> None:
-    if "path" in data:
+    if "path" in data and data["path"] != library.path:
         _refuse_overlap(session, library, data["path"])
+        # Validation asked for a confirmation if this is a system folder: keep what it was for.
+        library.system_path = confirmed_system_path(data["path"])
     _write_plain(session, library, data)
 
 

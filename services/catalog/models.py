@@ -49,6 +49,9 @@ class Library(Base):
     anchors: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Scan folders and files reached through a symlink that leaves ``path`` (off: skipped).
     follow_links: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The real folder (links resolved), in a system folder, that was confirmed for it: a
+    # scan of a folder leading into any other system folder is refused.
+    system_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

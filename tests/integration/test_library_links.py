@@ -5,6 +5,8 @@ the library follows links."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +270,48 @@ def test_season_scans_skip_linked_out_episodes_and_seasons(
             EpisodeFileRow.library_id == library_id
         )
         assert session.execute(query).all() == [(str(episode), "present")]
+
+
+def test_a_library_whose_link_now_leads_into_a_system_folder_is_not_scanned(
+    disk: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from api import create_app
+    from tests.conftest import API_KEY
+
+    api = create_app().test_client()
+    headers = {"X-Api-Key": API_KEY}
+    media, _ = disk
+    make_movie(media, "Heat (1995)", 949)
+    link = tmp_path / "library"
+    link.symlink_to(media)
+    created = api.post(
+        "/api/v1/libraries", headers=headers, json={"name": unique("lib"), "path": str(link)}
+    )
+    assert created.status_code == 201, created.get_json()
+    library_id = created.get_json()["id"]
+    _library_scan(library_id)
+
+    system = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="orch-test-"))
+    try:
+        make_movie(system, "Ronin (1998)", 8195)
+        link.unlink()
+        link.symlink_to(system)  # swapped since the library was set
+        for job in (
+            _run("library-scan", {"library_id": library_id}),
+            _scan_movie(library_id, link / "Ronin (1998)"),
+        ):
+            assert job.status == "failed", job.result
+            assert (job.error["type"], job.retry_count) == ("PermanentError", 0)
+            message = job.error["message"]
+            assert f"now leads to {system}, in the system folder /var" in message, message
+            assert "confirm_system_path" in message
+        assert "Ronin (1998)" not in _movies(library_id)
+
+        # Confirmed for a library of its own, the same system folder is scanned.
+        body = {"name": unique("lib"), "path": str(system), "confirm_system_path": True}
+        confirmed = api.post("/api/v1/libraries", headers=headers, json=body)
+        assert confirmed.status_code == 201, confirmed.get_json()
+        _library_scan(confirmed.get_json()["id"])
+        assert _movies(confirmed.get_json()["id"])["Ronin (1998)"][1] == "present"
+    finally:
+        shutil.rmtree(system)
