@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from orchestrator.models import Job
 
@@ -59,7 +61,27 @@ def summarize(summarizer: Summarize | None, payload: dict[str, Any]) -> str | No
         return None
 
 
+class lower_text(FunctionElement[str]):  # noqa: N801 - named as SQL functions are
+    """``lower()`` for every letter, not only ASCII's: SQLite's own ``lower`` and ``LIKE``
+    fold ASCII alone, so there it is ``unicode_lower``, Python's ``str.lower``
+    (registered on each connection by ``orchestrator.db``)."""
+
+    type = String()
+    name = "lower_text"
+    inherit_cache = True
+
+
+@compiles(lower_text)
+def _lower_text(element: lower_text, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(lower_text, "sqlite")
+def _sqlite_lower_text(element: lower_text, compiler: Any, **kw: Any) -> str:
+    return f"unicode_lower({compiler.process(element.clauses, **kw)})"
+
+
 def summary_contains(text: str) -> ColumnElement[bool]:
     """Jobs whose summary holds ``text``, ignoring case; ``%`` and ``_`` are literal."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Job.summary.ilike(f"%{escaped}%", escape="\\")
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return lower_text(Job.summary).like(f"%{escaped}%", escape="\\")

@@ -52,6 +52,16 @@ def test_q_finds_summaries_ignoring_case(client: FlaskClient) -> None:
     assert found(client, f"nothing-{tag}") == set()
 
 
+def test_q_ignores_case_beyond_ascii(client: FlaskClient) -> None:
+    tag = uuid.uuid4().hex[:8]
+    amelie = submit_with_path(client, f"/data/movies/Amélie {tag} (2001)")
+    leon = submit_with_path(client, f"/data/movies/LÉON {tag} (1994)")
+
+    assert found(client, f"AMÉLIE {tag}") == {amelie}
+    assert found(client, f"léon {tag}") == {leon}
+    assert found(client, "é") >= {amelie, leon}
+
+
 @pytest.mark.parametrize("wild", ["%", "_"])
 def test_q_takes_like_wildcards_literally(client: FlaskClient, wild: str) -> None:
     tag = uuid.uuid4().hex[:8]
