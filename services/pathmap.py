@@ -28,13 +28,17 @@ def is_windows_style(path: str) -> bool:
 
 
 def normalise(path: str) -> str:
-    """Forward slashes, no duplicate or trailing slash; ``smb://`` style schemes kept."""
+    """Forward slashes, no duplicate or trailing slash, no ``.`` step; ``smb://`` style
+    schemes kept. A ``..`` step stays: :func:`is_within` refuses what it escapes to."""
     path = path.strip().replace("\\", "/")
     scheme = ""
     if match := _SCHEME.match(path):
         scheme, path = match.group(0), path[match.end() :]
     unc = path.startswith("//") and not scheme
     path = re.sub(r"/{2,}", "/", path)
+    if "/." in path:
+        kept = [part for n, part in enumerate(path.split("/")) if part != "." or n == 0]
+        path = "/".join(kept) or "/"
     if len(path) > 1:
         path = path.rstrip("/")
     return scheme + ("/" if unc else "") + path

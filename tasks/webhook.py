@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
 import time
 from typing import Annotated, Any
 
@@ -201,6 +203,8 @@ def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
             unmatched.append(_in_no_library(given, local, "manual"))
             continue
         library_id, kind = roots[root]
+        if os.path.isfile(local):  # a file named: its folder is scanned
+            local = posixpath.dirname(local)
         payload: dict[str, Any]
         if local == root:
             job_type, payload = "library-scan", {"library_id": library_id}

@@ -566,6 +566,30 @@ def test_a_manual_trigger_of_a_library_root_scans_the_library(api: Api, tmp_path
     assert _movie_ids(api, library["id"]) == [(603, None)]
 
 
+def test_a_manual_trigger_takes_dot_steps_out_and_a_file_as_its_folder(
+    api: Api, tmp_path: Path
+) -> None:
+    library_path, _, _ = movies_setup(api, tmp_path)
+    make_movie(library_path, "Heat (1995)", 949)
+    (library_path / "loose.mkv").write_bytes(b"\0" * 4096)  # a file at the library's root
+    dirs = [f"{library_path}/./Heat (1995)", f"{library_path}/loose.mkv"]
+
+    response = httpx.post(
+        f"{api.url}/api/triggers/manual",
+        params=[("dir", d) for d in dirs],
+        headers={"X-Api-Key": API_KEY},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    jobs = api.chain(response.json()["job_id"])
+
+    # "<root>/./Heat" used to scan the library's root as a movie; a file named was waited
+    # for as if it were a folder.
+    scans = {s["path"]: s["type"] for s in jobs[0]["result"]["scans"]}
+    assert scans == {f"{library_path}/Heat (1995)": "scan-movie", str(library_path): "library-scan"}
+    assert all(j["status"] == "completed" for j in jobs), [(j["type"], j["error"]) for j in jobs]
+
+
 def test_a_manual_trigger_of_folders_in_no_library_fails_saying_what_to_configure(
     api: Api,
 ) -> None:
