@@ -12,12 +12,20 @@ import os
 import sqlalchemy as sa
 from alembic import op
 
-from services.catalog.system_folders import system_folder
-
 revision = "0105"
 down_revision = "0104"
 branch_labels = None
 depends_on = None
+
+# The system folders of services/catalog/system_folders.py when this was written.
+SYSTEM_FOLDERS = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/root", "/run",
+    "/sbin", "/sys", "/usr", "/var",
+)  # fmt: skip
+
+
+def _in_system_folder(path: str) -> bool:
+    return path == "/" or any(path == f or path.startswith(f + "/") for f in SYSTEM_FOLDERS)
 
 
 def upgrade() -> None:
@@ -30,7 +38,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     for library_id, path in connection.execute(sa.select(libraries.c.id, libraries.c.path)):
         real = os.path.realpath(path)
-        if system_folder(real):
+        if _in_system_folder(real):
             connection.execute(
                 libraries.update().where(libraries.c.id == library_id).values(system_path=real)
             )
