@@ -1,4 +1,5 @@
-"""Migration 0103: libraries that existed before it get no anchors, and it goes down again."""
+"""Catalog migrations on libraries that existed before them: 0103 (anchors), 0105 (system
+folders confirmed); each goes down again."""
 
 from __future__ import annotations
 
@@ -59,3 +60,27 @@ def test_existing_libraries_get_no_anchors_and_the_column_goes_down_again(
         assert conn.execute(text("SELECT name FROM libraries")).scalar_one() == "Movies"
     upgrade(url)
     assert "anchors" in _columns(url)
+
+
+def test_migration_0105_keeps_the_system_folders_libraries_were_confirmed_for(
+    empty_database: str,
+) -> None:
+    url = empty_database
+    upgrade(url, "0104")
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO libraries (name, path, kind, anchors, follow_links, created_at)"
+                " VALUES ('System', '/var/lib/media', 'movies', '[]', false, CURRENT_TIMESTAMP),"
+                " ('Plain', '/data/movies', 'movies', '[]', false, CURRENT_TIMESTAMP)"
+            )
+        )
+
+    upgrade(url)
+    with get_engine(url).connect() as conn:
+        rows = dict(conn.execute(select(Library.name, Library.system_path)).all())
+    assert rows == {"System": "/var/lib/media", "Plain": None}
+
+    command.downgrade(alembic_config(url), "0104")
+    assert "system_path" not in _columns(url)
+    upgrade(url)
