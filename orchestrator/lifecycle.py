@@ -95,11 +95,23 @@ def create(session: Session, job: Job, *, batched: bool = False) -> Job:
     else:
         session.connection().execute(insert(Job), row)
         record_event(session, job, "job.created", data)
-    job_logger(log, job).info("created (priority %s, queue %s)", job.priority, job.queue)
+    _log_after_commit(session, job, "created (priority %s, queue %s)", job.priority, job.queue)
     return job
 
 
 _BATCHED = "orchestrator.batched_jobs"
+_LOGS = "orchestrator.lifecycle_logs"
+
+
+def _log_after_commit(session: Session, job: Job, message: str, *args: Any) -> None:
+    # Said once it is true: a transaction that fails (a full disk) logs nothing.
+    session.info.setdefault(_LOGS, []).append((job, message, args))
+
+
+@event.listens_for(Session, "after_commit")
+def _write_lifecycle_logs(session: Session) -> None:
+    for job, message, args in session.info.pop(_LOGS, ()):
+        job_logger(log, job).info(message, *args)
 
 
 @event.listens_for(Session, "before_commit")
@@ -119,6 +131,7 @@ def _write_batched_jobs(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_batched_jobs(session: Session) -> None:
     session.info.pop(_BATCHED, None)
+    session.info.pop(_LOGS, None)
 
 
 def transition(
@@ -162,7 +175,7 @@ def transition(
     job = Job(**row._mapping)
     data = event_data(job) if callable(event_data) else event_data or {}
     record_event(session, job, EVENT_FOR_STATUS[target], data)
-    job_logger(log, job).info("%s%s", target.value, _describe(data))
+    _log_after_commit(session, job, "%s%s", target.value, _describe(data))
     return job
 
 

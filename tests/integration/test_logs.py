@@ -62,3 +62,33 @@ def test_text_format_keeps_the_readable_prefix() -> None:
     record.job_id = "j1"
     assert json.loads(JsonFormatter().format(record))["job_id"] == "j1"
     make_formatter("text")
+
+
+def test_lifecycle_lines_are_logged_once_their_transaction_commits(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from orchestrator import lifecycle
+    from orchestrator.db import write_session
+    from orchestrator.dispatch import build_job
+
+    caplog.set_level(logging.INFO, logger="orchestrator.lifecycle")
+
+    def created(job_id: str) -> int:
+        return sum(
+            1
+            for r in caplog.records
+            if "created (priority" in r.getMessage() and getattr(r, "job_id", None) == job_id
+        )
+
+    # A transaction that never commits (a full disk, a lost connection) says nothing.
+    lost = build_job("test-echo", {"n": 1})
+    with pytest.raises(RuntimeError), write_session() as session:
+        lifecycle.create(session, lost)
+        raise RuntimeError("the commit never comes")
+    assert created(lost.id) == 0
+
+    kept = build_job("test-echo", {"n": 2})
+    with write_session() as session:
+        lifecycle.create(session, kept)
+        assert created(kept.id) == 0  # not before the commit
+    assert created(kept.id) == 1
