@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -41,6 +40,7 @@ from orchestrator.retry import backoff_delay, should_retry
 from orchestrator.settings import get_settings
 from orchestrator.stale import note_discarded
 from orchestrator.summaries import clip, summarize
+from orchestrator.tracebacks import format_traceback
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -344,7 +344,7 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     return {
         "type": type(exc).__name__,
         "message": str(exc) or type(exc).__name__,
-        "traceback": "".join(traceback.format_exception(exc)),
+        "traceback": format_traceback(exc),
     }
 
 

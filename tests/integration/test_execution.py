@@ -7,7 +7,7 @@ from sqlalchemy import select
 from orchestrator import submit
 from orchestrator.db import read_session
 from orchestrator.models import Job, JobEvent
-from tests.conftest import WorkerProcess, event_names, wait_for_job
+from tests.conftest import REPO_ROOT, WorkerProcess, event_names, wait_for_job
 
 
 def test_success_records_result_and_lifecycle(worker: WorkerProcess) -> None:
@@ -62,6 +62,9 @@ def test_permanent_error_fails_at_once(worker: WorkerProcess) -> None:
     assert done.error["type"] == "PermanentError"
     assert "bad input" in done.error["message"]
     assert "Traceback" in done.error["traceback"]
+    # Every frame, with no server folder: the job's own file is named from the project.
+    assert 'File "tests/jobs.py"' in done.error["traceback"]
+    assert str(REPO_ROOT) not in done.error["traceback"]
 
 
 def test_retries_exhausted_then_failed(worker: WorkerProcess) -> None:
