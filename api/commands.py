@@ -6,6 +6,7 @@ The platform's CLI finds these through the ``orchestrator.commands`` entry point
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from orchestrator.dispatch import submit
 from orchestrator.errors import InvalidInput, NotFound
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Library, Player
+from services.pathmap import is_windows_style
 from services.players import PLAYER_KINDS, PLAYER_TYPES, PlayerError, client_for, settings_of
 
 # How each resource is named in messages ("no player group with id 7").
@@ -359,8 +361,17 @@ def scan(paths: tuple[str, ...]) -> None:
     """Scan folders copied by hand: each goes through the ``manual`` path mappings to its
     library, is scanned and the players are told (as ``POST /api/triggers/manual``)."""
     with _refusals():  # empty, too long or too many paths: InvalidPayload
-        job = submit("manual-scan", {"dirs": [path.strip() for path in paths]}).job
+        job = submit("manual-scan", {"dirs": [_from_here(path) for path in paths]}).job
     click.echo(f"queued manual-scan job {job.id}")
+
+
+def _from_here(path: str) -> str:
+    """A relative path from the current folder, as a shell means it; another host's
+    (``C:\\…``, ``smb://…``) and absolute paths as they are."""
+    path = path.strip()
+    if not path or os.path.isabs(path) or is_windows_style(path) or "://" in path:
+        return path
+    return os.path.abspath(path)
 
 
 # fmt: off

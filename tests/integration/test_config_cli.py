@@ -563,6 +563,29 @@ def test_scan_queues_a_manual_scan_of_the_paths_given(runner: CliRunner) -> None
         cancel_job(match.group(1))  # no worker here
 
 
+def test_scan_takes_a_relative_path_from_the_current_folder(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "movies").mkdir()
+    monkeypatch.chdir(tmp_path / "movies")
+    given = ["../movies/Heat (1995)", "Ronin (1998)", "smb://nas/m/Alien", "C:\\m\\Alien"]
+    output = run(runner, "scan", *given).stdout
+    match = re.fullmatch(r"queued manual-scan job (\S+)\n", output)
+    assert match, output
+    try:
+        with read_session() as session:
+            job = session.get(Job, match.group(1))
+            assert job is not None
+            assert job.payload["dirs"] == [
+                f"{tmp_path}/movies/Heat (1995)",
+                f"{tmp_path}/movies/Ronin (1998)",
+                "smb://nas/m/Alien",  # another host's paths: the manual mappings place them
+                "C:\\m\\Alien",
+            ]
+    finally:
+        cancel_job(match.group(1))
+
+
 def test_scan_needs_a_path(runner: CliRunner) -> None:
     assert runner.invoke(main, ["scan"]).exit_code == 2
 
