@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from api.schemas import Health, Readiness, ReadinessChecks
 from orchestrator.celery_app import app as celery_app
 from orchestrator.db import read_session
+from orchestrator.settings import get_settings
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -22,6 +26,8 @@ log = logging.getLogger(__name__)
 # the probe, or whoever asks it, for minutes. The threads of hung checks end with the
 # network timeouts; while they are all busy, later checks wait here and count as failed.
 READY_WITHIN = 4.0
+# Less room than this on a SQLite database's disk counts as full.
+MIN_FREE_BYTES = 1024 * 1024
 _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
@@ -43,10 +49,24 @@ def _database_ok() -> bool:
     try:
         with read_session() as session:
             session.execute(text("SELECT 1"))
-        return True
     except Exception as exc:  # any failure means "not ready"
         log.warning("readiness: database unreachable: %s", exc)
         return False
+    return _room_to_write()
+
+
+def _room_to_write() -> bool:
+    """For SQLite, whether its disk has room for a write: a full disk answers reads, and
+    refuses every webhook and submission (the API's writes)."""
+    url = make_url(get_settings().effective_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return True
+    folder = os.path.dirname(os.path.abspath(url.database))
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        log.warning("readiness: the disk of the database (%s) has %d bytes free", folder, free)
+        return False
+    return True
 
 
 def _broker_ok() -> bool:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -398,6 +399,56 @@ def test_resuming_the_event_stream_during_an_outage_is_a_503(tmp_path: Path) -> 
     assert response.status_code == 503, response.headers  # not a 200 whose body breaks off
     _assert_unavailable(response)
     assert "Traceback" not in log, log
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` (skips where mounting is not allowed)."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until its disk is full (bounded by the disk's own size)."""
+    with open(path, "wb") as ballast, contextlib.suppress(OSError):  # ENOSPC: full
+        while True:
+            ballast.write(b"\0" * 65536)
+            ballast.flush()
+
+
+def test_a_full_disk_makes_the_api_unready_and_it_recovers(tmp_path: Path) -> None:
+    """SQLite on a disk that fills up: webhooks get 503 (nothing recorded), and /readyz
+    says so too (it used to answer ready: reads still worked); room again, both recover."""
+    with contextlib.ExitStack() as stack:
+        disk = stack.enter_context(_small_disk(tmp_path / "disk", "24m"))
+        broker = stack.enter_context(_redis(tmp_path))
+        env = _env(disk, f"sqlite:///{disk / 'orchestrator.db'}", broker)
+        _migrate(env)
+        api = _gunicorn(stack, env, tmp_path / "api.log")
+        with httpx.Client(base_url=api.url, headers=HEADERS, timeout=10, trust_env=False) as c:
+            assert c.get("/readyz").status_code == 200
+            assert c.post("/api/webhooks/radarr", json=RADARR_TEST).status_code == 202
+
+            _fill(disk / "ballast")
+            hook = c.post("/api/webhooks/radarr", json=RADARR_TEST)
+            ready = c.get("/readyz")
+            assert hook.status_code == 503, hook.text
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["checks"] == {"database": False, "broker": True}
+
+            (disk / "ballast").unlink()
+            assert c.get("/readyz").status_code == 200
+            assert c.post("/api/webhooks/radarr", json=RADARR_TEST).status_code == 202
+        assert "Traceback" not in api.log()
 
 
 # --- 3. the database is locked (SQLite) ---------------------------------------------
