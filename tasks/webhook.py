@@ -147,6 +147,8 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if not placed:
         raise PermanentError("; ".join(unmatched))
     _wait_for_imported_files(event, mappings, roots, ctx)
+    if len(placed) > MAX_FOLDER_SCANS:
+        return {**summary, "scans": _library_scans(placed, ctx), "unmatched": unmatched}
     scans = []
     delay = media_settings().scan_delay
     for target, local, library_id in placed:
@@ -166,6 +168,21 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     return {**summary, "scans": scans, "unmatched": unmatched}
 
 
+def _library_scans(placed: list[tuple[Any, str, int]], ctx: JobContext) -> list[dict[str, Any]]:
+    """One ``library-scan`` of each library holding the folders: it rescans what changed
+    in them, where a job per folder would be more jobs than any import makes."""
+    scans = []
+    for library_id in sorted({library_id for _, _, library_id in placed}):
+        job_id = ctx.submit(
+            "library-scan", {"library_id": library_id}, dedupe_key=f"library-scan:{library_id}"
+        )
+        scans.append({"job_id": job_id, "type": "library-scan", "library_id": library_id})
+    return scans
+
+
+# An event naming more folders than this (no import does: a series has a few dozen season
+# folders) is scanned as the libraries holding them.
+MAX_FOLDER_SCANS = 100
 MAX_MANUAL_DIRS = 100
 MAX_PATH_LENGTH = 4096
 

@@ -143,3 +143,48 @@ def test_a_folder_in_no_library_fails_saying_how_to_fix_it(movies: Path) -> None
 
     with pytest.raises(PermanentError, match="is in no library: add a library"):
         run(event, FakeJobContext("webhook"))
+
+
+def test_an_import_naming_more_folders_than_any_import_scans_their_library_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_wait(monkeypatch, 0)
+    shows = tmp_path / "tv"
+    roots = {normalise(str(shows)): (9, "tv")}
+    monkeypatch.setattr(webhook, "_mappings_and_roots", lambda source: ([], roots))
+    monkeypatch.setattr(webhook, "_refuse_unmounted", lambda library_ids: None)
+    sonarr = body("sonarr_import_complete")
+    sonarr["series"]["path"] = f"{shows}/Severance"
+    sonarr["episodeFiles"] = [
+        {"relativePath": f"Folder {n}/Severance - S01E01.mkv", "path": None} for n in range(1000)
+    ]
+    ctx = FakeJobContext("webhook")
+
+    result = run(sonarr, ctx, "sonarr")
+
+    # 1,000 folders used to be 1,000 scan jobs.
+    [scan] = ctx.submitted
+    assert (scan.job_type, scan.payload) == ("library-scan", {"library_id": 9})
+    assert scan.dedupe_key == "library-scan:9"
+    assert result["scans"] == [{"job_id": scan.id, "type": "library-scan", "library_id": 9}]
+
+
+def test_an_import_of_many_seasons_is_still_a_scan_per_season(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_wait(monkeypatch, 0)
+    shows = tmp_path / "tv"
+    roots = {normalise(str(shows)): (9, "tv")}
+    monkeypatch.setattr(webhook, "_mappings_and_roots", lambda source: ([], roots))
+    monkeypatch.setattr(webhook, "_refuse_unmounted", lambda library_ids: None)
+    sonarr = body("sonarr_import_complete")
+    sonarr["series"]["path"] = f"{shows}/Doctor Who"
+    sonarr["episodeFiles"] = [
+        {"relativePath": f"Season {n:02}/Doctor Who - S{n:02}E01.mkv"}
+        for n in range(1, webhook.MAX_FOLDER_SCANS + 1)
+    ]
+    ctx = FakeJobContext("webhook")
+
+    run(sonarr, ctx, "sonarr")
+
+    assert [s.job_type for s in ctx.submitted] == ["scan-season"] * webhook.MAX_FOLDER_SCANS
