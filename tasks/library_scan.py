@@ -48,7 +48,13 @@ from services.catalog.system_folders import refuse_system_folder
 from services.folder_signature import folder_signature
 from services.library_walk import walk_library
 from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
-from tasks.scanning import leaves_library, library_in, links_skipped, submit_notify
+from tasks.scanning import (
+    leaves_library,
+    library_in,
+    links_skipped,
+    submit_notify,
+    too_long_to_keep,
+)
 from tasks.settings import media_settings
 from tasks.summaries import library_label, library_summary
 
@@ -226,6 +232,9 @@ def _scan_batch(
             scan = scan_folder(folder, leaves=leaves)
         except (OSError, ValueError) as exc:
             _fail(ctx, errors, folder, exc)
+            continue
+        if reason := too_long_to_keep(scan):
+            _fail(ctx, errors, folder, ValueError(reason))
             continue
         skipped.extend(scan.skipped_links)
         # Without its video the movie (or episode) would be marked removed: the folder

@@ -17,7 +17,7 @@ from orchestrator import JobContext, PermanentError, RetryableError
 from orchestrator.db import read_session, write_session
 from services.catalog.anchors import require_anchors
 from services.catalog.manager_ids import ImdbId, ManagerId
-from services.catalog.models import Library
+from services.catalog.models import PATH_CHARS, Library
 from services.catalog.signatures import forget_folder_signatures, store_folder_signatures
 from services.catalog.system_folders import refuse_system_folder
 from services.folder_signature import folder_signature
@@ -94,6 +94,17 @@ def refuse_lost_videos(library: Library, scan: FolderScan) -> None:
         )
 
 
+def too_long_to_keep(scan: FolderScan) -> str | None:
+    """Why the catalog cannot keep ``scan`` (a path longer than its columns), or None."""
+    for path in [scan.folder, *(file.path for file in scan.files)]:
+        if len(path) > PATH_CHARS:
+            return (
+                f"{path[:80]}… is {len(path)} characters long, more than the {PATH_CHARS} the"
+                " catalog keeps: shorten its folder or file names, then retry"
+            )
+    return None
+
+
 def links_skipped(paths: list[str]) -> dict[str, Any]:
     """The part of a job's result naming the links it skipped: how many, and a few."""
     return {"links_skipped": len(paths), "skipped_links": paths[:LINKS_KEPT]}
@@ -143,6 +154,8 @@ def scan_checked(
     leaves = leaves_library(library)
     signature = folder_signature(request.path, leaves)
     scan = scan_folder(leaves)
+    if reason := too_long_to_keep(scan):
+        raise PermanentError(f"{reason}; nothing was scanned and no player was told")
     refuse_lost_videos(library, scan)
     if not scan.exists and request.update_type != "Deleted":
         raise RetryableError(missing)

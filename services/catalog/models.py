@@ -35,6 +35,10 @@ MAX_TMDB_ID = INT32_MAX
 IMDB_ID = r"^tt\d{1,12}$"
 
 
+# The longest path the catalog keeps (its columns; a scan checks before writing).
+PATH_CHARS = 1000
+
+
 class Library(Base):
     """A folder of movies or TV shows, as the orchestrator sees it on disk."""
 
@@ -42,7 +46,7 @@ class Library(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    path: Mapped[str] = mapped_column(String(PATH_CHARS), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
     # Files (relative to ``path``) that must exist before a scan may change the catalog:
     # a network share that dropped leaves an empty mount point without them.
@@ -51,7 +55,7 @@ class Library(Base):
     follow_links: Mapped[bool] = mapped_column(Boolean, default=False)
     # The real folder (links resolved), in a system folder, that was confirmed for it: a
     # scan of a folder leading into any other system folder is refused.
-    system_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    system_path: Mapped[str | None] = mapped_column(String(PATH_CHARS), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -63,8 +67,8 @@ class ManagerPathMapping(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(50))
-    from_path: Mapped[str] = mapped_column(String(1000))
-    to_path: Mapped[str] = mapped_column(String(1000))
+    from_path: Mapped[str] = mapped_column(String(PATH_CHARS))
+    to_path: Mapped[str] = mapped_column(String(PATH_CHARS))
 
 
 class PlayerGroup(Base):
@@ -93,8 +97,8 @@ class GroupPathMapping(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("player_groups.id", ondelete="CASCADE"))
-    from_path: Mapped[str] = mapped_column(String(1000))
-    to_path: Mapped[str] = mapped_column(String(1000))
+    from_path: Mapped[str] = mapped_column(String(PATH_CHARS))
+    to_path: Mapped[str] = mapped_column(String(PATH_CHARS))
 
 
 class Player(Base):
@@ -105,7 +109,7 @@ class Player(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))
-    url: Mapped[str] = mapped_column(String(1000))
+    url: Mapped[str] = mapped_column(String(PATH_CHARS))
     group_id: Mapped[int] = mapped_column(ForeignKey("player_groups.id", ondelete="CASCADE"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -122,7 +126,7 @@ class _InLibrary:
     library_id: Mapped[int] = mapped_column(
         ForeignKey("libraries.id", ondelete="CASCADE"), index=True
     )
-    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    path: Mapped[str] = mapped_column(String(PATH_CHARS), unique=True)
 
 
 class _CatalogFolder(_InLibrary):
@@ -156,7 +160,7 @@ class MediaFileRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
-    path: Mapped[str] = mapped_column(String(1000))
+    path: Mapped[str] = mapped_column(String(PATH_CHARS))
     kind: Mapped[str] = mapped_column(String(20))
     art_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
     language: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -180,7 +184,7 @@ class EpisodeFileRow(_InLibrary, Base):
 
     __tablename__ = "episode_files"
 
-    season_path: Mapped[str] = mapped_column(String(1000), index=True)
+    season_path: Mapped[str] = mapped_column(String(PATH_CHARS), index=True)
     season: Mapped[int | None] = mapped_column(Integer, nullable=True)
     episodes: Mapped[list[int]] = mapped_column(JSON, default=list)
     size: Mapped[int] = mapped_column(BigInteger)

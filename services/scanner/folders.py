@@ -91,6 +91,11 @@ class FolderScan:
         """The skipped links that may be videos (or a disc folder)."""
         return _videos_among(self.skipped_links)
 
+    @property
+    def files(self) -> list[MediaFile]:
+        """Every classified file (each kind of folder says which)."""
+        return []
+
 
 @dataclass
 class MovieScan(FolderScan):
@@ -127,6 +132,11 @@ class SeasonScan(FolderScan):
     episodes: list[EpisodeFile] = field(default_factory=list)
     subtitles: list[MediaFile] = field(default_factory=list)
     nfos: list[MediaFile] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[MediaFile]:
+        """Every classified file: episode videos, subtitles, NFOs."""
+        return [*(episode.file for episode in self.episodes), *self.subtitles, *self.nfos]
 
 
 Entry = os.DirEntry[str]

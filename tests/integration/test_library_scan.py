@@ -16,6 +16,7 @@ from orchestrator import submit
 from orchestrator.db import read_session, write_session
 from orchestrator.models import Job
 from services.catalog.models import (
+    PATH_CHARS,
     EpisodeFileRow,
     GroupPathMapping,
     Library,
@@ -442,3 +443,26 @@ def test_a_missing_anchor_fails_a_folder_scan_without_touching_the_catalog(
     with read_session() as session:
         query = select(EpisodeFileRow.state).where(EpisodeFileRow.library_id == scans[1][1])
         assert list(session.scalars(query)) == ["present"]
+
+
+def test_a_folder_whose_path_the_catalog_cannot_keep_fails_alone_saying_so(movies: Path) -> None:
+    root = movies
+    for n in range(4):  # a library folder of about 880 characters
+        root = root / (f"{n}" * 200)
+    make_movie(root, "Heat (1995)", 949)
+    long_movie = make_movie(root, "Ronin " + "r" * 140 + " (1998)", 8195)
+    assert len(str(long_movie)) > PATH_CHARS > len(str(root / "Heat (1995)" / "Heat (1995).mkv"))
+    library_id = _library(root)
+
+    job = _scan(library_id)
+
+    assert job.result["failed"] == 1, job.result
+    assert "characters long, more than the 1000 the catalog keeps" in job.result["errors"][0]
+    assert _movies(library_id) == {"Heat (1995)": (949, "present")}
+
+    single = wait_for_job(
+        submit("scan-movie", {"library_id": library_id, "path": str(long_movie)}).job.id
+    )
+    assert single.status == "failed" and single.error["type"] == "PermanentError"
+    assert "characters long" in single.error["message"]
+    assert "no player was told" in single.error["message"]
