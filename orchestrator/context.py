@@ -98,8 +98,22 @@ class JobContext:
                 existing = pending_duplicate(session, dedupe_key)
             if existing is not None:
                 return existing.id
+        child = self._child(job_type, payload, priority, dedupe_key, countdown)
+        self.children.append(child)
+        return child.id
+
+    def _child(
+        self,
+        job_type: str,
+        payload: dict[str, Any] | None,
+        priority: int | str | None,
+        dedupe_key: str | None,
+        countdown: float | None,
+    ) -> Job:
+        """The follow-up job's row, checked as any submission is (its type, its payload
+        model, its priority); nothing is written."""
         try:
-            child = build_job(
+            return build_job(
                 job_type,
                 payload,
                 priority=priority,
@@ -110,5 +124,3 @@ class JobContext:
         except (UnknownJobType, InvalidPriority) as exc:
             # A handler asking for a job that cannot exist is a bug no retry fixes.
             raise PermanentError(str(exc)) from exc
-        self.children.append(child)
-        return child.id

@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.context import JobContext
 from orchestrator.models import Job
+from orchestrator.registry import load_job_modules
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class FakeJobContext(JobContext):
     def __init__(
         self, job_type: str = "test", attempt: int = 1, checkpoint: dict[str, Any] | None = None
     ) -> None:
+        load_job_modules()  # the children's types, as a worker knows them
         job_id = str(uuid.uuid4())
         super().__init__(
             Job(id=job_id, type=job_type, root_id=job_id, attempts=attempt, checkpoint=checkpoint)
@@ -53,13 +55,14 @@ class FakeJobContext(JobContext):
         dedupe_key: str | None = None,
         countdown: float | None = None,
     ) -> str:
-        """Record the child and return its id (a child of the same dedupe key, the first's)."""
+        """Check the child as the real context does (its type, its payload model, its
+        priority: ``PermanentError`` or ``InvalidPayload``), record it and return its id
+        (a child of the same dedupe key, the first's)."""
         for earlier in self.submitted:
             if dedupe_key and earlier.dedupe_key == dedupe_key:
                 return earlier.id
-        child = Submitted(
-            str(uuid.uuid4()), job_type, dict(payload or {}), priority, dedupe_key, countdown
-        )
+        row = self._child(job_type, payload, priority, dedupe_key, countdown)
+        child = Submitted(row.id, job_type, dict(payload or {}), priority, dedupe_key, countdown)
         self.submitted.append(child)
         return child.id
 
