@@ -62,7 +62,6 @@ EVENT_FOR_STATUS: dict[JobStatus, str] = {
     JobStatus.FAILED: "job.failed",
     JobStatus.CANCELLED: "job.cancelled",
 }
-TERMINAL_EVENTS: frozenset[str] = frozenset(EVENT_FOR_STATUS[s] for s in TERMINAL)
 
 
 def can_transition(source: JobStatus | str, target: JobStatus | str) -> bool:

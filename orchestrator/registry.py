@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,12 +18,11 @@ from orchestrator.errors import UnknownJobType
 from orchestrator.priorities import parse_priority
 from orchestrator.settings import get_settings
 
-if TYPE_CHECKING:
-    from orchestrator.context import JobContext
-
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Any, "JobContext"], Any]
+# A handler takes (payload, ctx: JobContext). The context is not named here: it submits
+# children through dispatch, which reads this registry, and the registry stays below both.
+Handler = Callable[[Any, Any], Any]
 F = TypeVar("F", bound=Handler)
 
 # Letters, digits, ``-``, ``_``, ``.`` and ``:`` as Celery task names use them; no

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.catalog.models import Player
 from services.players.base import (
+    ConfiguredPlayer,
     NotThisPlayer,
     PlayerAuthError,
     PlayerBusy,
@@ -54,7 +54,7 @@ def label_of(player_type: str) -> str:
     return kind.label if kind else player_type
 
 
-def settings_of(player: Player) -> PlayerSettings:
+def settings_of(player: ConfiguredPlayer) -> PlayerSettings:
     """The connection settings of a configured player."""
     return PlayerSettings(
         type=player.type,

@@ -55,6 +55,21 @@ class PlayerBusy(PlayerUnavailable):
         self.retry_after = retry_after
 
 
+class ConfiguredPlayer(Protocol):
+    """A player as the configuration keeps it (the catalog's ``Player`` row is one)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def token(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class PlayerSettings:
     """How to reach one player; ``type`` is a registered player type (``PLAYER_TYPES``)."""
