@@ -12,7 +12,6 @@ from api.errors import ApiError
 from api.requests import json_body
 from api.schemas import WebhookQueued
 from orchestrator.dispatch import submit
-from orchestrator.metrics import increment
 from services.webhooks import KNOWN_EVENTS, SOURCES, parse_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
@@ -30,8 +29,6 @@ def receive(source: str) -> tuple[Response, int]:
     job = submit(
         "webhook",
         {"source": source, "body": body},
-        also=lambda session: increment(
-            session, "webhooks_received", {"source": source, "event": label}
-        ),
+        also=lambda uow: uow.increment("webhooks_received", {"source": source, "event": label}),
     ).job
     return jsonify(WebhookQueued.build(job_id=job.id, event_type=event.event_type).dump()), 202

@@ -10,12 +10,12 @@ from sqlalchemy import update
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, pending_duplicate
 from orchestrator.errors import PermanentError, UnknownJobType
-from orchestrator.events import record_event
 from orchestrator.lifecycle import JobStatus
 from orchestrator.logs import JobLoggerAdapter, job_logger
 from orchestrator.models import Job, utcnow
 from orchestrator.priorities import InvalidPriority
 from orchestrator.stale import note_discarded
+from orchestrator.unit_of_work import unit_of_work
 
 handler_log = logging.getLogger("orchestrator.job")
 
@@ -43,8 +43,8 @@ class JobContext:
     def progress(self, percent: float, message: str | None = None) -> None:
         """Report progress (0-100) with an optional message; stored and streamed live."""
         percent = max(0.0, min(100.0, float(percent)))
-        with write_session() as session:
-            updated = session.execute(
+        with unit_of_work() as uow:
+            updated = uow.session.execute(
                 update(Job)
                 .where(*self._current())
                 .values(progress_percent=percent, progress_message=message, updated_at=utcnow())
@@ -53,8 +53,8 @@ class JobContext:
             if updated.rowcount == 1:  # type: ignore[attr-defined]
                 self._job.progress_percent = percent
                 self._job.progress_message = message
-                record_event(
-                    session, self._job, "job.progress", {"percent": percent, "message": message}
+                uow.record_event(
+                    self._job, "job.progress", {"percent": percent, "message": message}
                 )
         if updated.rowcount != 1:  # type: ignore[attr-defined]
             note_discarded(self._job, "progress")

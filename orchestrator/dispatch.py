@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from orchestrator import lifecycle
 from orchestrator.broker_transport import FIRST_HEADER
 from orchestrator.celery_app import app
-from orchestrator.db import write_session
 from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound
 from orchestrator.group_commit import group_commit
 from orchestrator.lifecycle import JobStatus
@@ -36,6 +35,7 @@ from orchestrator.priorities import message_priority, parse_priority, queue_for
 from orchestrator.registry import get_job_type
 from orchestrator.stamps import stamps
 from orchestrator.summaries import summarize
+from orchestrator.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def pending_duplicate(session: Session, dedupe_key: str | None) -> Job | None:
     ).first()
 
 
-def insert_job(session: Session, job: Job, *, batched: bool = False) -> Submitted:
+def insert_job(uow: UnitOfWork, job: Job, *, batched: bool = False) -> Submitted:
     """Insert ``job``, or return the pending job that already holds its dedupe key.
 
     ``batched``: a job without a dedupe key is written with the transaction's other
@@ -152,17 +152,17 @@ def insert_job(session: Session, job: Job, *, batched: bool = False) -> Submitte
     neither read nor change it in the same transaction.
     """
     if not job.dedupe_key:
-        lifecycle.create(session, job, batched=batched)
+        lifecycle.create(uow, job, batched=batched)
         return Submitted(job, created=True)
-    existing = pending_duplicate(session, job.dedupe_key)
+    existing = pending_duplicate(uow.session, job.dedupe_key)
     if existing is not None:
         return Submitted(existing, created=False)
     try:
-        with session.begin_nested():
-            lifecycle.create(session, job)
+        with uow.session.begin_nested():
+            lifecycle.create(uow, job)
     except IntegrityError:
         # Another process inserted the same dedupe key between our check and insert.
-        existing = pending_duplicate(session, job.dedupe_key)
+        existing = pending_duplicate(uow.session, job.dedupe_key)
         if existing is None:
             raise
         return Submitted(existing, created=False)
@@ -173,21 +173,21 @@ def submit(
     job_type: str,
     payload: Any = None,
     *,
-    also: Callable[[Session], None] | None = None,
+    also: Callable[[UnitOfWork], None] | None = None,
     **options: Any,
 ) -> Submitted:
     """Record a job and publish it; see :func:`build_job` for the options.
 
     The row is committed together with the submissions of other threads of this process
-    (:mod:`orchestrator.group_commit`), and ``also(session)`` in the same transaction
+    (:mod:`orchestrator.group_commit`), and ``also(uow)`` in the same transaction
     (which cannot read the job: its row is written as the transaction commits).
     """
     job = build_job(job_type, payload, **options)
 
-    def record(session: Session) -> Submitted:
-        submitted = insert_job(session, job, batched=True)
+    def record(uow: UnitOfWork) -> Submitted:
+        submitted = insert_job(uow, job, batched=True)
         if also is not None:
-            also(session)
+            also(uow)
         return submitted
 
     submitted = group_commit.write(record)
@@ -296,10 +296,10 @@ def hand_over(job: Job) -> None:
 
 def retry_job(job_id: str) -> Job:
     """Manually retry a failed or cancelled job: back to ``pending`` and published."""
-    with write_session() as session:
-        job = _get(session, job_id)
+    with unit_of_work() as uow:
+        job = _get(uow.session, job_id)
         moved = lifecycle.transition(
-            session,
+            uow,
             job_id,
             JobStatus.PENDING,
             expected=frozenset({JobStatus.FAILED, JobStatus.CANCELLED}),
@@ -322,11 +322,11 @@ def retry_job(job_id: str) -> Job:
 
 def cancel_job(job_id: str) -> Job:
     """Cancel a waiting job, or stop a running one (its worker process is terminated)."""
-    with write_session() as session:
-        job = _get(session, job_id)
+    with unit_of_work() as uow:
+        job = _get(uow.session, job_id)
         was_running = job.status == JobStatus.PROCESSING
         moved = lifecycle.transition(
-            session,
+            uow,
             job_id,
             JobStatus.CANCELLED,
             event_data={"previous_status": job.status},

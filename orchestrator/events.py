@@ -1,5 +1,8 @@
 """Job events: stored in SQL (the record) and announced on Redis pub/sub (the doorbell).
 
+A transaction of jobs writes them and rings the doorbell once committed
+(``orchestrator.unit_of_work``); this module has the doorbell and what streams read.
+
 Streams read events from the database by increasing id, so a reconnecting client
 resumes exactly where it left off; the pub/sub message only wakes them early.
 
@@ -26,9 +29,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
-    event,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -36,52 +37,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from orchestrator.background import LazyThread
-from orchestrator.metrics import count_event
-from orchestrator.models import Job, JobEvent, utcnow
+from orchestrator.models import Job, JobEvent
 from orchestrator.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "orchestrator:events"
-_RING = "orchestrator.ring"
-_BATCHED = "orchestrator.batched_events"
 # How long the doorbell waits for more commits before it rings: streams see an event
 # at most this much later.
 RING_DELAY = 0.01
-
-
-def record_event(
-    session: Session, job: Job, name: str, data: dict[str, Any], *, batched: bool = False
-) -> None:
-    """Store an event of ``job``; it is announced once the transaction commits.
-
-    ``batched``: written by :func:`write_batched_events`, with the others, when the
-    transaction's batched jobs are (see ``orchestrator.lifecycle.create``).
-    """
-    row = {
-        "job_id": job.id,
-        "root_id": job.root_id,
-        "job_type": job.type,
-        "name": name,
-        "status": job.status,
-        "attempt": job.attempts,
-        "data": data,
-        "created_at": utcnow(),
-    }
-    if batched:
-        session.info.setdefault(_BATCHED, []).append(row)
-    else:
-        # Core on the session's connection: an ORM object per event would only cost time.
-        session.connection().execute(insert(JobEvent), row)
-    count_event(session, name, job.type, data)
-    session.info[_RING] = True
-
-
-def write_batched_events(session: Session) -> None:
-    """Write the transaction's batched events in one statement."""
-    rows = session.info.pop(_BATCHED, None)
-    if rows:
-        session.connection().execute(insert(JobEvent), rows)
 
 
 class Ringer:
@@ -116,18 +80,6 @@ class Ringer:
 
 
 ringer = Ringer()
-
-
-@event.listens_for(Session, "after_commit")
-def _ring_after_commit(session: Session) -> None:
-    if session.info.pop(_RING, False):
-        ringer.request()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_RING, None)
-    session.info.pop(_BATCHED, None)
 
 
 def ring() -> None:

@@ -20,9 +20,8 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from orchestrator.db import write_session
+from orchestrator.unit_of_work import UnitOfWork, unit_of_work
 
 T = TypeVar("T")
 
@@ -30,7 +29,7 @@ T = TypeVar("T")
 class _Write(Generic[T]):
     """One caller's write, and what came of it."""
 
-    def __init__(self, work: Callable[[Session], T]) -> None:
+    def __init__(self, work: Callable[[UnitOfWork], T]) -> None:
         self.work = work
         self.done = False
         self.leads = False  # set when this caller is to write the next group
@@ -55,8 +54,8 @@ class GroupCommit:
         self._queued: list[_Write[Any]] = []
         self._writing = False
 
-    def write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work(session)`` in a transaction shared with concurrent writes; returns its
+    def write(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work(uow)`` in a transaction shared with concurrent writes; returns its
         result once committed, or raises its exception (or the commit's)."""
         mine: _Write[T] = _Write(work)
         with self._lock:
@@ -94,8 +93,8 @@ def _write_group(group: list[_Write[Any]]) -> None:
         _write_alone(group[0])
         return
     try:
-        with write_session() as session:
-            results = [write.work(session) for write in group]
+        with unit_of_work() as uow:
+            results = [write.work(uow) for write in group]
     except OperationalError as exc:
         # The database itself failed (away, locked too long): alone, each write would
         # only wait for the same failure again.
@@ -114,8 +113,8 @@ def _write_group(group: list[_Write[Any]]) -> None:
 
 def _write_alone(write: _Write[Any]) -> None:
     try:
-        with write_session() as session:
-            result = write.work(session)
+        with unit_of_work() as uow:
+            result = write.work(uow)
     except Exception as exc:  # handed to the caller, whose exception it is
         write.finish(error=exc)
     except BaseException as exc:

@@ -29,13 +29,14 @@ from sqlalchemy import select
 
 from orchestrator import lifecycle
 from orchestrator.celery_app import app
-from orchestrator.db import read_session, write_session
+from orchestrator.db import read_session
 from orchestrator.dispatch import publish
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, JobEvent, utcnow
 from orchestrator.payloads import too_deep
 from orchestrator.registry import JobType, on_register
 from orchestrator.runner import end_lost_attempt, execute, refuse_message
+from orchestrator.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +133,11 @@ def _cancel_revoked(request: Any = None, terminated: bool = False, **_: Any) -> 
 
 def _record_revocation(job_id: str, terminated: bool) -> Job | None:
     """Cancel the revoked job; returns the job instead when the revocation is stale."""
-    with write_session() as session:
-        job = session.get(Job, job_id)
+    with unit_of_work() as uow:
+        job = uow.session.get(Job, job_id)
         if job is None:
             return None
-        latest = session.scalar(
+        latest = uow.session.scalar(
             select(JobEvent.name)
             .where(JobEvent.job_id == job_id, JobEvent.name.in_(["job.cancelled", "job.requeued"]))
             .order_by(JobEvent.id.desc())
@@ -148,7 +149,7 @@ def _record_revocation(job_id: str, terminated: bool) -> Job | None:
             worker_state.revoked.discard(job_id)
             return job
         lifecycle.transition(
-            session,
+            uow,
             job_id,
             JobStatus.CANCELLED,
             event_data={"revoked": True, "terminated": terminated},

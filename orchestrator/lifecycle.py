@@ -14,14 +14,12 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, event, insert, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.sql import ClauseElement
 
 from orchestrator.errors import InvalidTransition
-from orchestrator.events import record_event, write_batched_events
-from orchestrator.logs import job_logger
 from orchestrator.models import Job, utcnow
+from orchestrator.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ def sources_of(target: JobStatus) -> frozenset[JobStatus]:
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
 
-def create(session: Session, job: Job, *, batched: bool = False) -> Job:
+def create(uow: UnitOfWork, job: Job, *, batched: bool = False) -> Job:
     """Insert a new ``pending`` job and its ``job.created`` event.
 
     ``batched``: the row and its event are written just before the transaction commits,
@@ -83,58 +81,17 @@ def create(session: Session, job: Job, *, batched: bool = False) -> Job:
     same transaction.
     """
     job.status = JobStatus.PENDING
-    # Core rather than ``session.add``: the ORM's flush would double a submit's cost.
     # Unset columns are left out, so they get their defaults (and SQL NULL, not JSON null).
     values = {column.key: getattr(job, column.key) for column in Job.__table__.columns}
-    row = {key: value for key, value in values.items() if value is not None}
+    uow.add_job({key: value for key, value in values.items() if value is not None}, batched=batched)
     data = {"priority": job.priority, "queue": job.queue}
-    if batched:
-        session.info.setdefault(_BATCHED, []).append(row)
-        record_event(session, job, "job.created", data, batched=True)
-    else:
-        session.connection().execute(insert(Job), row)
-        record_event(session, job, "job.created", data)
-    _log_after_commit(session, job, "created (priority %s, queue %s)", job.priority, job.queue)
+    uow.record_event(job, "job.created", data, batched=batched)
+    uow.log(log, job, "created (priority %s, queue %s)", job.priority, job.queue)
     return job
 
 
-_BATCHED = "orchestrator.batched_jobs"
-_LOGS = "orchestrator.lifecycle_logs"
-
-
-def _log_after_commit(session: Session, job: Job, message: str, *args: Any) -> None:
-    # Said once it is true: a transaction that fails (a full disk) logs nothing.
-    session.info.setdefault(_LOGS, []).append((job, message, args))
-
-
-@event.listens_for(Session, "after_commit")
-def _write_lifecycle_logs(session: Session) -> None:
-    for job, message, args in session.info.pop(_LOGS, ()):
-        job_logger(log, job).info(message, *args)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_batched_jobs(session: Session) -> None:
-    rows = session.info.pop(_BATCHED, None)
-    if rows:
-        # One statement per set of columns (jobs with and without a due time, ...).
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            shapes.setdefault(tuple(row), []).append(row)
-        connection = session.connection()
-        for same in shapes.values():
-            connection.execute(insert(Job), same)
-    write_batched_events(session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_batched_jobs(session: Session) -> None:
-    session.info.pop(_BATCHED, None)
-    session.info.pop(_LOGS, None)
-
-
 def transition(
-    session: Session,
+    uow: UnitOfWork,
     job_id: str,
     target: JobStatus,
     *,
@@ -165,7 +122,7 @@ def transition(
     statement = _update_statement(sources, shape, increment_attempts, if_attempts is not None)
     params = {key: value for key, value in changes.items() if not isinstance(value, ClauseElement)}
     row = (
-        session.connection()
+        uow.session.connection()
         .execute(statement, {**params, "_job_id": job_id, "_if_attempts": if_attempts})
         .one_or_none()
     )
@@ -173,8 +130,8 @@ def transition(
         return None
     job = Job(**row._mapping)
     data = event_data(job) if callable(event_data) else event_data or {}
-    record_event(session, job, EVENT_FOR_STATUS[target], data)
-    _log_after_commit(session, job, "%s%s", target.value, _describe(data))
+    uow.record_event(job, EVENT_FOR_STATUS[target], data)
+    uow.log(log, job, "%s%s", target.value, _describe(data))
     return job
 
 

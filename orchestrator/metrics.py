@@ -1,7 +1,8 @@
 """Prometheus metrics kept in SQL, so that they are the same whichever process is scraped.
 
 Counters and histogram buckets are rows of ``metric_counters``. What a transaction
-counts is added up in its process once it commits, and a thread of the process adds
+counts is added up in its process once it commits (``orchestrator.unit_of_work``), and
+a thread of the process adds
 those sums to the rows every ``FLUSH_INTERVAL`` (an upsert per event inside every
 transaction was a fifth of a job's cost). A scrape writes its own process's sums
 first, then reads the rows back (plus job counts by status and queue depths) and
@@ -26,7 +27,6 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -80,7 +80,6 @@ HELP = {
 }
 PREFIX = "orchestrator_"
 FLUSH_INTERVAL = 0.2
-_UNCOMMITTED = "orchestrator.counts"
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -130,24 +129,8 @@ _outage = threading.Event()  # set while the counters cannot be written
 counts: BatchWriter[dict[str, Any]] = BatchWriter("metric-counters", _write, FLUSH_INTERVAL)
 
 
-def _count(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Count ``rows`` once the session's transaction commits (and not if it rolls back)."""
-    session.info.setdefault(_UNCOMMITTED, []).extend(rows)
-
-
-@sqlalchemy_event.listens_for(Session, "after_commit")
-def _counted_after_commit(session: Session) -> None:
-    rows = session.info.pop(_UNCOMMITTED, None)
-    if rows:
-        counts.add(*rows)
-
-
-@sqlalchemy_event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_UNCOMMITTED, None)
-
-
-def _row(metric: str, labels: dict[str, str], amount: float = 1) -> dict[str, Any]:
+def counter_row(metric: str, labels: dict[str, str], amount: float = 1) -> dict[str, Any]:
+    """One addition to a counter, as ``counts`` takes it."""
     return {"metric": metric, "labels": _labels(labels), "value": amount}
 
 
@@ -155,28 +138,27 @@ def _observation(metric: str, labels: dict[str, str], value: float) -> list[dict
     # The count is the +Inf bucket's running total: no row of its own is needed.
     bucket = next((str(b) for b in BUCKETS if value <= b), "+Inf")
     return [
-        _row(f"{metric}:bucket", {**labels, "le": bucket}),
-        _row(f"{metric}:sum", labels, value),
+        counter_row(f"{metric}:bucket", {**labels, "le": bucket}),
+        counter_row(f"{metric}:sum", labels, value),
     ]
 
 
-def increment(session: Session, metric: str, labels: dict[str, str], amount: float = 1) -> None:
-    """Add ``amount`` to a counter once the caller's transaction commits."""
-    _count(session, [_row(metric, labels, amount)])
+def count(metric: str, labels: dict[str, str], amount: float = 1) -> None:
+    """Add ``amount`` to a counter now (what no transaction of jobs is part of)."""
+    counts.add(counter_row(metric, labels, amount))
 
 
-def count_event(session: Session, name: str, job_type: str, data: dict[str, Any]) -> None:
-    """Count what a lifecycle event feeds (counters, histograms) once it commits."""
+def event_counts(name: str, job_type: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a lifecycle event feeds (counters, histograms), for its transaction to count."""
     labels = {"type": job_type}
     rows = []
     if name in EVENT_COUNTERS:
-        rows.append(_row(EVENT_COUNTERS[name], labels))
+        rows.append(counter_row(EVENT_COUNTERS[name], labels))
     if name in EVENT_HISTOGRAMS:
         metric, field = EVENT_HISTOGRAMS[name]
         if isinstance(data.get(field), int | float):
             rows.extend(_observation(metric, labels, float(data[field])))
-    if rows:
-        _count(session, rows)
+    return rows
 
 
 class SqlCollector:

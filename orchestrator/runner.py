@@ -23,7 +23,6 @@ from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, func
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
 from orchestrator.context import JobContext
@@ -41,6 +40,7 @@ from orchestrator.settings import get_settings
 from orchestrator.stale import note_discarded
 from orchestrator.summaries import clip, summarize
 from orchestrator.tracebacks import format_traceback
+from orchestrator.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,15 +103,15 @@ def claim(
     A message without a row (beat, ``celery -A orchestrator call``) gets its row here
     first, and is appended to ``recorded`` when given.
     """
-    with write_session() as session:
+    with unit_of_work() as uow:
         # The usual case, a waiting job, costs one statement; the row is read only when
         # the job was not waiting.
-        claimed = _take(session, job_id, worker)
+        claimed = _take(uow, job_id, worker)
         if claimed is not None:
             return claimed
-        job = session.get(Job, job_id)
+        job = uow.session.get(Job, job_id)
         if job is None:
-            job = _record_external(session, job_id, job_type, payload)
+            job = _record_external(uow, job_id, job_type, payload)
             if recorded is not None:
                 recorded.append(job)
         if job.status == JobStatus.PROCESSING:
@@ -123,14 +123,14 @@ def claim(
         if job.status not in lifecycle.WAITING:
             job_logger(log, job).info("message skipped: job is already %s", job.status)
             return None
-        claimed = _take(session, job_id, worker)
+        claimed = _take(uow, job_id, worker)
         if claimed is None:
             # Another delivery of the same message claimed it between our read and update.
             job_logger(log, job).info("message skipped: job is already claimed elsewhere")
         return claimed
 
 
-def _take(session: Session, job_id: str, worker: str) -> Job | None:
+def _take(uow: UnitOfWork, job_id: str, worker: str) -> Job | None:
     """The conditional update of a claim: ``processing`` if the job is waiting, else None."""
     now = utcnow()
 
@@ -139,7 +139,7 @@ def _take(session: Session, job_id: str, worker: str) -> Job | None:
         return {"wait_s": round(max(0.0, (now - since).total_seconds()), 3)}
 
     return lifecycle.transition(
-        session,
+        uow,
         job_id,
         JobStatus.PROCESSING,
         expected=lifecycle.WAITING,
@@ -156,7 +156,7 @@ def _take(session: Session, job_id: str, worker: str) -> Job | None:
 
 
 def lose_attempt(
-    session: Session, job: Job, message: str | None = None, kind: str = "WorkerLost"
+    uow: UnitOfWork, job: Job, message: str | None = None, kind: str = "WorkerLost"
 ) -> Job | None:
     """Record that the attempt running ``job`` ended without its process reporting back
     (the process died, or was killed at the hard time limit).
@@ -177,7 +177,7 @@ def lose_attempt(
         event_data = {"error": message}
         changes = {"completed_at": utcnow()}
     return lifecycle.transition(
-        session,
+        uow,
         job.id,
         target,
         expected=RUNNING,
@@ -191,8 +191,8 @@ def lose_attempt(
 def end_lost_attempt(job: Job, message: str | None = None, kind: str = "WorkerLost") -> Job | None:
     """:func:`lose_attempt` in a transaction of its own, then publish the retry if any,
     ahead of the jobs queued while the lost attempt ran."""
-    with write_session() as session:
-        moved = lose_attempt(session, job, message, kind)
+    with unit_of_work() as uow:
+        moved = lose_attempt(uow, job, message, kind)
     if moved is not None and moved.status == JobStatus.RETRYING:
         publish(moved, first=True)
     return moved
@@ -202,15 +202,15 @@ def refuse_message(job_id: str, reason: str) -> Job | None:
     """Fail the waiting job ``job_id`` whose message cannot be run at all (a hostile
     payload published straight to the broker); None if there is no such waiting job."""
     error = {"type": "UnrunnableMessage", "message": reason, "traceback": ""}
-    with write_session() as session:
+    with unit_of_work() as uow:
         # Through ``processing``: a job fails only from a run, as the lifecycle says.
         taken = lifecycle.transition(
-            session, job_id, JobStatus.PROCESSING, expected=lifecycle.WAITING, started_at=utcnow()
+            uow, job_id, JobStatus.PROCESSING, expected=lifecycle.WAITING, started_at=utcnow()
         )
         if taken is None:
             return None
         return lifecycle.transition(
-            session,
+            uow,
             job_id,
             JobStatus.FAILED,
             expected=RUNNING,
@@ -221,7 +221,7 @@ def refuse_message(job_id: str, reason: str) -> Job | None:
 
 
 def _record_external(
-    session: Session, job_id: str, job_type: JobType, payload: dict[str, Any]
+    uow: UnitOfWork, job_id: str, job_type: JobType, payload: dict[str, Any]
 ) -> Job:
     now = utcnow()
     job = Job(
@@ -239,7 +239,7 @@ def _record_external(
         updated_at=now,
         dispatched_at=now,
     )
-    return lifecycle.create(session, job)
+    return lifecycle.create(uow, job)
 
 
 def _call_handler(job_type: JobType, payload: dict[str, Any], ctx: JobContext) -> Any:
@@ -276,9 +276,9 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
         refined["summary"] = event_data["summary"] = clip(ctx.summary)
 
     def write() -> tuple[Job | None, list[Submitted]]:
-        with write_session() as session:
+        with unit_of_work() as uow:
             done = lifecycle.transition(
-                session,
+                uow,
                 job.id,
                 JobStatus.COMPLETED,
                 expected=RUNNING,
@@ -292,7 +292,7 @@ def _complete(job: Job, result: Any, ctx: JobContext, started: float) -> None:
             )
             if done is None:
                 return None, []
-            return done, [insert_job(session, child, batched=True) for child in ctx.children]
+            return done, [insert_job(uow, child, batched=True) for child in ctx.children]
 
     done, children = until_written(job, write)
     if done is None:
@@ -355,9 +355,9 @@ def _end_attempt(
     not), again while the database does not answer."""
 
     def write() -> Job | None:
-        with write_session() as session:
+        with unit_of_work() as uow:
             return lifecycle.transition(
-                session,
+                uow,
                 job.id,
                 status,
                 expected=RUNNING,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.db import read_session, write_session
+from orchestrator.db import read_session
 from orchestrator.logs import job_logger
-from orchestrator.metrics import increment
+from orchestrator.metrics import count
 from orchestrator.models import Job
 
 log = logging.getLogger(__name__)
@@ -33,5 +33,4 @@ def note_discarded(job: Job, write: str) -> None:
         "%s of attempt %d discarded: the job is %s at attempt %s", write, job.attempts, now[1],
         now[0],
     )  # fmt: skip
-    with write_session() as session:
-        increment(session, "stale_writes", {"type": job.type, "write": write})
+    count("stale_writes", {"type": job.type, "write": write})

@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
-from orchestrator.db import read_session, write_session
-from orchestrator.metrics import increment
+from orchestrator.db import read_session
+from orchestrator.metrics import count
 from orchestrator.redis_client import get_redis
 from services.catalog.models import Library, Player, PlayerGroup
 from services.catalog.queries import groups_for_library
@@ -134,8 +134,7 @@ def _target(change: Change, mappings: list[tuple[str, str]]) -> ScanTarget:
 
 def _count_verification(player: Player, outcome: str) -> None:
     """Count one verification by player type and outcome (verified, unverified, not-updated)."""
-    with write_session() as session:
-        increment(session, "player_verifications", {"type": player.type, "outcome": outcome})
+    count("player_verifications", {"type": player.type, "outcome": outcome})
 
 
 def _notify_group(group: PlayerGroup, change: Change) -> dict[str, Any]:

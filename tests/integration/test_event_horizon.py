@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from orchestrator import lifecycle
 from orchestrator.db import get_engine, read_session, write_session
-from orchestrator.events import events_after, newest_event_id, record_event
+from orchestrator.events import events_after, newest_event_id
 from orchestrator.lifecycle import JobStatus
 from orchestrator.models import Job, utcnow
+from orchestrator.unit_of_work import UnitOfWork, unit_of_work
 from tests.conftest import API_KEY
 
 
@@ -39,8 +40,8 @@ def _new_job() -> str:
         id=job_id, type="test-echo", priority=5, queue="default", payload={}, max_retries=0,
         attempts=0, retry_count=0, root_id=job_id, created_at=now, updated_at=now,
     )  # fmt: skip
-    with write_session() as session:
-        lifecycle.create(session, job)
+    with unit_of_work() as uow:
+        lifecycle.create(uow, job)
     return job_id
 
 
@@ -55,7 +56,7 @@ def open_transaction(postgres: str) -> Iterator[Session]:
 def _write_event(session: Session, job_id: str, name: str) -> None:
     job = session.get(Job, job_id)
     assert job is not None
-    record_event(session, job, name, {})
+    UnitOfWork(session).record_event(job, name, {})
 
 
 def _read(after: int, job_id: str) -> list[tuple[int, str]]:
@@ -128,9 +129,9 @@ def test_a_job_stream_ends_with_the_terminal_event_while_other_writers_are_open(
     other_id = _new_job()
     # An unrelated transaction still open: its events are held back, not this job's end.
     _write_event(open_transaction, other_id, "test.pending")
-    with write_session() as session:
-        assert lifecycle.transition(session, job_id, JobStatus.PROCESSING) is not None
-        lifecycle.transition(session, job_id, JobStatus.COMPLETED)
+    with unit_of_work() as uow:
+        assert lifecycle.transition(uow, job_id, JobStatus.PROCESSING) is not None
+        lifecycle.transition(uow, job_id, JobStatus.COMPLETED)
 
     events = _stream_events(client, f"/api/v1/jobs/{job_id}/stream")
 

@@ -16,6 +16,7 @@ from orchestrator import dispatch
 from orchestrator.db import read_session, write_session
 from orchestrator.group_commit import group_commit
 from orchestrator.models import Job, JobEvent
+from orchestrator.unit_of_work import UnitOfWork
 
 
 @pytest.fixture
@@ -73,14 +74,14 @@ def test_concurrent_submissions_share_commits_and_each_gets_its_own_job(
     assert len(commits) < 48  # some submissions shared a transaction
 
 
-def _in_one_group(works: list[Callable[[Session], Any]]) -> list[Any]:
+def _in_one_group(works: list[Callable[[UnitOfWork], Any]]) -> list[Any]:
     """Run ``works`` through the group commit so that they form one group: a first write
     holds the transaction open until they are all queued behind it. Returns each one's
     result or exception."""
     holding, release = threading.Event(), threading.Event()
     outcomes: list[Any] = [None] * len(works)
 
-    def hold(_session: Session) -> None:
+    def hold(_uow: UnitOfWork) -> None:
         holding.set()
         release.wait(10)
 
@@ -104,9 +105,9 @@ def _in_one_group(works: list[Callable[[Session], Any]]) -> list[Any]:
     return outcomes
 
 
-def _insert(job_id: str) -> Callable[[Session], str]:
-    def work(session: Session) -> str:
-        dispatch.insert_job(session, dispatch.build_job("test-echo", job_id=job_id))
+def _insert(job_id: str) -> Callable[[UnitOfWork], str]:
+    def work(uow: UnitOfWork) -> str:
+        dispatch.insert_job(uow, dispatch.build_job("test-echo", job_id=job_id))
         return job_id
 
     return work
@@ -121,7 +122,7 @@ def test_a_write_that_raises_fails_alone(unpublished: list[str]) -> None:
     ids = [dispatch.new_job_id() for _ in range(4)]
     unpublished.extend(ids)
 
-    def broken(_session: Session) -> None:
+    def broken(_uow: UnitOfWork) -> None:
         raise ValueError("this write is wrong")
 
     outcomes = _in_one_group([_insert(ids[0]), broken, *map(_insert, ids[1:])])
@@ -135,7 +136,7 @@ def test_a_database_failure_reaches_every_write_of_the_group(unpublished: list[s
     ids = [dispatch.new_job_id() for _ in range(3)]
     unpublished.extend(ids)
 
-    def database_fails(_session: Session) -> None:
+    def database_fails(_uow: UnitOfWork) -> None:
         raise OperationalError("COMMIT", {}, Exception("the database went away"))
 
     outcomes = _in_one_group([*map(_insert, ids), database_fails])

@@ -68,8 +68,8 @@ def test_lifecycle_lines_are_logged_once_their_transaction_commits(
     database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     from orchestrator import lifecycle
-    from orchestrator.db import write_session
     from orchestrator.dispatch import build_job
+    from orchestrator.unit_of_work import unit_of_work
 
     caplog.set_level(logging.INFO, logger="orchestrator.lifecycle")
 
@@ -82,13 +82,13 @@ def test_lifecycle_lines_are_logged_once_their_transaction_commits(
 
     # A transaction that never commits (a full disk, a lost connection) says nothing.
     lost = build_job("test-echo", {"n": 1})
-    with pytest.raises(RuntimeError), write_session() as session:
-        lifecycle.create(session, lost)
+    with pytest.raises(RuntimeError), unit_of_work() as uow:
+        lifecycle.create(uow, lost)
         raise RuntimeError("the commit never comes")
     assert created(lost.id) == 0
 
     kept = build_job("test-echo", {"n": 2})
-    with write_session() as session:
-        lifecycle.create(session, kept)
+    with unit_of_work() as uow:
+        lifecycle.create(uow, kept)
         assert created(kept.id) == 0  # not before the commit
     assert created(kept.id) == 1

@@ -12,14 +12,15 @@ from orchestrator import submit
 from orchestrator.db import read_session, write_session
 from orchestrator.dispatch import build_job, insert_job
 from orchestrator.models import Job, JobEvent, utcnow
+from orchestrator.unit_of_work import unit_of_work
 from tests.conftest import WorkerProcess, wait_for_job
 
 
 def test_reaper_fails_a_stuck_job_without_retries_left(worker: WorkerProcess) -> None:
     stuck = build_job("test-echo", {}, max_retries=0)
-    with write_session() as session:
-        insert_job(session, stuck)
-        session.execute(
+    with unit_of_work() as uow:
+        insert_job(uow, stuck)
+        uow.session.execute(
             update(Job)
             .where(Job.id == stuck.id)
             .values(status="processing", worker="ghost@nowhere", attempts=1,

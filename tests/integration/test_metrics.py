@@ -163,7 +163,7 @@ def test_counts_are_kept_while_the_database_is_away_and_logged_once(
 
     monkeypatch.setattr(metrics, "write_session", away)
     for _ in range(3):
-        metrics.counts.add(metrics._row("webhooks_received", {"source": "x", "event": "y"}))
+        metrics.count("webhooks_received", {"source": "x", "event": "y"})
         metrics.counts.flush()  # fails: the counts are kept
     warnings = [r for r in caplog.records if "metric counters not written" in r.getMessage()]
     assert len(warnings) == 1

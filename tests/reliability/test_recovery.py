@@ -26,11 +26,12 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator.celery_app import app
-from orchestrator.db import read_session, write_session
+from orchestrator.db import read_session
 from orchestrator.dispatch import build_job, insert_job
 from orchestrator.migrate import upgrade
 from orchestrator.models import BrokerMarker, Job, JobEvent, utcnow
 from orchestrator.priorities import message_priority, queue_for
+from orchestrator.unit_of_work import unit_of_work
 from tests.conftest import REPO_ROOT, WorkerProcess, _use_database, sqlite_only
 from tests.reliability.test_broker_outage import Redis
 from tests.reliability.test_worker_loss import _pool_processes
@@ -77,8 +78,8 @@ class Stack:
             for _ in range(count):
                 job = build_job(job_type, payload, countdown=countdown)
                 job.dispatched_at = utcnow()
-                with write_session() as session:
-                    insert_job(session, job)
+                with unit_of_work() as uow:
+                    insert_job(uow, job)
                 app.send_task(
                     job.type,
                     kwargs=job.payload,

@@ -27,9 +27,10 @@ from sqlalchemy import String, cast, func, or_, select
 from orchestrator import submit
 from orchestrator.broker import queue_depths
 from orchestrator.celery_app import app
-from orchestrator.db import read_session, write_session
+from orchestrator.db import read_session
 from orchestrator.dispatch import build_job, insert_job, retry_job
 from orchestrator.models import Job, JobEvent
+from orchestrator.unit_of_work import unit_of_work
 from tests.conftest import (
     API_KEY,
     REPO_ROOT,
@@ -67,8 +68,8 @@ def _publish_raw(task: str, task_id: str, body: str, queue: str = "default") -> 
 def _recorded_job(payload: dict[str, Any] | None = None) -> str:
     """A job row, unpublished: the test publishes its message itself."""
     job = build_job("test-echo", payload or {"fine": True})
-    with write_session() as session:
-        insert_job(session, job)
+    with unit_of_work() as uow:
+        insert_job(uow, job)
     return job.id
 
 

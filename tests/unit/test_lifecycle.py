@@ -13,6 +13,7 @@ from orchestrator.db import Base
 from orchestrator.errors import InvalidTransition
 from orchestrator.lifecycle import JobStatus as S
 from orchestrator.models import Job, JobEvent, utcnow
+from orchestrator.unit_of_work import UnitOfWork
 
 ALLOWED = {
     (S.PENDING, S.PROCESSING),
@@ -41,47 +42,49 @@ def test_terminal_statuses_lead_only_to_a_manual_retry() -> None:
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
+def uow() -> Iterator[UnitOfWork]:
+    """A unit of work on a database of its own (its batched rows and after-commit steps
+    are not needed: these writes are immediate)."""
     engine = create_engine("sqlite://")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        yield session
+        yield UnitOfWork(session)
 
 
-def _new_job(session: Session) -> Job:
+def _new_job(uow: UnitOfWork) -> Job:
     now = utcnow()
     job = Job(
         id="job-1", type="demo", priority=5, queue="default", payload={}, max_retries=3,
         attempts=0, retry_count=0, root_id="job-1", created_at=now, updated_at=now,
     )  # fmt: skip
-    return lifecycle.create(session, job)
+    return lifecycle.create(uow, job)
 
 
-def test_transition_updates_records_an_event_and_counts_attempts(session: Session) -> None:
-    _new_job(session)
+def test_transition_updates_records_an_event_and_counts_attempts(uow: UnitOfWork) -> None:
+    _new_job(uow)
 
-    job = lifecycle.transition(session, "job-1", S.PROCESSING, increment_attempts=True, worker="w1")
+    job = lifecycle.transition(uow, "job-1", S.PROCESSING, increment_attempts=True, worker="w1")
 
     assert job is not None
     assert (job.status, job.attempts, job.worker) == ("processing", 1, "w1")
-    events = session.scalars(select(JobEvent).order_by(JobEvent.id)).all()
+    events = uow.session.scalars(select(JobEvent).order_by(JobEvent.id)).all()
     assert [(e.name, e.status, e.attempt) for e in events] == [
         ("job.created", "pending", 0),
         ("job.started", "processing", 1),
     ]
 
 
-def test_transition_from_an_unexpected_status_changes_nothing(session: Session) -> None:
-    _new_job(session)
+def test_transition_from_an_unexpected_status_changes_nothing(uow: UnitOfWork) -> None:
+    _new_job(uow)
 
-    assert lifecycle.transition(session, "job-1", S.COMPLETED) is None
-    assert lifecycle.transition(session, "missing", S.PROCESSING) is None
-    assert session.get(Job, "job-1").status == "pending"  # type: ignore[union-attr]
-    assert len(session.scalars(select(JobEvent)).all()) == 1
+    assert lifecycle.transition(uow, "job-1", S.COMPLETED) is None
+    assert lifecycle.transition(uow, "missing", S.PROCESSING) is None
+    assert uow.session.get(Job, "job-1").status == "pending"  # type: ignore[union-attr]
+    assert len(uow.session.scalars(select(JobEvent)).all()) == 1
 
 
-def test_a_disallowed_expected_source_is_a_programming_error(session: Session) -> None:
-    _new_job(session)
+def test_a_disallowed_expected_source_is_a_programming_error(uow: UnitOfWork) -> None:
+    _new_job(uow)
 
     with pytest.raises(InvalidTransition):
-        lifecycle.transition(session, "job-1", S.COMPLETED, expected=frozenset({S.PENDING}))
+        lifecycle.transition(uow, "job-1", S.COMPLETED, expected=frozenset({S.PENDING}))
