@@ -125,6 +125,11 @@ class FakeKodi(TricklingFake):
         "tvshows" or None), its files in ``disk`` here (default: ``path``)."""
         self.library.add_source(str(path), content, str(disk) if disk is not None else None)
 
+    def idle(self) -> bool:
+        """True when no scan or clean is pending (``Library.IsScanning`` would say false)."""
+        with self._lock:
+            return self._pending is None
+
     def methods(self) -> list[str]:
         """The JSON-RPC method names received, in order."""
         with self._lock:

@@ -22,6 +22,7 @@ from services.players import (
 )
 from services.players.kodi import kodi_directory, parent_directory
 from services.scanner import videos_under
+from tests.conftest import wait_until
 from tests.fakes.players import FakeKodi
 from tests.pipeline import make_episode, make_movie, make_show
 
@@ -256,6 +257,8 @@ def test_verification_off_or_a_whole_library_is_reported_unchecked(
     folder = make_movie(tmp_path / "movies", "Heat (1995)", 949)
 
     off = client(kodi).notify(movie_target(folder, verify_within=0))
+    # Its scan runs after the answer, as Kodi's does; a second change meanwhile is busy.
+    wait_until(kodi.idle, timeout=5)
     whole = client(kodi).notify(ScanTarget(str(tmp_path / "movies"), "Modified", "movies"))
 
     assert (off["verified"], off["verification"]) == (False, "verification is off")
