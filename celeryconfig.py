@@ -1,20 +1,20 @@
 """Celery settings, derived from the orchestrator's settings (docs/design.md §3.7).
 
-Loaded by ``orchestrator.celery_app`` with ``config_from_object``; every
+Loaded by ``orchestrator.delivery.celery_app`` with ``config_from_object``; every
 process that speaks to the broker (worker, beat, Flower, API, CLI) reads it.
 """
 
 from __future__ import annotations
 
-from orchestrator.priorities import DEFAULT_PRIORITY, message_priority
+from orchestrator.jobs.priorities import DEFAULT_PRIORITY, message_priority
 from orchestrator.settings import get_settings
 
 _settings = get_settings()
 
 broker_url = _settings.effective_broker_url
 # The job table is the record of results: workers store nothing more, and
-# `celery -A orchestrator result <job id>` reads the job's row (orchestrator.results).
-result_backend = "orchestrator.results:JobResults"
+# `celery -A orchestrator result <job id>` reads the job's row (orchestrator.jobs.results).
+result_backend = "orchestrator.jobs.results:JobResults"
 task_ignore_result = True
 result_expires = None  # nothing stored, so nothing for beat to clean up
 
@@ -35,7 +35,7 @@ task_create_missing_queues = True
 # On Redis an unprioritised message would otherwise be the most urgent.
 task_default_priority = message_priority(DEFAULT_PRIORITY, broker_url)
 task_queue_max_priority = 10
-task_routes = ("orchestrator.routing.route_task",)
+task_routes = ("orchestrator.delivery.routing.route_task",)
 
 broker_transport_options = {
     "queue_order_strategy": "priority",
@@ -70,7 +70,7 @@ task_track_started = False
 imports = tuple(_settings.job_modules)
 
 # Beat sends only while it holds the deployment's lease: one schedule however many run.
-beat_scheduler = "orchestrator.beatlock:LeasedScheduler"
+beat_scheduler = "orchestrator.delivery.beatlock:LeasedScheduler"
 beat_schedule = {
     "orchestrator.redispatch": {
         "task": "orchestrator.redispatch",

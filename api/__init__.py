@@ -11,10 +11,10 @@ from api.auth import is_authorized
 from api.errors import ApiError, problem, register_error_handlers
 from api.pacing import StreamPace
 from api.requests import IdConverter, has_nul
-from orchestrator import credentials
-from orchestrator.broker_memory import broker_memory
-from orchestrator.registry import load_job_modules
+from orchestrator.delivery.broker_memory import broker_memory
+from orchestrator.jobs.registry import load_job_modules
 from orchestrator.settings import get_settings
+from orchestrator.storage import credentials
 
 # The page and its assets are open: the page asks for the key itself.
 OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "web.index", "web.static"})

@@ -8,8 +8,8 @@ from api.errors import get_row
 from api.player_checks import GroupLibraries, library_checks
 from api.schemas import PlayerFailed, PlayerReachable
 from api.serialize import queued
-from orchestrator.db import read_session
-from orchestrator.dispatch import submit
+from orchestrator.jobs.dispatch import submit
+from orchestrator.storage.db import read_session
 from services.catalog.models import Library, Player
 from services.players import (
     NotThisPlayer,

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from api.errors import get_row
 from api.player_checks import GroupLibraries, library_checks
-from orchestrator.db import read_session, write_session
-from orchestrator.dispatch import submit
 from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.jobs.dispatch import submit
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Library, Player
 from services.pathmap import is_windows_style

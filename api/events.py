@@ -5,7 +5,7 @@ live; a job stream ends after its terminal event.
 
 Each open stream holds a thread of its API process for its whole life. So that streams
 can never take the threads that answer everything else, a process serves at most
-``ORCH_MAX_STREAMS`` at once (``orchestrator.stack.api_command`` gives it that many
+``ORCH_MAX_STREAMS`` at once (``orchestrator.processes.stack.api_command`` gives it that many
 threads on top of those for ordinary requests); one more is refused at once with a 503
 and ``Retry-After``, and the client (the web page does) tries again a little later.
 
@@ -33,11 +33,11 @@ from api.errors import ApiError, get_row, problem
 from api.pacing import StreamPace, release_free_memory
 from api.requests import parse_id, query_int
 from api.schemas import Event
-from orchestrator.db import read_session
-from orchestrator.events import Doorbell, events_after, newest_event_id, replay_start
-from orchestrator.lifecycle import TERMINAL, JobStatus
-from orchestrator.models import Job
+from orchestrator.jobs.lifecycle import TERMINAL, JobStatus
+from orchestrator.jobs.models import Job
+from orchestrator.observability.events import Doorbell, events_after, newest_event_id, replay_start
 from orchestrator.settings import get_settings
+from orchestrator.storage.db import read_session
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.schemas import Health, Readiness, ReadinessChecks
-from orchestrator.celery_app import app as celery_app
-from orchestrator.db import read_session
+from orchestrator.delivery.celery_app import app as celery_app
 from orchestrator.settings import get_settings
+from orchestrator.storage.db import read_session
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -23,13 +23,13 @@ from api.serialize import (
     summary_query,
     unreadable_text,
 )
-from orchestrator.db import read_session
-from orchestrator.dispatch import cancel_job, retry_job, submit
-from orchestrator.lifecycle import JobStatus
-from orchestrator.models import Job
-from orchestrator.priorities import PRIORITY_NAMES, parse_priority
-from orchestrator.registry import get_job_type
-from orchestrator.summaries import MAX_SUMMARY_CHARS, summary_contains
+from orchestrator.jobs.dispatch import cancel_job, retry_job, submit
+from orchestrator.jobs.lifecycle import JobStatus
+from orchestrator.jobs.models import Job
+from orchestrator.jobs.priorities import PRIORITY_NAMES, parse_priority
+from orchestrator.jobs.registry import get_job_type
+from orchestrator.jobs.summaries import MAX_SUMMARY_CHARS, summary_contains
+from orchestrator.storage.db import read_session
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 JOB_ID_MAX = 36  # the length of the jobs' id column

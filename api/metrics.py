@@ -7,9 +7,9 @@ import logging
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from orchestrator.broker import queue_depths
-from orchestrator.db import read_session
-from orchestrator.metrics import render
+from orchestrator.delivery.broker import queue_depths
+from orchestrator.observability.metrics import render
+from orchestrator.storage.db import read_session
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from pydantic.json_schema import GenerateJsonSchema
 from api import schemas as api_shapes
 from api.jobs import SubmitBody
 from api.requests import DEFAULT_LIMIT, MAX_LIMIT
-from orchestrator.lifecycle import JobStatus
-from orchestrator.models import INT32_MAX
-from orchestrator.shapes import Shape
-from orchestrator.summaries import MAX_SUMMARY_CHARS
+from orchestrator.jobs.lifecycle import JobStatus
+from orchestrator.jobs.models import INT32_MAX
+from orchestrator.jobs.shapes import Shape
+from orchestrator.jobs.summaries import MAX_SUMMARY_CHARS
 from services.catalog import shapes as catalog_shapes
 from services.catalog.config import RESOURCES
 from services.players import PLAYER_TYPES

@@ -11,8 +11,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
 from api.errors import ApiError
-from orchestrator.models import INT32_MAX
-from orchestrator.payloads import any_string, lone_surrogate, lone_surrogate_in, too_deep
+from orchestrator.jobs.models import INT32_MAX
+from orchestrator.jobs.payloads import any_string, lone_surrogate, lone_surrogate_in, too_deep
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_ID = INT32_MAX

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from api.errors import ApiError, get_row
 from api.requests import json_body, query_int, query_limit
 from api.schemas import PlayerKind, PlayerKinds
-from orchestrator.db import read_session, write_session
+from orchestrator.storage.db import read_session, write_session
 from services.catalog import shapes
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Movie, Series

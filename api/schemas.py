@@ -17,10 +17,10 @@ from typing import Any, Literal
 from flask import url_for
 from pydantic import ConfigDict, Field, computed_field
 
-from orchestrator.lifecycle import JobStatus
-from orchestrator.priorities import QUEUES
-from orchestrator.shapes import IsoTime, Shape, optional
-from orchestrator.summaries import MAX_SUMMARY_CHARS
+from orchestrator.jobs.lifecycle import JobStatus
+from orchestrator.jobs.priorities import QUEUES
+from orchestrator.jobs.shapes import IsoTime, Shape, optional
+from orchestrator.jobs.summaries import MAX_SUMMARY_CHARS
 
 # Enough to say why a job failed; the whole message is in the job's own GET.
 ERROR_MESSAGE_CHARS = 300

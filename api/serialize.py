@@ -9,7 +9,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 from api.schemas import ERROR_MESSAGE_CHARS, Job, JobSummary, ScanQueued
-from orchestrator import models
+from orchestrator.jobs import models
 
 # Every column but the big ones (payload, result, error, checkpoint).
 SUMMARY_COLUMNS = tuple(

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from api.errors import ApiError
 from api.serialize import queued
-from orchestrator.dispatch import submit
+from orchestrator.jobs.dispatch import submit
 from tasks.webhook import MAX_MANUAL_DIRS, MAX_PATH_LENGTH
 
 bp = Blueprint("triggers", __name__, url_prefix="/api/triggers")

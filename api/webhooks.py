@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify
 from api.errors import ApiError
 from api.requests import json_body
 from api.schemas import WebhookQueued
-from orchestrator.dispatch import submit
+from orchestrator.jobs.dispatch import submit
 from services.webhooks import KNOWN_EVENTS, SOURCES, parse_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")

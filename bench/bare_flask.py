@@ -1,6 +1,6 @@
 """The intake baseline: a bare Flask app whose webhook endpoint only does a Redis LPUSH.
 
-Served by the same gunicorn command as the API (``orchestrator.stack.api_command`` with
+Served by the same gunicorn command as the API (``orchestrator.processes.stack.api_command`` with
 ``bench.bare_flask:app`` as the application), on the same Redis (``BENCH_REDIS_URL``).
 """
 

@@ -2,7 +2,8 @@
 would pick instead.
 
 Platform: N ``bench-noop`` jobs submitted with ``orchestrator.submit`` from this process
-while a worker (concurrency 2, prefork, the flags of ``orchestrator.stack.worker_command``)
+while a worker (concurrency 2, prefork, the flags of
+``orchestrator.processes.stack.worker_command``)
 runs them; timed from the first submit to the last ``completed_at`` in SQL. Then chains:
 a ``bench-chain`` root submits a child which submits a grandchild (3 jobs per chain).
 *Drain alone*: N jobs submitted with no worker running, then drained by a fresh worker,
@@ -66,7 +67,7 @@ def start_workers(
     """``count`` workers as :meth:`Stack.worker` starts them (``worker_command`` flags, with
     ``-A app``, each its own hostname), all spawned before waiting for any to be ready, so
     that none of them starts draining a queue long before the others."""
-    from orchestrator.stack import worker_command
+    from orchestrator.processes.stack import worker_command
 
     started = []
     for index in range(1, count + 1):
@@ -137,8 +138,8 @@ def bare_run(broker: str, tasks: int, chains: int) -> dict[str, Any]:
 def _completed(job_type: str, since: datetime) -> tuple[int, datetime | None]:
     from sqlalchemy import func, select
 
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
 
     with read_session() as session:
         count, last = session.execute(
@@ -152,7 +153,7 @@ def _completed(job_type: str, since: datetime) -> tuple[int, datetime | None]:
 def platform_run(tasks: int, chains: int) -> dict[str, Any]:
     """Submit ``tasks`` no-op jobs, then ``chains`` chains, to the running platform worker."""
     from orchestrator import submit
-    from orchestrator.models import utcnow
+    from orchestrator.jobs.models import utcnow
 
     def submit_all(job_type: str, count: int, expected: int) -> dict[str, float]:
         since = utcnow()
@@ -190,8 +191,8 @@ def split_run(
     from sqlalchemy import func, select
 
     from orchestrator import submit
-    from orchestrator.db import read_session
-    from orchestrator.models import Job, utcnow
+    from orchestrator.jobs.models import Job, utcnow
+    from orchestrator.storage.db import read_session
 
     since = utcnow()
     started = time.time()
@@ -310,7 +311,7 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from orchestrator.db import reset_engines
+    from orchestrator.storage.db import reset_engines
 
     reset_engines()
     admin = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     postgres = os.environ.get("ORCH_BENCH_POSTGRES_URL")
     with Stack("engine") as stack:
         broker, sqlite_env = stack.platform()
-        from orchestrator.migrate import upgrade
+        from orchestrator.storage.migrate import upgrade
 
         upgrade()
         databases: list[tuple[str, dict[str, str]]] = [("sqlite", sqlite_env)]

@@ -1,6 +1,6 @@
 """Intake: webhook POSTs per second and latency percentiles at 1, 16 and 64 connections.
 
-The production server (gunicorn as ``orchestrator.stack.api_command`` builds it, 2
+The production server (gunicorn as ``orchestrator.processes.stack.api_command`` builds it, 2
 workers x 16 threads, fresh SQLite data dir, its own Redis) next to what a user would run
 instead, on the same Redis:
 
@@ -204,9 +204,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seconds = 3.0 if args.quick else 10.0
     with Stack("intake") as stack:
         broker, env = stack.platform(ORCH_JOB_MODULES="")
-        from orchestrator.migrate import upgrade
+        from orchestrator.processes.stack import api_command, flower_command
         from orchestrator.settings import get_settings
-        from orchestrator.stack import api_command, flower_command
+        from orchestrator.storage.migrate import upgrade
 
         settings = get_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -290,8 +290,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         from sqlalchemy import func, select
 
-        from orchestrator.db import read_session
-        from orchestrator.models import Job
+        from orchestrator.jobs.models import Job
+        from orchestrator.storage.db import read_session
 
         with read_session() as session:
             recorded = session.scalar(select(func.count()).where(Job.type == "webhook"))

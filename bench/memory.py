@@ -1,6 +1,6 @@
 """Memory: resident memory of the API and the worker before, after 5,000 and after 10,000 jobs.
 
-The production API (gunicorn as ``orchestrator.stack.api_command`` builds it) and a worker
+The production API (gunicorn as ``orchestrator.processes.stack.api_command`` builds it) and a worker
 (concurrency 2) on a fresh SQLite data dir and their own Redis. Jobs come in as Radarr
 webhooks (``tests/fixtures/radarr_test.json``: each one a ``webhook`` job) posted by a few
 keep-alive client threads, in chunks; the worker runs them as they come. RSS is ``VmRSS``
@@ -61,8 +61,8 @@ def post_webhooks(url: str, count: int) -> None:
 def completed_jobs() -> int:
     from sqlalchemy import func, select
 
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
 
     with read_session() as session:
         query = select(func.count()).where(Job.type == "webhook", Job.status == "completed")
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chunk = half // 5
     with Stack("memory") as stack:
         _, env = stack.platform(ORCH_JOB_MODULES="")
-        from orchestrator.migrate import upgrade
         from orchestrator.settings import get_settings
+        from orchestrator.storage.migrate import upgrade
 
         settings = get_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Large payloads: what 1,000 queued jobs of a mebibyte cost the broker and the API.
 
-The production API (gunicorn as ``orchestrator.stack.api_command`` builds it) over a fresh
+The production API (gunicorn as ``orchestrator.processes.stack.api_command`` builds it) over a fresh
 SQLite data dir and its own Redis, no worker: every job stays queued. 1,000 jobs whose
 payload is a string of about a mebibyte are submitted by 4 clients; then Redis is paused
 (SIGSTOP) while 500 more are submitted, and resumed, so that the relay publishes them in
@@ -52,8 +52,8 @@ def submit(url: str, count: int) -> None:
 def unpublished() -> int:
     from sqlalchemy import func, select
 
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
 
     with read_session() as session:
         query = select(func.count()).where(Job.dispatched_at.is_(None))
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         broker, env = stack.platform(ORCH_JOB_MODULES="")
         import redis
 
-        from orchestrator.migrate import upgrade
         from orchestrator.settings import get_settings
+        from orchestrator.storage.migrate import upgrade
 
         get_settings().data_dir.mkdir(parents=True, exist_ok=True)
         upgrade()

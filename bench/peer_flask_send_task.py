@@ -3,7 +3,7 @@
 Checks the ``X-Api-Key`` header (constant-time, as the platform does), parses the JSON
 body, sends a ``bench.webhook`` task with ``send_task`` (the platform's broker settings,
 see ``bench.bare_celery``; no result backend, no SQL) and answers 202 with the task id.
-Served by the same gunicorn command as the API (``orchestrator.stack.api_command`` with
+Served by the same gunicorn command as the API (``orchestrator.processes.stack.api_command`` with
 ``bench.peer_flask_send_task:app`` as the application), on the bench's Redis
 (``ORCH_BROKER_URL``); the key is ``ORCH_API_KEY``.
 """

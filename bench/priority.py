@@ -1,7 +1,7 @@
 """Priority: start latency of a ``critical`` job behind a backlog of ``low`` no-op jobs.
 
 The backlog (10,000 jobs; ``--quick`` 2,000) is enqueued in bulk while no worker runs:
-rows built with ``orchestrator.dispatch.build_job`` and inserted in one transaction
+rows built with ``orchestrator.jobs.dispatch.build_job`` and inserted in one transaction
 (without the per-job ``job.created`` event and counters), then the messages published
 through one producer and ``dispatched_at`` stamped in one UPDATE. A worker of
 concurrency 1 then works through the backlog; each trial submits one ``critical`` no-op
@@ -33,11 +33,11 @@ def enqueue_backlog(count: int) -> float:
     """Insert and publish ``count`` low no-op jobs in bulk; returns the seconds it took."""
     from sqlalchemy import insert, update
 
-    from orchestrator.celery_app import app
-    from orchestrator.db import write_session
-    from orchestrator.dispatch import build_job
-    from orchestrator.models import Job, utcnow
-    from orchestrator.priorities import message_priority
+    from orchestrator.delivery.celery_app import app
+    from orchestrator.jobs.dispatch import build_job
+    from orchestrator.jobs.models import Job, utcnow
+    from orchestrator.jobs.priorities import message_priority
+    from orchestrator.storage.db import write_session
 
     started = time.monotonic()
     columns = [column.key for column in Job.__table__.columns]
@@ -71,8 +71,8 @@ def enqueue_backlog(count: int) -> float:
 def _count(status: str) -> int:
     from sqlalchemy import func, select
 
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
 
     with read_session() as session:
         query = select(func.count()).where(Job.type == "bench-noop", Job.status == status)
@@ -82,8 +82,8 @@ def _count(status: str) -> int:
 def trial(number: int) -> dict[str, float]:
     """Submit one critical job and wait until it started; latencies in milliseconds."""
     from orchestrator import submit
-    from orchestrator.db import read_session
-    from orchestrator.models import Job, utcnow
+    from orchestrator.jobs.models import Job, utcnow
+    from orchestrator.storage.db import read_session
 
     before = utcnow()
     job = submit("bench-noop", {"trial": number}, priority="critical").job
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rng = random.Random(42)
     with Stack("priority") as stack:
         _, env = stack.platform()
-        from orchestrator.migrate import upgrade
+        from orchestrator.storage.migrate import upgrade
 
         upgrade()
         log(f"priority: enqueueing {backlog} low jobs")

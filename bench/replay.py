@@ -1,7 +1,7 @@
 """Replay amplification: 200 event streams resuming from ``Last-Event-ID: 0`` at once.
 
-The production API (gunicorn as ``orchestrator.stack.api_command`` builds it: two processes)
-over a fresh SQLite data dir holding ``EVENTS`` stored events. 200 clients open
+The production API (gunicorn as ``orchestrator.processes.stack.api_command`` builds it: two
+processes) over a fresh SQLite data dir holding ``EVENTS`` stored events. 200 clients open
 ``/api/v1/events`` with ``Last-Event-ID: 0`` and read everything they are sent, as fast
 as they can, for ``SECONDS``; meanwhile ``/healthz`` and a job submission are timed every
 half second. Reported: bytes the streams received, the answers' median and worst times,
@@ -30,8 +30,8 @@ def seed_events(count: int) -> None:
     from sqlalchemy import insert
 
     from orchestrator import submit
-    from orchestrator.db import write_session
-    from orchestrator.models import JobEvent, utcnow
+    from orchestrator.jobs.models import JobEvent, utcnow
+    from orchestrator.storage.db import write_session
 
     job = submit("webhook", {"eventType": "Test"}).job
     row = {
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seconds = 20.0 if args.quick else 60.0
     with Stack("replay") as stack:
         _, env = stack.platform(ORCH_JOB_MODULES="")
-        from orchestrator.migrate import upgrade
         from orchestrator.settings import get_settings
+        from orchestrator.storage.migrate import upgrade
 
         get_settings().data_dir.mkdir(parents=True, exist_ok=True)
         upgrade()

@@ -446,7 +446,8 @@ def intake_section(r: dict[str, Any]) -> str:
         heading("Intake", r)
         + f"`POST /api/webhooks/radarr` with `tests/fixtures/radarr_test.json` and `X-Api-Key`, "
         f"{r['seconds_per_level']:g} s per level, load generator `{r['loadgen']}` (keep-alive), "
-        f"server {r['server']} (`orchestrator.stack.api_command`), fresh SQLite data dir, own "
+        f"server {r['server']} (`orchestrator.processes.stack.api_command`), fresh SQLite data"
+        " dir, own "
         f"Redis. {peers}The bare app (an LPUSH of the body) runs under the same gunicorn "
         f"command and Redis, as the floor. All servers share the Redis; levels alternate "
         f"between them. No worker runs. "
@@ -556,7 +557,8 @@ def engine_section(r: dict[str, Any]) -> str:
     return (
         heading("Engine", r)
         + f"{r['jobs']:,} no-op jobs, then {r['chains']:,} three-step chains, worker concurrency "
-        f"{r['concurrency']} (prefork, `orchestrator.stack.worker_command` flags; the bare app "
+        f"{r['concurrency']} (prefork, `orchestrator.processes.stack.worker_command` flags;"
+        " the bare app "
         f"swapped in with `-A bench.bare_celery`), one Redis. Timed from the first submit to "
         f"the last completion (platform: `completed_at` in SQL; bare: a Redis counter). "
         f"Platform jobs are submitted with `orchestrator.submit` from one thread while the "

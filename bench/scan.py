@@ -69,8 +69,8 @@ def _progress(job_id: str, library_id: int, since: Any) -> dict[str, Any]:
     """The job, its children by type and status, and how many folders it has written."""
     from sqlalchemy import func, select
 
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
     from services.catalog.models import ScannedFolder
 
     with read_session() as session:
@@ -98,7 +98,7 @@ def _progress(job_id: str, library_id: int, since: Any) -> dict[str, Any]:
 def scan_library(library_id: int, folders: int, cap: float, label: str) -> dict[str, Any]:
     """Submit a ``library-scan`` and wait until it and its notifications completed."""
     from orchestrator import submit
-    from orchestrator.models import utcnow
+    from orchestrator.jobs.models import utcnow
 
     started = utcnow()
     t0 = time.monotonic()
@@ -166,8 +166,8 @@ def finish_index(library_id: int, root: Path, broker: str) -> dict[str, Any]:
     import redis
     from sqlalchemy import update
 
-    from orchestrator.db import read_session, write_session
-    from orchestrator.models import Job, utcnow
+    from orchestrator.jobs.models import Job, utcnow
+    from orchestrator.storage.db import read_session, write_session
     from services.catalog.queries import apply_movie_scan
     from services.catalog.signatures import folder_signatures, store_folder_signatures
     from services.folder_signature import folder_signature
@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rescan_cap = float(override or RESCAN_CAP_S)
     with Stack("scan") as stack:
         broker, env = stack.platform()
-        from orchestrator.db import write_session
-        from orchestrator.migrate import upgrade
+        from orchestrator.storage.db import write_session
+        from orchestrator.storage.migrate import upgrade
         from services.catalog.models import Library
 
         upgrade()

@@ -44,8 +44,8 @@ def _movie(root: Path, number: int) -> str:
 
 def _trial(api: str, root: Path, number: int) -> dict[str, float]:
     """One Download through the chain; its chain and notify-players seconds."""
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
 
     name = _movie(root, number)
     body = json.loads((REPO_ROOT / "tests" / "fixtures" / "radarr_download.json").read_text())
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             RealKodi(stack.root / "kodi", [KodiSource(str(view / "movies"), "movies")])
         )
         _broker, env = stack.platform(ORCH_SCAN_DELAY="0")
-        from orchestrator.db import write_session
-        from orchestrator.migrate import upgrade
+        from orchestrator.storage.db import write_session
+        from orchestrator.storage.migrate import upgrade
         from services.catalog.models import (
             GroupPathMapping,
             Library,

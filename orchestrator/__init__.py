@@ -4,12 +4,12 @@ Write a job type with :func:`job`; ``celery -A orchestrator ...`` finds the
 Celery application as ``orchestrator.app``.
 """
 
-from orchestrator.celery_app import app
-from orchestrator.context import JobContext
-from orchestrator.dispatch import submit
+from orchestrator.delivery.celery_app import app
 from orchestrator.errors import InvalidPayload, PermanentError, RetryableError, UnknownJobType
-from orchestrator.job_task import JobTask  # noqa: F401 - makes each job type's Celery task
-from orchestrator.registry import job
+from orchestrator.jobs.context import JobContext
+from orchestrator.jobs.dispatch import submit
+from orchestrator.jobs.job_task import JobTask  # noqa: F401 - makes each job type's Celery task
+from orchestrator.jobs.registry import job
 
 __all__ = [
     "InvalidPayload",

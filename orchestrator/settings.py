@@ -30,7 +30,7 @@ from orchestrator.errors import ConfigurationError
 
 EMBEDDED_REDIS_SOCKET = "redis.sock"
 SQLITE_FILE = "orchestrator.db"
-BUILTIN_JOB_MODULES = ("orchestrator.maintenance", "tasks")
+BUILTIN_JOB_MODULES = ("orchestrator.jobs.maintenance", "tasks")
 ENV_PREFIX = "ORCH_"
 
 

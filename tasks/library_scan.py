@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, job
-from orchestrator.db import read_session, write_session
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.anchors import require_anchors
 from services.catalog.models import Library
 from services.catalog.queries import (

@@ -20,9 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
-from orchestrator.db import read_session
-from orchestrator.metrics import count
-from orchestrator.redis_client import get_redis
+from orchestrator.delivery.redis_client import get_redis
+from orchestrator.observability.metrics import count
+from orchestrator.storage.db import read_session
 from services.catalog.models import Library, Player, PlayerGroup
 from services.catalog.queries import groups_for_library
 from services.pathmap import PathEscape, map_path

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator import JobContext, PermanentError, RetryableError
-from orchestrator.db import read_session, write_session
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.anchors import require_anchors
 from services.catalog.manager_ids import ImdbId, ManagerId
 from services.catalog.models import PATH_CHARS, Library

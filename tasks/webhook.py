@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
-from orchestrator.db import read_session
+from orchestrator.storage.db import read_session
 from services.catalog.anchors import require_anchors
 from services.catalog.manager_ids import well_formed
 from services.catalog.models import Library

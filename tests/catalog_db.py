@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import orchestrator.models  # noqa: F401 - the tables of the models below are Base's
+import orchestrator.jobs.models  # noqa: F401 - the tables of the models below are Base's
 import services.catalog.models  # noqa: F401
-from orchestrator.background import flush_all
-from orchestrator.db import Base, get_engine, reset_engines
+from orchestrator.observability.background import flush_all
 from orchestrator.settings import reset_settings
+from orchestrator.storage.db import Base, get_engine, reset_engines
 
 
 @contextmanager

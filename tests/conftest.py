@@ -86,12 +86,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def broker() -> Iterator[str]:
     """A running Redis broker: the configured test server or an embedded one."""
-    from orchestrator import embedded
+    from orchestrator.processes import embedded
     from orchestrator.settings import get_settings
 
     url = os.environ.get("ORCH_BROKER_URL")
     if url and url.startswith("amqp"):
-        from orchestrator.celery_app import app
+        from orchestrator.delivery.celery_app import app
 
         app.control.purge()  # leftovers of an earlier run
         yield url
@@ -134,8 +134,8 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
 
 
 def _use_database(url: str) -> None:
-    from orchestrator.db import reset_engines
     from orchestrator.settings import reset_settings
+    from orchestrator.storage.db import reset_engines
 
     os.environ["ORCH_DATABASE_URL"] = url
     reset_settings()
@@ -145,7 +145,7 @@ def _use_database(url: str) -> None:
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
     """A migrated database: SQLite, then PostgreSQL when ORCH_TEST_POSTGRES_URL is set."""
-    from orchestrator.migrate import upgrade
+    from orchestrator.storage.migrate import upgrade
 
     created = None
     if request.param == "sqlite":
@@ -161,7 +161,7 @@ def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
     upgrade(url)
     yield url
     if created:
-        from orchestrator.db import get_engine, reset_engines
+        from orchestrator.storage.db import get_engine, reset_engines
 
         get_engine(url).dispose()
         reset_engines()
@@ -189,8 +189,8 @@ class WorkerProcess:
     def __init__(
         self, concurrency: int, queues: str | None = None, env: dict[str, str] | None = None
     ) -> None:
-        from orchestrator.priorities import QUEUES
-        from orchestrator.stack import worker_command
+        from orchestrator.jobs.priorities import QUEUES
+        from orchestrator.processes.stack import worker_command
 
         self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = DATA_DIR / f"{self.hostname.split('@')[0]}.log"
@@ -227,7 +227,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         """Warm shutdown, then kill if it hangs."""
-        from orchestrator.processes import terminate
+        from orchestrator.processes.stopping import terminate
 
         terminate(self.process, 20)
         self._log.close()
@@ -261,8 +261,8 @@ def wait_for_job(
     timeout: float = 30.0,
 ) -> Any:
     """Poll the database until the job reaches one of ``statuses``; returns the row."""
-    from orchestrator.db import read_session
-    from orchestrator.models import Job
+    from orchestrator.jobs.models import Job
+    from orchestrator.storage.db import read_session
 
     deadline = time.monotonic() + timeout
     job = None
@@ -280,8 +280,8 @@ def event_names(job_id: str) -> list[str]:
     """Names of the stored events of a job, oldest first."""
     from sqlalchemy import select
 
-    from orchestrator.db import read_session
-    from orchestrator.models import JobEvent
+    from orchestrator.jobs.models import JobEvent
+    from orchestrator.storage.db import read_session
 
     with read_session() as session:
         query = select(JobEvent.name).where(JobEvent.job_id == job_id).order_by(JobEvent.id)

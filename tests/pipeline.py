@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from orchestrator.db import write_session
+from orchestrator.storage.db import write_session
 from services.catalog.models import Library, ManagerPathMapping, PlayerGroup
 from tests.conftest import API_KEY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from orchestrator.db import Base, get_engine
+from orchestrator.storage.db import Base, get_engine
 
 config = context.config
 target_metadata = Base.metadata

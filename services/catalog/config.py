@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import Conflict, InvalidInput
-from orchestrator.models import INT32_MAX
+from orchestrator.jobs.models import INT32_MAX
 from services.catalog import shapes
 from services.catalog.models import (
     GroupPathMapping,

@@ -19,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from orchestrator.db import Base
-from orchestrator.models import INT32_MAX, UTCDateTime, utcnow
+from orchestrator.jobs.models import INT32_MAX, UTCDateTime, utcnow
+from orchestrator.storage.db import Base
 
 group_libraries = Table(
     "player_group_libraries",

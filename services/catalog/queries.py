@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from orchestrator.models import utcnow
+from orchestrator.jobs.models import utcnow
 from services.catalog.manager_ids import MAX_TITLE_LENGTH, well_formed
 from services.catalog.models import (
     EpisodeFileRow,

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, computed_field
 
-from orchestrator.shapes import IsoTime, RowId, Shape
+from orchestrator.jobs.shapes import IsoTime, RowId, Shape
 
 
 def shown_url(url: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from orchestrator.models import utcnow
+from orchestrator.jobs.models import utcnow
 from services.catalog.models import ScannedFolder
 from services.catalog.queries import chunks
 

@@ -427,7 +427,7 @@ def test_malformed_ids_in_a_webhook_are_left_out(api: Api, tmp_path: Path) -> No
 def test_a_series_delete_removes_every_episode_and_notifies_once(api: Api, tmp_path: Path) -> None:
     from sqlalchemy import select
 
-    from orchestrator.db import read_session
+    from orchestrator.storage.db import read_session
     from services.catalog.models import EpisodeFileRow
 
     library_path = tmp_path / "data" / "tv"

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_pla
 from sqlalchemy import delete
 
 from orchestrator import submit
-from orchestrator.db import write_session
+from orchestrator.storage.db import write_session
 from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
 from tests.fakes.players import FakeJellyfin, FakeKodi

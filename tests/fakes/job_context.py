@@ -8,9 +8,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.context import JobContext
-from orchestrator.models import Job
-from orchestrator.registry import load_job_modules
+from orchestrator.jobs.context import JobContext
+from orchestrator.jobs.models import Job
+from orchestrator.jobs.registry import load_job_modules
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """One beat in the whole deployment: the schedule's lease lives in the shared database,
 so a beat on another host (another data dir) stands by, and takes the schedule over
-once the first one dies (orchestrator/beatlock.py)."""
+once the first one dies (orchestrator/delivery/beatlock.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.beatlock import release_lease, take_lease
+from orchestrator.delivery.beatlock import release_lease, take_lease
 from orchestrator.settings import get_settings
 from tests.conftest import REPO_ROOT, sqlite_only, wait_until
 

@@ -7,8 +7,8 @@ import redis
 from kombu import Connection, Queue
 from kombu.common import ignore_errors
 
-from orchestrator.broker_transport import Channel
-from orchestrator.celery_app import app
+from orchestrator.delivery.broker_transport import Channel
+from orchestrator.delivery.celery_app import app
 
 
 def test_the_app_speaks_redis_through_the_projects_transport(broker: str) -> None:

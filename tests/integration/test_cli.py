@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator import submit
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from tests.conftest import REPO_ROOT, WorkerProcess, wait_for_job
 
 

@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from orchestrator.db import read_session, write_session
-from orchestrator.dispatch import cancel_job
+from orchestrator.jobs.dispatch import cancel_job
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.models import MediaFileRow, Movie, Player
 from tests.conftest import API_KEY
 from tests.fakes.players import FakeKodi

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner, Result
 from flask.testing import FlaskClient
 
-from orchestrator.cli import main
-from orchestrator.db import read_session
-from orchestrator.dispatch import cancel_job
-from orchestrator.models import Job
+from orchestrator.cli.main import main
+from orchestrator.jobs.dispatch import cancel_job
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session
 from services.catalog.models import Player
 from tests.conftest import API_KEY
 from tests.fakes.players import FakeKodi

@@ -9,10 +9,10 @@ import sys
 import time
 
 from orchestrator import submit
-from orchestrator.celery_app import app
-from orchestrator.db import read_session
-from orchestrator.dispatch import cancel_job
-from orchestrator.models import Job
+from orchestrator.delivery.celery_app import app
+from orchestrator.jobs.dispatch import cancel_job
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session
 from tests.conftest import REPO_ROOT, WorkerProcess, event_names, wait_for_job
 
 

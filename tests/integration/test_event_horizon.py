@@ -16,12 +16,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from orchestrator import lifecycle
-from orchestrator.db import get_engine, read_session, write_session
-from orchestrator.events import events_after, newest_event_id
-from orchestrator.lifecycle import JobStatus
-from orchestrator.models import Job, utcnow
-from orchestrator.unit_of_work import UnitOfWork, unit_of_work
+from orchestrator.jobs import lifecycle
+from orchestrator.jobs.lifecycle import JobStatus
+from orchestrator.jobs.models import Job, utcnow
+from orchestrator.jobs.unit_of_work import UnitOfWork, unit_of_work
+from orchestrator.observability.events import events_after, newest_event_id
+from orchestrator.storage.db import get_engine, read_session, write_session
 from tests.conftest import API_KEY
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from orchestrator import submit
-from orchestrator.db import read_session
-from orchestrator.models import Job, JobEvent
+from orchestrator.jobs.models import Job, JobEvent
+from orchestrator.storage.db import read_session
 from tests.conftest import REPO_ROOT, WorkerProcess, event_names, wait_for_job
 
 
@@ -128,7 +128,7 @@ def test_progress_is_stored_and_evented(worker: WorkerProcess) -> None:
 
 
 def test_invalid_payload_fails_permanently(worker: WorkerProcess) -> None:
-    from orchestrator.celery_app import app
+    from orchestrator.delivery.celery_app import app
 
     # Bypass submit's validation, as a hand-made message would.
     job_id = app.send_task("test-typed", kwargs={"times": "many"}, queue="default").id

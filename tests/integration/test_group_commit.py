@@ -12,11 +12,11 @@ from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from orchestrator import dispatch
-from orchestrator.db import read_session, write_session
-from orchestrator.group_commit import group_commit
-from orchestrator.models import Job, JobEvent
-from orchestrator.unit_of_work import UnitOfWork
+from orchestrator.delivery.group_commit import group_commit
+from orchestrator.jobs import dispatch
+from orchestrator.jobs.models import Job, JobEvent
+from orchestrator.jobs.unit_of_work import UnitOfWork
+from orchestrator.storage.db import read_session, write_session
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from flask.testing import FlaskClient
 
-from orchestrator.summaries import MAX_SUMMARY_CHARS
+from orchestrator.jobs.summaries import MAX_SUMMARY_CHARS
 from tests.conftest import API_KEY
 from tests.integration.conftest import assert_problem
 

@@ -11,8 +11,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, select, text
 
-from orchestrator.db import get_engine
-from orchestrator.migrate import alembic_config, upgrade
+from orchestrator.storage.db import get_engine
+from orchestrator.storage.migrate import alembic_config, upgrade
 from services.catalog.models import Library
 from tests.conftest import _drop_postgres_database, _postgres_database
 

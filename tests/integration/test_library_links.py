@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import submit
-from orchestrator.db import read_session, write_session
-from orchestrator.models import Job
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.models import EpisodeFileRow, Library, Movie
 from tests.conftest import WorkerProcess, wait_for_job
 from tests.pipeline import make_movie, unique

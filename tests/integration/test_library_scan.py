@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import submit
-from orchestrator.db import read_session, write_session
-from orchestrator.models import Job
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.models import (
     PATH_CHARS,
     EpisodeFileRow,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from orchestrator import submit
-from orchestrator.logs import JsonFormatter, job_logger, make_formatter
+from orchestrator.observability.logs import JsonFormatter, job_logger, make_formatter
 from tests.conftest import WorkerProcess, wait_for_job
 
 
@@ -67,11 +67,11 @@ def test_text_format_keeps_the_readable_prefix() -> None:
 def test_lifecycle_lines_are_logged_once_their_transaction_commits(
     database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from orchestrator import lifecycle
-    from orchestrator.dispatch import build_job
-    from orchestrator.unit_of_work import unit_of_work
+    from orchestrator.jobs import lifecycle
+    from orchestrator.jobs.dispatch import build_job
+    from orchestrator.jobs.unit_of_work import unit_of_work
 
-    caplog.set_level(logging.INFO, logger="orchestrator.lifecycle")
+    caplog.set_level(logging.INFO, logger="orchestrator.jobs.lifecycle")
 
     def created(job_id: str) -> int:
         return sum(

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from orchestrator import submit
-from orchestrator.db import read_session, write_session
-from orchestrator.dispatch import build_job, insert_job
-from orchestrator.models import Job, JobEvent, utcnow
-from orchestrator.unit_of_work import unit_of_work
+from orchestrator.jobs.dispatch import build_job, insert_job
+from orchestrator.jobs.models import Job, JobEvent, utcnow
+from orchestrator.jobs.unit_of_work import unit_of_work
+from orchestrator.storage.db import read_session, write_session
 from tests.conftest import WorkerProcess, wait_for_job
 
 
@@ -55,8 +55,8 @@ def test_retention_deletes_old_finished_jobs_and_their_events(worker: WorkerProc
 def test_reaper_runs_at_the_same_time_both_record_the_workers_they_heard(database: str) -> None:
     """Two reaper runs at once (one queued behind long jobs, the next on time) write the
     same workers: neither may fail for it (a unique violation failed one before)."""
-    from orchestrator.maintenance import _note_answers
-    from orchestrator.models import WorkerSeen
+    from orchestrator.jobs.maintenance import _note_answers
+    from orchestrator.jobs.models import WorkerSeen
 
     hostnames = {f"worker-{n}@host" for n in range(8)}
     start = threading.Barrier(4)

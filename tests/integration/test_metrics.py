@@ -13,10 +13,10 @@ from sqlalchemy import delete, select, update
 
 from api import create_app
 from orchestrator import submit
-from orchestrator.broker import queue_depths
-from orchestrator.db import read_session, write_session
-from orchestrator.metrics import FLUSH_INTERVAL
-from orchestrator.models import Job, WorkerSeen, utcnow
+from orchestrator.delivery.broker import queue_depths
+from orchestrator.jobs.models import Job, WorkerSeen, utcnow
+from orchestrator.observability.metrics import FLUSH_INTERVAL
+from orchestrator.storage.db import read_session, write_session
 from tests.conftest import API_KEY, WorkerProcess, wait_for_job, wait_until
 
 AUTH = {"X-Api-Key": API_KEY}
@@ -151,7 +151,7 @@ def test_counts_are_kept_while_the_database_is_away_and_logged_once(
 
     from sqlalchemy.exc import OperationalError
 
-    from orchestrator import metrics
+    from orchestrator.observability import metrics
 
     client = create_app().test_client()
     before = value(scrape(client), "orchestrator_webhooks_received_total", source="x", event="y")

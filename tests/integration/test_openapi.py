@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api import actions
 from api.openapi import build_document
-from orchestrator.db import write_session
+from orchestrator.storage.db import write_session
 from services.catalog.models import MediaFileRow, Movie
 from services.players import PlayerSettings, PlayerUnavailable
 from tests.conftest import API_KEY

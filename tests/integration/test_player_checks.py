@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from flask.testing import FlaskClient
 
-from orchestrator.db import write_session
+from orchestrator.storage.db import write_session
 from services.catalog.models import Player
 from tests.conftest import API_KEY
 from tests.fakes import FakeServer

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import update
 
 from orchestrator import submit
-from orchestrator.db import read_session, write_session
-from orchestrator.models import Job, utcnow
-from orchestrator.runner import end_lost_attempt
+from orchestrator.jobs.models import Job, utcnow
+from orchestrator.jobs.runner import end_lost_attempt
+from orchestrator.storage.db import read_session, write_session
 from tests.conftest import WorkerProcess, wait_for_job
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
-from orchestrator import dispatch, relay
-from orchestrator.db import read_session, write_session
-from orchestrator.models import Job
-from orchestrator.relay import Relay
+from orchestrator.delivery import relay
+from orchestrator.delivery.relay import Relay
+from orchestrator.jobs import dispatch
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session, write_session
 from tests.conftest import WorkerProcess, wait_for_job
 
 
@@ -101,7 +102,7 @@ def test_a_batch_that_fails_is_not_stamped_and_the_next_try_sends_it(
     from kombu.transport import redis as kombu_redis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from orchestrator.celery_app import app
+    from orchestrator.delivery.celery_app import app
 
     ids = _recorded_only(5)
     try:
@@ -132,7 +133,7 @@ def test_a_batch_that_fails_is_not_stamped_and_the_next_try_sends_it(
 def test_a_large_payload_travels_in_its_row_and_its_message_stays_small(
     worker: WorkerProcess, running_relay: Relay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrator.celery_app import app
+    from orchestrator.delivery.celery_app import app
 
     sent: dict[str, int] = {}
     send_task = app.send_task

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import services.catalog.models  # noqa: F401 - the catalog's tables join the metadata
-from orchestrator.db import Base, get_engine
+from orchestrator.storage.db import Base, get_engine
 
 
 def test_the_migrated_schema_matches_the_models(database: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from orchestrator.db import read_session, write_session
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.models import Library, Series
 from services.catalog.queries import ManagerSeries, apply_season_scan, mark_seasons_removed
 from services.scanner import scan_season_folder

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import insert, update
 
 from orchestrator import submit
-from orchestrator.db import write_session
-from orchestrator.models import Job, JobEvent, utcnow
+from orchestrator.jobs.models import Job, JobEvent, utcnow
+from orchestrator.storage.db import write_session
 from tests.conftest import API_KEY, ApiServer
 
 LIMIT = 100

@@ -14,9 +14,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete, text
 
-from orchestrator import dispatch
-from orchestrator.db import write_session
-from orchestrator.models import Job
+from orchestrator.jobs import dispatch
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import write_session
 from tests.conftest import API_KEY
 
 HEADERS = {"X-Api-Key": API_KEY}

@@ -15,13 +15,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 
 from api import create_app
-from orchestrator import dispatch, relay
-from orchestrator.broker_memory import broker_memory
-from orchestrator.celery_app import app as celery_app
-from orchestrator.db import read_session, write_session
-from orchestrator.models import Job
-from orchestrator.redis_client import broker_redis
+from orchestrator.delivery import relay
+from orchestrator.delivery.broker_memory import broker_memory
+from orchestrator.delivery.celery_app import app as celery_app
+from orchestrator.delivery.redis_client import broker_redis
+from orchestrator.jobs import dispatch
+from orchestrator.jobs.models import Job
 from orchestrator.settings import get_settings
+from orchestrator.storage.db import read_session, write_session
 from tests.conftest import API_KEY, REPO_ROOT, wait_until
 
 HEADERS = {"X-Api-Key": API_KEY}

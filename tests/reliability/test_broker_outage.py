@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.embedded import redis_server_binary
+from orchestrator.processes.embedded import redis_server_binary
 from tests.conftest import API_KEY, REPO_ROOT, WorkerProcess, free_port, sqlite_only, wait_for_job
 
 OUTAGE_SECONDS = 10.0

@@ -8,9 +8,9 @@ import time
 from sqlalchemy import func, select
 
 from orchestrator import submit
-from orchestrator.celery_app import app
-from orchestrator.db import read_session
-from orchestrator.models import Job, JobEvent
+from orchestrator.delivery.celery_app import app
+from orchestrator.jobs.models import Job, JobEvent
+from orchestrator.storage.db import read_session
 from tests.conftest import WorkerProcess
 
 

@@ -30,11 +30,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from orchestrator.broker import queue_depths
-from orchestrator.embedded import redis_server_binary
-from orchestrator.processes import terminate
+from orchestrator.delivery.broker import queue_depths
+from orchestrator.processes.embedded import redis_server_binary
+from orchestrator.processes.stack import api_command
+from orchestrator.processes.stopping import terminate
 from orchestrator.settings import settings_from_env
-from orchestrator.stack import api_command
 from tests.conftest import (
     API_KEY,
     REPO_ROOT,
@@ -49,7 +49,7 @@ TEST_WEBHOOK = {"eventType": "Test"}
 RADARR_TEST = json.loads((REPO_ROOT / "tests" / "fixtures" / "radarr_test.json").read_text())
 # A PostgreSQL URL nothing listens on: every connection is refused at once.
 REFUSED = "postgresql://nobody@127.0.0.1:{port}/none"
-# Busy timeout of the API that must give up on a lock (orchestrator.db has 30 s, fixed).
+# Busy timeout of the API that must give up on a lock (orchestrator.storage.db has 30 s, fixed).
 SHORT_BUSY_TIMEOUT_S = 1
 LOAD_SECONDS = 12.0
 LOAD_CLIENTS = 16
@@ -458,7 +458,7 @@ def test_a_write_locked_sqlite_database_is_a_503_then_serves_again(tmp_path: Pat
     """A lock held longer than the busy timeout: writes give up with a 503, reads go on
     (WAL), nothing is published; once the lock is gone, writes are accepted at once.
 
-    ``orchestrator.db`` fixes the busy timeout at 30 s (no setting), so this API runs
+    ``orchestrator.storage.db`` fixes the busy timeout at 30 s (no setting), so this API runs
     with it patched to 1 s; the next test covers the real 30 s.
     """
     path = tmp_path / "locked.db"

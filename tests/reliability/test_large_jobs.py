@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from orchestrator import submit
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from tests.conftest import ApiServer, WorkerProcess, wait_for_job
 from tests.pipeline import HEADERS
 

@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator.celery_app import app
-from orchestrator.db import read_session
-from orchestrator.dispatch import build_job, insert_job
-from orchestrator.migrate import upgrade
-from orchestrator.models import BrokerMarker, Job, JobEvent, utcnow
-from orchestrator.priorities import message_priority, queue_for
-from orchestrator.unit_of_work import unit_of_work
+from orchestrator.delivery.celery_app import app
+from orchestrator.jobs.dispatch import build_job, insert_job
+from orchestrator.jobs.models import BrokerMarker, Job, JobEvent, utcnow
+from orchestrator.jobs.priorities import message_priority, queue_for
+from orchestrator.jobs.unit_of_work import unit_of_work
+from orchestrator.storage.db import read_session
+from orchestrator.storage.migrate import upgrade
 from tests.conftest import REPO_ROOT, WorkerProcess, _use_database, sqlite_only
 from tests.reliability.test_broker_outage import Redis
 from tests.reliability.test_worker_loss import _pool_processes

@@ -1,6 +1,6 @@
 """200 open event streams and 200 slowloris clients at once do not lock the API out.
 
-The API runs under gunicorn exactly as ``orchestrator.stack.api_command`` builds it.
+The API runs under gunicorn exactly as ``orchestrator.processes.stack.api_command`` builds it.
 Each stream holds a thread of its process; slow clients send their request head a byte
 a second, without a key. Meanwhile ``/healthz``, a webhook and a job submission must
 each answer within 1 s, a stream past the capacity gets a 503 with ``Retry-After``,
@@ -23,10 +23,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from orchestrator.gunicorn_worker import HEAD_TIMEOUT
-from orchestrator.processes import terminate
+from orchestrator.processes.stack import api_command
+from orchestrator.processes.stopping import terminate
 from orchestrator.settings import get_settings
-from orchestrator.stack import api_command
+from orchestrator.web.gunicorn_worker import HEAD_TIMEOUT
 from tests.conftest import API_KEY, DATA_DIR, REPO_ROOT, free_port, sqlite_only
 
 STREAMS = 200

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import submit
-from orchestrator.broker import restore_unacknowledged
-from orchestrator.db import read_session
-from orchestrator.models import Job, JobEvent, MetricCounter
-from orchestrator.runner import end_lost_attempt
+from orchestrator.delivery.broker import restore_unacknowledged
+from orchestrator.jobs.models import Job, JobEvent, MetricCounter
+from orchestrator.jobs.runner import end_lost_attempt
 from orchestrator.settings import get_settings
+from orchestrator.storage.db import read_session
 from tests.conftest import WorkerProcess, event_names, wait_for_job, wait_until
 
 ENDINGS = ("job.completed", "job.retrying", "job.failed")

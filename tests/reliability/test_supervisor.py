@@ -327,14 +327,14 @@ def _processes_of(data_dir: Path) -> list[int]:
 
 
 def test_restarts_back_off_doubling_up_to_the_cap(caplog: pytest.LogCaptureFixture) -> None:
-    from orchestrator.supervisor import Child, Supervisor
+    from orchestrator.processes.supervisor import Child, Supervisor
 
     restarted: list[str] = []
     crashing = Child("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
     supervisor = Supervisor(
         [crashing], lambda child: restarted.append(child.name), first_delay=0.1, max_delay=0.4
     )
-    caplog.set_level("WARNING", logger="orchestrator.supervisor")
+    caplog.set_level("WARNING", logger="orchestrator.processes.supervisor")
     supervisor.start()
     try:
         wait_for(lambda: supervisor.poll() or len(restarted) >= 4, 20, "four restarts")

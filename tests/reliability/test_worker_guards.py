@@ -25,12 +25,12 @@ import pytest
 from sqlalchemy import String, cast, func, or_, select
 
 from orchestrator import submit
-from orchestrator.broker import queue_depths
-from orchestrator.celery_app import app
-from orchestrator.db import read_session
-from orchestrator.dispatch import build_job, insert_job, retry_job
-from orchestrator.models import Job, JobEvent
-from orchestrator.unit_of_work import unit_of_work
+from orchestrator.delivery.broker import queue_depths
+from orchestrator.delivery.celery_app import app
+from orchestrator.jobs.dispatch import build_job, insert_job, retry_job
+from orchestrator.jobs.models import Job, JobEvent
+from orchestrator.jobs.unit_of_work import unit_of_work
+from orchestrator.storage.db import read_session
 from tests.conftest import (
     API_KEY,
     REPO_ROOT,

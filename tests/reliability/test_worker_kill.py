@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator import submit
-from orchestrator.celery_app import app
-from orchestrator.db import read_session
-from orchestrator.models import Job
+from orchestrator.delivery.celery_app import app
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session
 from tests.conftest import (
     REPO_ROOT,
     ApiServer,

@@ -8,8 +8,8 @@ import subprocess
 import time
 
 from orchestrator import submit
-from orchestrator.db import read_session
-from orchestrator.models import Job
+from orchestrator.jobs.models import Job
+from orchestrator.storage.db import read_session
 from tests.conftest import WorkerProcess, event_names, wait_for_job
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import credentials
 from orchestrator.settings import Settings
+from orchestrator.storage import credentials
 from tests.conftest import API_KEY, REPO_ROOT
 
 SHORT_KEY = "k3y-0f-10c"

@@ -8,7 +8,6 @@ import pytest
 from flask import Flask
 
 from api.errors import EXTERNAL_DETAIL, get_row, register_error_handlers, status_of
-from orchestrator.credentials import WeakApiKey
 from orchestrator.errors import (
     ConfigurationError,
     Conflict,
@@ -23,7 +22,8 @@ from orchestrator.errors import (
     UnknownJobType,
     UnsupportedInput,
 )
-from orchestrator.priorities import InvalidPriority
+from orchestrator.jobs.priorities import InvalidPriority
+from orchestrator.storage.credentials import WeakApiKey
 from services.catalog.config import UnknownReference
 from services.pathmap import PathEscape
 from services.players import (

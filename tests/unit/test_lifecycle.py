@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from orchestrator import lifecycle
-from orchestrator.db import Base
 from orchestrator.errors import InvalidTransition
-from orchestrator.lifecycle import JobStatus as S
-from orchestrator.models import Job, JobEvent, utcnow
-from orchestrator.unit_of_work import UnitOfWork
+from orchestrator.jobs import lifecycle
+from orchestrator.jobs.lifecycle import JobStatus as S
+from orchestrator.jobs.models import Job, JobEvent, utcnow
+from orchestrator.jobs.unit_of_work import UnitOfWork
+from orchestrator.storage.db import Base
 
 ALLOWED = {
     (S.PENDING, S.PROCESSING),

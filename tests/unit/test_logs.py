@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from orchestrator.logs import escape_control, make_formatter
+from orchestrator.observability.logs import escape_control, make_formatter
 
 HOSTILE = "/movies/A\n[fake] ERROR forged\x1b[31m red\r\x00\x85\u2028end"
 
@@ -97,7 +97,7 @@ def test_the_stack_logged_with_stack_info_is_indented() -> None:
 
 
 def test_json_access_log_values_stay_inside_their_string() -> None:
-    from orchestrator.gunicorn_conf import _json_string
+    from orchestrator.web.gunicorn_conf import _json_string
 
     path = '/x"}, "status": 200, "forged": "\n\x1b[31m'
     line = '{"path": "%s", "status": 404}' % _json_string(path)  # noqa: UP031 - gunicorn's form

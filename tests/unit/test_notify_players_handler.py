@@ -16,7 +16,7 @@ import pytest
 
 import tasks.notify_players as notify
 from orchestrator import PermanentError, RetryableError
-from orchestrator.db import write_session
+from orchestrator.storage.db import write_session
 from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
 from services.players import (
     PlayerAuthError,

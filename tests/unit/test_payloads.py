@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import InvalidPayload
-from orchestrator.dispatch import build_job
-from orchestrator.payloads import MAX_PAYLOAD_DEPTH, nesting_depth, too_deep
+from orchestrator.jobs.dispatch import build_job
+from orchestrator.jobs.payloads import MAX_PAYLOAD_DEPTH, nesting_depth, too_deep
 
 
 def _nested(levels: int) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.private_files import keep_private
+from orchestrator.storage.private_files import keep_private
 
 
 @pytest.fixture

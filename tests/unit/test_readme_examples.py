@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from orchestrator import PermanentError, RetryableError
-from orchestrator.registry import get_job_type
+from orchestrator.jobs.registry import get_job_type
 from tests.conftest import REPO_ROOT
 from tests.fakes.job_context import FakeJobContext
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import job
-from orchestrator.celery_app import app
+from orchestrator.delivery.celery_app import app
 from orchestrator.errors import UnknownJobType
-from orchestrator.registry import get_job_type, job_type_names
+from orchestrator.jobs.registry import get_job_type, job_type_names
 
 
 def test_unknown_job_type_names_the_known_ones() -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.priorities import (
+from orchestrator.jobs.priorities import (
     InvalidPriority,
     amqp_priority,
     parse_priority,
     queue_for,
     redis_priority,
 )
-from orchestrator.retry import backoff_delay, should_retry
+from orchestrator.jobs.retry import backoff_delay, should_retry
 
 
 def test_backoff_doubles_until_the_cap() -> None:

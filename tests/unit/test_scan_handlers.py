@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import PermanentError, RetryableError
-from orchestrator.db import read_session, write_session
+from orchestrator.storage.db import read_session, write_session
 from services.catalog.models import EpisodeFileRow, Library, Movie, ScannedFolder, Series
 from tasks.scan_movie import scan_movie
 from tasks.scan_season import SeasonScanRequest, scan_season

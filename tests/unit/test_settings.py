@@ -22,7 +22,7 @@ def test_defaults_use_the_embedded_stack_under_the_data_dir() -> None:
     assert settings.effective_broker_url == "redis+socket:///srv/orch/redis.sock"
     assert settings.effective_redis_url == "unix:///srv/orch/redis.sock"
     assert settings.effective_database_url == "sqlite:////srv/orch/orchestrator.db"
-    assert settings.job_modules == ["orchestrator.maintenance", "tasks"]
+    assert settings.job_modules == ["orchestrator.jobs.maintenance", "tasks"]
 
 
 def test_configured_services_and_job_modules() -> None:
@@ -38,7 +38,12 @@ def test_configured_services_and_job_modules() -> None:
     assert not settings.uses_embedded_redis
     assert settings.effective_redis_url is None
     assert settings.effective_database_url == "postgresql+psycopg://u:p@db/orch"
-    assert settings.job_modules == ["orchestrator.maintenance", "tasks", "mypkg.jobs", "other.jobs"]
+    assert settings.job_modules == [
+        "orchestrator.jobs.maintenance",
+        "tasks",
+        "mypkg.jobs",
+        "other.jobs",
+    ]
     assert settings.visibility_timeout == 7200
     assert settings.data_dir == Path("var")
 
@@ -61,7 +66,7 @@ def test_settings_built_directly_take_only_the_values_given() -> None:
     settings = Settings(data_dir=Path("/srv/orch"))
 
     assert settings.api_key is None
-    assert settings.job_modules == ["orchestrator.maintenance", "tasks"]
+    assert settings.job_modules == ["orchestrator.jobs.maintenance", "tasks"]
 
 
 def test_a_bad_value_is_refused_naming_its_variable() -> None:

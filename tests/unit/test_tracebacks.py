@@ -7,7 +7,7 @@ import sysconfig
 
 import pytest
 
-from orchestrator.tracebacks import PROJECT_ROOT, format_traceback, short_path
+from orchestrator.observability.tracebacks import PROJECT_ROOT, format_traceback, short_path
 
 
 def _fail() -> None:
