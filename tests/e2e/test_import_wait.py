@@ -27,7 +27,7 @@ IMPORT_WAIT = 20
 @pytest.fixture(scope="module")
 def waiting_worker(database: str) -> Iterator[WorkerProcess]:
     sqlite_only(database, "waiting for files on disk")
-    process = WorkerProcess(concurrency=2, env={"ORCH_IMPORT_WAIT": str(IMPORT_WAIT)})
+    process = WorkerProcess.for_module(concurrency=2, env={"ORCH_IMPORT_WAIT": str(IMPORT_WAIT)})
     yield process
     process.stop()
 

@@ -40,7 +40,8 @@ def real_kodi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KodiUnderTes
 @pytest.fixture(scope="module")
 def worker(database: str, real_kodi: KodiUnderTest) -> Iterator[WorkerProcess]:
     """The module's worker, waiting ``VERIFY_SECONDS`` for Kodi to show a change."""
-    process = WorkerProcess(concurrency=2, env={"ORCH_PLAYER_VERIFY_TIMEOUT": VERIFY_SECONDS})
+    env = {"ORCH_PLAYER_VERIFY_TIMEOUT": VERIFY_SECONDS}
+    process = WorkerProcess.for_module(concurrency=2, env=env)
     yield process
     process.stop()
 

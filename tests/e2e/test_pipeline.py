@@ -29,7 +29,8 @@ VERIFY_TIMEOUT = 3
 @pytest.fixture(scope="module")
 def worker(database: str) -> Iterator[WorkerProcess]:
     """The shared worker's kind, with a short wait for Kodi's library to show a change."""
-    process = WorkerProcess(concurrency=2, env={"ORCH_PLAYER_VERIFY_TIMEOUT": str(VERIFY_TIMEOUT)})
+    env = {"ORCH_PLAYER_VERIFY_TIMEOUT": str(VERIFY_TIMEOUT)}
+    process = WorkerProcess.for_module(concurrency=2, env=env)
     yield process
     process.stop()
 

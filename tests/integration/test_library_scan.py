@@ -167,7 +167,7 @@ LOCKED = DATA_DIR / "unreadable-folders"
 def worker(database: str) -> Iterator[WorkerProcess]:
     """The shared worker's kind, which also cannot list the folders named in ``LOCKED``."""
     modules = f"{os.environ['ORCH_JOB_MODULES']},tests.fakes.unreadable"
-    process = WorkerProcess(
+    process = WorkerProcess.for_module(
         concurrency=2, env={"ORCH_JOB_MODULES": modules, UNREADABLE_LIST: str(LOCKED)}
     )
     yield process

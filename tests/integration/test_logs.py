@@ -15,7 +15,7 @@ from tests.conftest import WorkerProcess, wait_for_job
 
 @pytest.fixture(scope="module")
 def json_worker(database: str) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(
+    process = WorkerProcess.for_module(
         concurrency=1, env={"ORCH_LOG_FORMAT": "json", "ORCH_SERVICE": "worker"}
     )
     yield process

@@ -18,7 +18,7 @@ from tests.conftest import WorkerProcess, wait_for_job
 @pytest.fixture(scope="module")
 def single_worker(database: str) -> Iterator[WorkerProcess]:
     """One worker process: jobs run strictly one at a time."""
-    process = WorkerProcess(concurrency=1)
+    process = WorkerProcess.for_module(concurrency=1)
     yield process
     process.stop()
 

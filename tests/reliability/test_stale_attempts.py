@@ -26,7 +26,7 @@ ENDINGS = ("job.completed", "job.retrying", "job.failed")
 def worker(database: str) -> Iterator[WorkerProcess]:
     """Two processes: the attempt handed back goes on in one, its successor runs in the
     other."""
-    process = WorkerProcess(concurrency=2)
+    process = WorkerProcess.for_module(concurrency=2)
     yield process
     process.stop()
 
