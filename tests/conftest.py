@@ -219,8 +219,13 @@ class WorkerProcess:
         module's rows, whose ids it may share (a library-scan of a fuzzed library id
         scanned an e2e test's new library before the webhook's scan did)."""
         from orchestrator.delivery.celery_app import app
+        from orchestrator.delivery.redis_client import broker_redis
 
         app.control.purge()
+        redis = broker_redis()
+        if redis is not None:
+            # Messages a killed worker held: Redis would put them back in a queue later.
+            redis.delete("unacked", "unacked_index", "unacked_mutex")
         return cls(concurrency, queues, env)
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
