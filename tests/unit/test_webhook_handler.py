@@ -145,14 +145,20 @@ def test_a_folder_in_no_library_fails_saying_how_to_fix_it(movies: Path) -> None
         run(event, FakeJobContext("webhook"))
 
 
-def test_an_import_naming_more_folders_than_any_import_scans_their_library_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Sonarr's folders are as this host sees them, in TV library 9; no wait for files."""
     import_wait(monkeypatch, 0)
-    shows = tmp_path / "tv"
-    roots = {normalise(str(shows)): (9, "tv")}
+    root = tmp_path / "tv"
+    roots = {normalise(str(root)): (9, "tv")}
     monkeypatch.setattr(webhook, "_mappings_and_roots", lambda source: ([], roots))
     monkeypatch.setattr(webhook, "_refuse_unmounted", lambda library_ids: None)
+    return root
+
+
+def test_an_import_naming_more_folders_than_any_import_scans_their_library_once(
+    shows: Path,
+) -> None:
     sonarr = body("sonarr_import_complete")
     sonarr["series"]["path"] = f"{shows}/Severance"
     sonarr["episodeFiles"] = [
@@ -169,14 +175,7 @@ def test_an_import_naming_more_folders_than_any_import_scans_their_library_once(
     assert result["scans"] == [{"job_id": scan.id, "type": "library-scan", "library_id": 9}]
 
 
-def test_an_import_of_many_seasons_is_still_a_scan_per_season(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import_wait(monkeypatch, 0)
-    shows = tmp_path / "tv"
-    roots = {normalise(str(shows)): (9, "tv")}
-    monkeypatch.setattr(webhook, "_mappings_and_roots", lambda source: ([], roots))
-    monkeypatch.setattr(webhook, "_refuse_unmounted", lambda library_ids: None)
+def test_an_import_of_many_seasons_is_still_a_scan_per_season(shows: Path) -> None:
     sonarr = body("sonarr_import_complete")
     sonarr["series"]["path"] = f"{shows}/Doctor Who"
     sonarr["episodeFiles"] = [
