@@ -520,23 +520,29 @@ def test_player_test_unknown_player_fails(runner: CliRunner) -> None:
     assert f"no player with id {MISSING_ID}" in result.stderr
 
 
-def _queued_job_id(output: str) -> str:
-    match = re.fullmatch(r"queued library-scan job (\S+)\n", output)
+def _queued_job_id(output: str, job_type: str = "library-scan") -> str:
+    match = re.fullmatch(rf"queued {job_type} job (\S+)\n", output)
     assert match, output
     return match.group(1)
 
 
-def test_library_scan_prints_a_job_that_exists(runner: CliRunner, tmp_path: Path) -> None:
-    library = add_library(runner, tmp_path)
-    job_id = _queued_job_id(run(runner, "library", "scan", str(library["id"])).stdout)
+def _queued_payload(output: str, job_type: str) -> dict[str, Any]:
+    """The payload of the ``job_type`` job ``output`` says was queued, which is then
+    cancelled: no worker here, and its message must not run in a later module's worker."""
+    job_id = _queued_job_id(output, job_type)
     try:
         with read_session() as session:
             job = session.get(Job, job_id)
-            assert job is not None
-            assert (job.type, job.payload) == ("library-scan", {"library_id": library["id"]})
+            assert job is not None and job.type == job_type
+            return dict(job.payload)
     finally:
-        # No worker here: keep the message from running in a later module's worker.
         cancel_job(job_id)
+
+
+def test_library_scan_prints_a_job_that_exists(runner: CliRunner, tmp_path: Path) -> None:
+    library = add_library(runner, tmp_path)
+    output = run(runner, "library", "scan", str(library["id"])).stdout
+    assert _queued_payload(output, "library-scan") == {"library_id": library["id"]}
 
 
 def test_library_scan_of_an_unknown_library_fails(runner: CliRunner) -> None:
@@ -549,18 +555,9 @@ def test_library_scan_of_an_unknown_library_fails(runner: CliRunner) -> None:
 
 def test_scan_queues_a_manual_scan_of_the_paths_given(runner: CliRunner) -> None:
     output = run(runner, "scan", "/movies/Heat (1995)", " /tv/Severance/Season 01 ").stdout
-    match = re.fullmatch(r"queued manual-scan job (\S+)\n", output)
-    assert match, output
-    try:
-        with read_session() as session:
-            job = session.get(Job, match.group(1))
-            assert job is not None
-            assert (job.type, job.payload) == (
-                "manual-scan",
-                {"dirs": ["/movies/Heat (1995)", "/tv/Severance/Season 01"]},
-            )
-    finally:
-        cancel_job(match.group(1))  # no worker here
+    assert _queued_payload(output, "manual-scan") == {
+        "dirs": ["/movies/Heat (1995)", "/tv/Severance/Season 01"]
+    }
 
 
 def test_scan_takes_a_relative_path_from_the_current_folder(
@@ -570,20 +567,12 @@ def test_scan_takes_a_relative_path_from_the_current_folder(
     monkeypatch.chdir(tmp_path / "movies")
     given = ["../movies/Heat (1995)", "Ronin (1998)", "smb://nas/m/Alien", "C:\\m\\Alien"]
     output = run(runner, "scan", *given).stdout
-    match = re.fullmatch(r"queued manual-scan job (\S+)\n", output)
-    assert match, output
-    try:
-        with read_session() as session:
-            job = session.get(Job, match.group(1))
-            assert job is not None
-            assert job.payload["dirs"] == [
-                f"{tmp_path}/movies/Heat (1995)",
-                f"{tmp_path}/movies/Ronin (1998)",
-                "smb://nas/m/Alien",  # another host's paths: the manual mappings place them
-                "C:\\m\\Alien",
-            ]
-    finally:
-        cancel_job(match.group(1))
+    assert _queued_payload(output, "manual-scan")["dirs"] == [
+        f"{tmp_path}/movies/Heat (1995)",
+        f"{tmp_path}/movies/Ronin (1998)",
+        "smb://nas/m/Alien",  # another host's paths: the manual mappings place them
+        "C:\\m\\Alien",
+    ]
 
 
 def test_scan_needs_a_path(runner: CliRunner) -> None:
