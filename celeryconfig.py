@@ -7,9 +7,10 @@ process that speaks to the broker (worker, beat, Flower, API, CLI) reads it.
 from __future__ import annotations
 
 from orchestrator.jobs.priorities import DEFAULT_PRIORITY, message_priority
-from orchestrator.settings import get_settings
+from orchestrator.jobs.registry import hard_time_limit
+from orchestrator.runtime import current
 
-_settings = get_settings()
+_settings = current().settings
 
 broker_url = _settings.effective_broker_url
 # The job table is the record of results: workers store nothing more, and
@@ -68,6 +69,10 @@ task_send_sent_event = False
 task_track_started = False
 
 imports = tuple(_settings.job_modules)
+
+# A job type without a time limit of its own has these (orchestrator.jobs.registry).
+task_soft_time_limit = _settings.job_time_limit
+task_time_limit = hard_time_limit(_settings.job_time_limit)
 
 # Beat sends only while it holds the deployment's lease: one schedule however many run.
 beat_scheduler = "orchestrator.delivery.beatlock:LeasedScheduler"

@@ -13,7 +13,7 @@ from api.pacing import StreamPace
 from api.requests import IdConverter, has_nul
 from orchestrator.delivery.broker_memory import broker_memory
 from orchestrator.jobs.registry import load_job_modules
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage import credentials
 
 # The page and its assets are open: the page asks for the key itself.
@@ -34,7 +34,7 @@ WEBHOOK_KEY_FORMS = (
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app: defaults, then the environment, then ``config`` overrides."""
-    settings = get_settings()
+    settings = current().settings
     app = Flask(__name__, static_folder=None)
     app.config.update(
         API_KEY=credentials.api_key(settings)[0],

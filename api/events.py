@@ -36,7 +36,7 @@ from api.schemas import Event
 from orchestrator.jobs.lifecycle import TERMINAL, JobStatus
 from orchestrator.jobs.models import Job
 from orchestrator.observability.events import Doorbell, events_after, newest_event_id, replay_start
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session
 
 bp = Blueprint("events", __name__)
@@ -182,7 +182,7 @@ def _stream(
 def _event_stream(
     filters: dict[str, Any], after: int, finished: Callable[[Session], bool] | None = None
 ) -> Response:
-    limit = get_settings().max_streams
+    limit = current().settings.max_streams
     if not slots.take(limit):
         response = problem(
             503,

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from api.schemas import Health, Readiness, ReadinessChecks
 from orchestrator.delivery.celery_app import app as celery_app
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session
 
 bp = Blueprint("health", __name__)
@@ -58,7 +58,7 @@ def _database_ok() -> bool:
 def _room_to_write() -> bool:
     """For SQLite, whether its disk has room for a write: a full disk answers reads, and
     refuses every webhook and submission (the API's writes)."""
-    url = make_url(get_settings().effective_database_url)
+    url = make_url(current().settings.effective_database_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         return True
     folder = os.path.dirname(os.path.abspath(url.database))

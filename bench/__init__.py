@@ -110,16 +110,11 @@ def orchestrator_env(
 
 
 def use_env(env: dict[str, str]) -> None:
-    """Apply ``env`` to this process and forget any cached orchestrator settings."""
-    os.environ.update(env)
-    if "orchestrator.settings" in sys.modules:
-        from orchestrator.delivery.redis_client import reset_redis
-        from orchestrator.settings import reset_settings
-        from orchestrator.storage.db import reset_engines
+    """Apply ``env`` to this process and bootstrap its runtime from it."""
+    from orchestrator.runtime import bootstrap
 
-        reset_settings()
-        reset_engines()
-        reset_redis()
+    os.environ.update(env)
+    bootstrap()
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -280,12 +275,12 @@ class Stack(contextlib.ExitStack):
         builds it (``sizes``: its ``workers`` and ``threads``), on a free port, with ``env``;
         returns the process and the port once ``/healthz`` answers."""
         from orchestrator.processes.stack import api_command
-        from orchestrator.settings import get_settings
+        from orchestrator.runtime import current
 
         port = free_port()
         process = self.spawn(
             "gunicorn-api",
-            api_command(get_settings(), "127.0.0.1", port, **sizes),
+            api_command(current().settings, "127.0.0.1", port, **sizes),
             {**env, "ORCH_SERVICE": "api"},
             stop_timeout=15,
         )

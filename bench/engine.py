@@ -311,9 +311,9 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from orchestrator.storage.db import reset_engines
+    from orchestrator.runtime import current
 
-    reset_engines()
+    current().close()
     admin = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

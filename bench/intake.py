@@ -205,10 +205,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with Stack("intake") as stack:
         broker, env = stack.platform(ORCH_JOB_MODULES="")
         from orchestrator.processes.stack import api_command, flower_command
-        from orchestrator.settings import get_settings
+        from orchestrator.runtime import current
         from orchestrator.storage.migrate import upgrade
 
-        settings = get_settings()
+        settings = current().settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.effective_database_url)
 

@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chunk = half // 5
     with Stack("memory") as stack:
         _, env = stack.platform(ORCH_JOB_MODULES="")
-        from orchestrator.settings import get_settings
+        from orchestrator.runtime import current
         from orchestrator.storage.migrate import upgrade
 
-        settings = get_settings()
+        settings = current().settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade()
         api, port = stack.api(env)

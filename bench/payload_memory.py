@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         broker, env = stack.platform(ORCH_JOB_MODULES="")
         import redis
 
-        from orchestrator.settings import get_settings
+        from orchestrator.runtime import current
         from orchestrator.storage.migrate import upgrade
 
-        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+        current().settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade()
         api, port = stack.api(env)
         url = f"http://127.0.0.1:{port}"

@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seconds = 20.0 if args.quick else 60.0
     with Stack("replay") as stack:
         _, env = stack.platform(ORCH_JOB_MODULES="")
-        from orchestrator.settings import get_settings
+        from orchestrator.runtime import current
         from orchestrator.storage.migrate import upgrade
 
-        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+        current().settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade()
         seed_events(EVENTS)
         api, port = stack.api(env)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -38,11 +38,21 @@ class InvalidSettings(ConfigurationError):
     """A variable's value does not fit its setting; the message names the variable."""
 
 
+# Every settings class defined, the platform's and the services' (EnvSettings adds each).
+_settings_classes: list[type[EnvSettings]] = []
+
+
 class EnvSettings(BaseSettings):
     """Settings read from ``ORCH_<FIELD>`` variables by :func:`load_settings`; an empty
     value counts as unset. Built directly, they take the values given and the defaults."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: object) -> None:
+        """Remember each settings class: :func:`read_environment` checks them all."""
+        super().__pydantic_init_subclass__(**kwargs)
+        _settings_classes.append(cls)
 
     @classmethod
     def settings_customise_sources(
@@ -56,6 +66,10 @@ class EnvSettings(BaseSettings):
         """Only the values given: load_settings reads the environment, the process's or
         another one (a child process's), in one way."""
         return (init_settings,)
+
+    def but(self, **changes: object) -> Self:
+        """These settings with ``changes``, validated as when they were read."""
+        return type(self)(**{**self.model_dump(), **changes})
 
     @classmethod
     def variables(cls) -> dict[str, str]:
@@ -218,12 +232,10 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     return load_settings(Settings, environ)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
+def read_environment() -> Settings:
+    """The platform's settings from this process's environment, once every settings
+    class defined so far (the media's too) has been checked: a bad value of any ends
+    the process with one line naming its variable, before it does anything."""
+    for cls in _settings_classes:
+        read_settings(cls)
     return read_settings(Settings)
-
-
-def reset_settings() -> None:
-    """Forget cached settings so the next call re-reads the environment (tests)."""
-    get_settings.cache_clear()

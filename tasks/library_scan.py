@@ -275,8 +275,7 @@ def _fail(ctx: JobContext, errors: list[str], folder: str, exc: Exception) -> No
     "library-scan-all",
     priority="low",
     max_retries=0,
-    # Read at registration: beat's schedule is made from the job types as registered.
-    schedule=media_settings().library_scan_interval,
+    schedule=lambda: media_settings().library_scan_interval,
     summarize=lambda _: "every library",
 )
 def library_scan_all(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

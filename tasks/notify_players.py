@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from orchestrator import JobContext, PermanentError, RetryableError, job
-from orchestrator.delivery.redis_client import get_redis
 from orchestrator.observability.metrics import count
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session
 from services.catalog.models import Library, Player, PlayerGroup
 from services.catalog.queries import groups_for_library
@@ -59,7 +59,7 @@ class NotifyRequest(BaseModel):
 @contextlib.contextmanager
 def group_lock(group_id: int) -> Iterator[bool]:
     """Hold the group's scan lock; yields False when another worker holds it."""
-    client = get_redis()
+    client = current().redis()
     if client is None:
         yield True
         return

@@ -87,7 +87,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def broker() -> Iterator[str]:
     """A running Redis broker: the configured test server or an embedded one."""
     from orchestrator.processes import embedded
-    from orchestrator.settings import get_settings
+    from orchestrator.runtime import current
 
     url = os.environ.get("ORCH_BROKER_URL")
     if url and url.startswith("amqp"):
@@ -102,7 +102,7 @@ def broker() -> Iterator[str]:
         redis.Redis.from_url(url).flushdb()
         yield url
         return
-    settings = get_settings()
+    settings = current().settings
     process = embedded.start(
         settings.embedded_redis_socket, daemonize=False, maxmemory=settings.redis_maxmemory
     )
@@ -134,12 +134,11 @@ def _drop_postgres_database(base_url: str, name: str) -> None:
 
 
 def _use_database(url: str) -> None:
-    from orchestrator.settings import reset_settings
-    from orchestrator.storage.db import reset_engines
+    from orchestrator.runtime import bootstrap, current
 
+    # The environment is the workers' the tests start; this process's runtime is built anew.
     os.environ["ORCH_DATABASE_URL"] = url
-    reset_settings()
-    reset_engines()
+    bootstrap(current().settings.but(database_url=url))
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -161,10 +160,9 @@ def database(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
     upgrade(url)
     yield url
     if created:
-        from orchestrator.storage.db import get_engine, reset_engines
+        from orchestrator.runtime import current
 
-        get_engine(url).dispose()
-        reset_engines()
+        current().close()
         _drop_postgres_database(os.environ["ORCH_TEST_POSTGRES_URL"], created)
 
 
@@ -219,10 +217,10 @@ class WorkerProcess:
         module's rows, whose ids it may share (a library-scan of a fuzzed library id
         scanned an e2e test's new library before the webhook's scan did)."""
         from orchestrator.delivery.celery_app import app
-        from orchestrator.delivery.redis_client import broker_redis
+        from orchestrator.runtime import current
 
         app.control.purge()
-        redis = broker_redis()
+        redis = current().broker_redis()
         if redis is not None:
             # Messages a killed worker held: Redis would put them back in a queue later.
             redis.delete("unacked", "unacked_index", "unacked_mutex")

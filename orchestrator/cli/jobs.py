@@ -22,7 +22,7 @@ from orchestrator.jobs.priorities import QUEUES
 from orchestrator.jobs.registry import load_job_modules
 from orchestrator.jobs.summaries import summary_contains
 from orchestrator.processes.stack import prepare
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session
 
 
@@ -81,7 +81,7 @@ def submit_command(
     except ValueError as exc:
         _fail(f"--payload is not valid JSON: {exc}")
     load_job_modules()
-    prepare(get_settings())
+    prepare(current().settings)
     try:
         submitted = submit(
             job_type,

@@ -25,7 +25,8 @@ from orchestrator.observability import metrics
 from orchestrator.observability.logs import configure_logging
 from orchestrator.processes import embedded, readiness, stack
 from orchestrator.processes.supervisor import Child, Supervisor, describe_exit
-from orchestrator.settings import Settings, get_settings
+from orchestrator.runtime import current
+from orchestrator.settings import Settings
 from orchestrator.storage import credentials
 from orchestrator.storage.migrate import upgrade
 from orchestrator.storage.private_files import keep_private
@@ -41,13 +42,13 @@ class OrchestratorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SQLAlchemyOperationalError as exc:
-            url = maybe_sanitize_url(get_settings().effective_database_url)
+            url = maybe_sanitize_url(current().settings.effective_database_url)
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise click.ClickException(
                 f"database unreachable at {url}: {reason} (check ORCH_DATABASE_URL)"
             ) from exc
         except (KombuOperationalError, RedisConnectionError) as exc:
-            url = maybe_sanitize_url(get_settings().effective_broker_url)
+            url = maybe_sanitize_url(current().settings.effective_broker_url)
             raise click.ClickException(
                 f"broker unreachable at {url}: {exc} (check ORCH_BROKER_URL, or start"
                 " `orchestrator up` for the embedded one)"
@@ -64,7 +65,7 @@ SERVICES = frozenset({"up", "api", "worker", "beat", "flower"})
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Celery-based job orchestration for home-media automation."""
-    settings = get_settings()
+    settings = current().settings
     # Before anything is created: the data dir holds secrets (see private_files).
     keep_private(settings.data_dir)
     level = settings.log_level
@@ -90,7 +91,7 @@ def up(host: str, port: int, flower_port: int) -> None:
 
     A child that exits is restarted with backoff; only Ctrl-C or SIGTERM stop the stack.
     """
-    settings = get_settings()
+    settings = current().settings
     _check_api_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _lock_beat(settings, "orchestrator up")  # held until this process exits
@@ -232,7 +233,7 @@ def _count_restart(child: Child) -> None:
 )
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API under gunicorn."""
-    settings = get_settings()
+    settings = current().settings
     _check_api_key(settings)
     stack.prepare(settings)
     _exec("api", stack.api_command(settings, host, port, workers, threads))
@@ -248,14 +249,14 @@ def worker(
     queues: str, concurrency: int | None, pool: str | None, hostname: str | None, loglevel: str
 ) -> None:
     """Run a Celery worker on the job queues."""
-    stack.prepare(get_settings())
+    stack.prepare(current().settings)
     _exec("worker", stack.worker_command(queues, concurrency, pool, hostname, loglevel))
 
 
 @main.command()
 def beat() -> None:
     """Run Celery beat (the periodic re-dispatch sweep and scheduled jobs)."""
-    settings = get_settings()
+    settings = current().settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Kept through the exec: celery beat itself then holds the lock.
     os.set_inheritable(_lock_beat(settings, "orchestrator beat"), True)
@@ -273,7 +274,7 @@ def beat() -> None:
 @click.option("--port", default=5555, show_default=True)
 def flower(host: str, port: int) -> None:
     """Run Flower with basic auth (ORCH_FLOWER_USER / ORCH_FLOWER_PASSWORD)."""
-    settings = get_settings()
+    settings = current().settings
     stack.prepare(settings)
     user, password, generated = credentials.flower_credentials(settings)
     if generated:
@@ -298,7 +299,7 @@ def sweep() -> None:
     """Publish now the jobs whose message was never sent (what beat does periodically)."""
     from orchestrator.delivery.relay import publish_unpublished
 
-    click.echo(f"re-published {publish_unpublished(grace=get_settings().sweep_grace)} jobs")
+    click.echo(f"re-published {publish_unpublished(grace=current().settings.sweep_grace)} jobs")
 
 
 def _add_plugin_commands(group: click.Group) -> None:

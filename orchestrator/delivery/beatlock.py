@@ -31,7 +31,7 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.jobs.models import Lease, utcnow
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import insert_or, read_session, write_session
 
 LOCK_FILE = "beat.lock"
@@ -113,7 +113,7 @@ def release_lease(name: str, holder: str) -> None:
 def refuse_second_beat(holder: str) -> None:
     """Take the deployment's beat lease for ``holder``; raise :class:`BeatLockHeld`,
     naming who has it, if another beat holds it."""
-    seconds = get_settings().beat_lease
+    seconds = current().settings.beat_lease
     owner, until = take_lease(BEAT_LEASE, holder, seconds)
     if owner != holder:
         raise BeatLockHeld(
@@ -131,7 +131,7 @@ class ScheduleLease:
         self._sure_until = 0.0  # monotonic: ours at least until then
         self._renewed = float("-inf")
         self._held: bool | None = None  # None: not known yet (nothing said)
-        self._seconds = get_settings().beat_lease
+        self._seconds = current().settings.beat_lease
 
     def hold(self) -> bool:
         """True while this beat may send: renews the lease at most every few seconds."""

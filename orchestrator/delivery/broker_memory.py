@@ -17,8 +17,8 @@ import time
 
 import redis
 
-from orchestrator.delivery.redis_client import broker_redis
 from orchestrator.observability.background import LazyThread
+from orchestrator.runtime import current
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ LOOK_EVERY = 1.0
 def measure() -> str | None:
     """Why the broker counts as full now, or None (also when it is not a Redis, has no
     ceiling, or does not answer: an outage is reported elsewhere)."""
-    client = broker_redis()
+    client = current().broker_redis()
     if client is None:
         return None
     try:

@@ -34,10 +34,10 @@ def _flower_defaults() -> None:
     (``ORCH_FLOWER_USER``/``ORCH_FLOWER_PASSWORD`` or the generated password), state
     kept in the data dir across restarts, and a cap on the tasks kept in memory.
     """
-    from orchestrator.settings import get_settings
+    from orchestrator.runtime import current
     from orchestrator.storage import credentials
 
-    settings = get_settings()
+    settings = current().settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     user, password, _ = credentials.flower_credentials(settings)
     os.environ.setdefault("FLOWER_BASIC_AUTH", f"{user}:{password}")
@@ -54,19 +54,17 @@ if "flower" in sys.argv[1:]:
 @after_setup_task_logger.connect
 def _format_celery_logs(logger: Any, **_: Any) -> None:
     from orchestrator.observability.logs import use_format_on
-    from orchestrator.settings import get_settings
+    from orchestrator.runtime import current
 
-    use_format_on(logger, get_settings().log_format)
+    use_format_on(logger, current().settings.log_format)
 
 
 @worker_process_init.connect
 def _reset_connections_after_fork(**_: Any) -> None:
     # A forked pool process must not share the parent's sockets.
-    from orchestrator.delivery.redis_client import reset_redis
-    from orchestrator.storage.db import reset_engines
+    from orchestrator.runtime import current
 
-    reset_engines(after_fork=True)
-    reset_redis()
+    current().after_fork()
 
 
 @worker_process_shutdown.connect
@@ -81,12 +79,12 @@ def _schedule_periodic_jobs(sender: Celery, **_: Any) -> None:
     # still queued when the next is due is dropped (expires): runs queued behind long
     # jobs would otherwise pile up, then all run at once.
     for kind in scheduled_job_types():
+        interval = kind.interval()
         options = {
             "queue": queue_for(kind.priority),
             "priority": message_priority(kind.priority, sender.conf.broker_url),
-            "expires": kind.schedule,
+            "expires": interval,
         }
-        assert kind.schedule is not None
         sender.add_periodic_task(
-            kind.schedule, sender.signature(kind.name, options=options), name=kind.name
+            interval, sender.signature(kind.name, options=options), name=kind.name
         )

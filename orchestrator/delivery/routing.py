@@ -6,7 +6,7 @@ from typing import Any
 
 from orchestrator.jobs.priorities import message_priority, queue_for
 from orchestrator.jobs.registry import find_job_type
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 
 
 def route_task(
@@ -24,5 +24,5 @@ def route_task(
         return None
     return {
         "queue": queue_for(job_type.priority),
-        "priority": message_priority(job_type.priority, get_settings().effective_broker_url),
+        "priority": message_priority(job_type.priority, current().settings.effective_broker_url),
     }

@@ -33,7 +33,7 @@ from orchestrator.jobs.dispatch import publish
 from orchestrator.jobs.lifecycle import JobStatus
 from orchestrator.jobs.models import Job, JobEvent, utcnow
 from orchestrator.jobs.payloads import too_deep
-from orchestrator.jobs.registry import JobType, on_register
+from orchestrator.jobs.registry import JobType, hard_time_limit, on_register
 from orchestrator.jobs.runner import end_lost_attempt, execute, refuse_message
 from orchestrator.jobs.unit_of_work import unit_of_work
 from orchestrator.storage.db import read_session
@@ -109,10 +109,12 @@ class JobTask(Task):
             job = session.get(Job, task_id)
         if job is None or job.status != JobStatus.PROCESSING:
             return
+        conf = self.app.conf
         end_lost_attempt(
             job,
-            f"killed at its hard time limit of {self.time_limit:g} s: it did not stop at its"
-            f" soft limit of {self.soft_time_limit:g} s",
+            f"killed at its hard time limit of {self.time_limit or conf.task_time_limit:g} s:"
+            " it did not stop at its soft limit of"
+            f" {self.soft_time_limit or conf.task_soft_time_limit:g} s",
             "JobTimedOut",
         )
 
@@ -173,8 +175,9 @@ def _make_celery_task(job_type: JobType) -> None:
         bind=True,
         typing=False,
         throws=(Exception,),
+        # Without its own limits a task has the worker's (celeryconfig).
         soft_time_limit=job_type.time_limit,
-        time_limit=job_type.hard_time_limit,
+        time_limit=hard_time_limit(job_type.time_limit) if job_type.time_limit else None,
     )(run)
 
 

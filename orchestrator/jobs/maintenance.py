@@ -46,7 +46,7 @@ from orchestrator.jobs.lifecycle import JobStatus
 from orchestrator.jobs.models import BrokerMarker, Job, WorkerSeen, utcnow
 from orchestrator.jobs.registry import job
 from orchestrator.jobs.runner import end_lost_attempt
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import insert_or, read_session, write_session
 
 RETENTION_BATCH = 1000
@@ -57,13 +57,13 @@ log = logging.getLogger(__name__)
 @app.task(name="orchestrator.redispatch", ignore_result=True)
 def redispatch() -> int:
     """Re-publish jobs committed but never published (the broker was away); on beat."""
-    return publish_unpublished(grace=get_settings().sweep_grace)
+    return publish_unpublished(grace=current().settings.sweep_grace)
 
 
 @job("retention", priority="low", max_retries=1, schedule=6 * 3600.0, internal=True)
 def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Delete finished jobs (and their events) older than ``ORCH_RETENTION_DAYS``."""
-    days = get_settings().retention_days
+    days = current().settings.retention_days
     cutoff = utcnow() - timedelta(days=days)
     finished = [s.value for s in lifecycle.TERMINAL]
     deleted = 0
@@ -89,7 +89,7 @@ def retention(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     "reaper",
     priority="critical",
     max_retries=0,
-    schedule=get_settings().reaper_interval,
+    schedule=lambda: current().settings.reaper_interval,
     time_limit=60,
     keep_idle=False,
     internal=True,
@@ -133,7 +133,7 @@ def _reap(ctx: JobContext) -> dict[str, Any]:
         # No worker answered, not even this one's: a reply was slow, nothing is known.
         return {"reaped": [], "republished": [], "skipped": "no worker answered"}
     replies.held.add(ctx.job_id)
-    settings = get_settings()
+    settings = current().settings
     workers = _note_answers(replies.hostnames, settings.worker_timeout)
     cutoff = utcnow() - timedelta(seconds=settings.reaper_timeout)
     with read_session() as session:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from orchestrator.errors import UnknownJobType
 from orchestrator.jobs.priorities import parse_priority
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,13 @@ class JobType:
     retry_base: float
     retry_cap: float | None
     payload_model: type[BaseModel] | None
-    schedule: float | None = None
+    # Seconds between beat's runs, or a function that reads them from the settings
+    # when beat's schedule is made (a declaration reads no setting at import).
+    schedule: float | Callable[[], float] | None = None
     # Seconds a run may take: at the soft limit the handler is interrupted (and the job
-    # retried or failed, saying so); at the hard limit its process is killed.
-    time_limit: float = 0.0
+    # retried or failed, saying so); at the hard limit its process is killed. None: the
+    # worker's default, ORCH_JOB_TIME_LIMIT (celeryconfig's task_soft_time_limit).
+    time_limit: float | None = None
     keep_idle: bool = True
     # The platform's own maintenance (the reaper, retention): run by beat, never submitted
     # over the API, where 200 of them would hold the critical lane.
@@ -53,10 +56,14 @@ class JobType:
     # The job's summary from its payload (orchestrator/jobs/summaries.py); None: the default.
     summarize: Callable[[dict[str, Any]], str | None] | None = None
 
-    @property
-    def hard_time_limit(self) -> float:
-        """When the process running the job is killed: the soft limit plus a grace."""
-        return self.time_limit + min(30.0, self.time_limit)
+    def interval(self) -> float | None:
+        """Seconds between beat's runs, or None if beat does not run this type."""
+        return self.schedule() if callable(self.schedule) else self.schedule
+
+
+def hard_time_limit(soft: float) -> float:
+    """When the process running a job is killed: its soft limit plus a grace."""
+    return soft + min(30.0, soft)
 
 
 _registry: dict[str, JobType] = {}
@@ -73,7 +80,7 @@ def job(
     retry_base: float = 2.0,
     retry_cap: float | None = None,
     payload_model: type[BaseModel] | None = None,
-    schedule: float | None = None,
+    schedule: float | Callable[[], float] | None = None,
     time_limit: float | None = None,
     keep_idle: bool = True,
     summarize: Callable[[dict[str, Any]], str | None] | None = None,
@@ -106,7 +113,7 @@ def job(
                 retry_cap=retry_cap,
                 payload_model=payload_model,
                 schedule=schedule,
-                time_limit=time_limit or get_settings().job_time_limit,
+                time_limit=time_limit,
                 keep_idle=keep_idle,
                 summarize=summarize,
                 internal=internal,
@@ -124,7 +131,7 @@ def register(job_type: JobType) -> None:
             f"job type name {job_type.name!r} is not valid: use 1 to 100 letters, digits,"
             " '-', '_', '.' or ':', starting with a letter or digit"
         )
-    if job_type.time_limit <= 0:
+    if job_type.time_limit is not None and job_type.time_limit <= 0:
         raise ValueError(f"time_limit of {job_type.name!r} must be a positive number of seconds")
     existing = _registry.get(job_type.name)
     if existing is not None and existing.handler is not job_type.handler:
@@ -143,7 +150,7 @@ def on_register(callback: Callable[[JobType], None]) -> None:
 
 def load_job_modules(modules: list[str] | None = None) -> None:
     """Import the configured job modules (``tasks`` and ``ORCH_JOB_MODULES``) once."""
-    for module in modules if modules is not None else get_settings().job_modules:
+    for module in modules if modules is not None else current().settings.job_modules:
         if module not in _loaded_modules:
             importlib.import_module(module)
             _loaded_modules.add(module)
@@ -166,7 +173,7 @@ def get_job_type(name: str) -> JobType:
 def scheduled_job_types() -> list[JobType]:
     """Job types that beat submits periodically."""
     load_job_modules()
-    return [kind for _, kind in sorted(_registry.items()) if kind.schedule]
+    return [kind for _, kind in sorted(_registry.items()) if kind.schedule is not None]
 
 
 def job_type_names() -> list[str]:

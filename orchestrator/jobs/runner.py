@@ -39,7 +39,7 @@ from orchestrator.jobs.summaries import clip, summarize
 from orchestrator.jobs.unit_of_work import UnitOfWork, unit_of_work
 from orchestrator.observability.logs import job_logger
 from orchestrator.observability.tracebacks import format_traceback
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import write_session
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
         _retry_or_fail(job, job_type, exc, exc.delay, started)
         raise
     except SoftTimeLimitExceeded as exc:
-        timed_out = JobTimedOut(f"ran longer than its time limit of {job_type.time_limit:g} s")
+        limit = job_type.time_limit or current().settings.job_time_limit
+        timed_out = JobTimedOut(f"ran longer than its time limit of {limit:g} s")
         _retry_or_fail(job, job_type, timed_out, None, started)
         raise timed_out from exc
     except Exception as exc:  # an unexpected error counts as retryable (docs/design.md §2.4)
@@ -389,7 +390,7 @@ def _retry_or_fail(
         _fail(job, exc, started)
         return
     if delay is None:
-        cap = job_type.retry_cap or get_settings().retry_backoff_cap
+        cap = job_type.retry_cap or current().settings.retry_backoff_cap
         delay = backoff_delay(job.retry_count, job_type.retry_base, cap)
     error = _error_of(exc)
     retrying = _end_attempt(

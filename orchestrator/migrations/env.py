@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from orchestrator.storage.db import Base, get_engine
+from orchestrator.storage.db import Base, connect_to
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,13 +24,16 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Apply migrations over a live connection."""
-    engine = get_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+    engine = connect_to(config.get_main_option("sqlalchemy.url") or "")
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection, target_metadata=target_metadata, render_as_batch=True
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

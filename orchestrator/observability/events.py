@@ -36,9 +36,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from orchestrator.delivery.redis_client import get_redis
 from orchestrator.jobs.models import Job, JobEvent
 from orchestrator.observability.background import LazyThread
+from orchestrator.runtime import current
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ ringer = Ringer()
 
 def ring() -> None:
     """Tell live streams that new events are stored; harmless when Redis is away."""
-    client = get_redis()
+    client = current().redis()
     if client is None:
         return
     try:
@@ -180,7 +180,7 @@ class Doorbell:
 
     def __init__(self) -> None:
         self._pubsub: Any = None
-        client = get_redis()
+        client = current().redis()
         if client is not None:
             try:
                 self._pubsub = client.pubsub(ignore_subscribe_messages=True)

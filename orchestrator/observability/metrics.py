@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from orchestrator.jobs.models import Job, MetricCounter, WorkerSeen, utcnow
 from orchestrator.jobs.priorities import QUEUES
 from orchestrator.observability.background import BatchWriter
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import write_session
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class SqlCollector:
     def _capacity(self) -> Iterator[Metric]:
         """Pool processes of live workers per queue, and the jobs running on each: how
         much room the critical lane has left, for instance."""
-        live_since = utcnow() - timedelta(seconds=get_settings().worker_timeout)
+        live_since = utcnow() - timedelta(seconds=current().settings.worker_timeout)
         slots: dict[str, int] = dict.fromkeys(QUEUES, 0)
         workers = select(WorkerSeen.queues, WorkerSeen.slots).where(
             WorkerSeen.seen_at >= live_since, WorkerSeen.slots.is_not(None)

@@ -11,7 +11,8 @@ import secrets
 from pathlib import Path
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.settings import Settings, get_settings
+from orchestrator.runtime import current
+from orchestrator.settings import Settings
 
 
 def _stored_secret(path: Path) -> tuple[str, bool]:
@@ -38,7 +39,7 @@ def api_key(settings: Settings | None = None) -> tuple[str, bool]:
 
     Raises :class:`WeakApiKey` for a configured key shorter than 16 characters.
     """
-    settings = settings or get_settings()
+    settings = settings or current().settings
     if settings.api_key:
         if len(settings.api_key) < MIN_API_KEY_LENGTH:
             # Never the key itself: this message goes to logs and terminals.
@@ -54,7 +55,7 @@ def api_key(settings: Settings | None = None) -> tuple[str, bool]:
 
 def flower_credentials(settings: Settings | None = None) -> tuple[str, str, bool]:
     """Flower's user and password (configured or generated) and whether it was just generated."""
-    settings = settings or get_settings()
+    settings = settings or current().settings
     user = settings.flower_user or "admin"
     if settings.flower_password:
         return user, settings.flower_password, False

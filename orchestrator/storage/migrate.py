@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 
@@ -20,7 +20,7 @@ def alembic_config(url: str | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(version_locations()))
-    config.set_main_option("sqlalchemy.url", url or get_settings().effective_database_url)
+    config.set_main_option("sqlalchemy.url", url or current().settings.effective_database_url)
     return config
 
 
@@ -28,7 +28,7 @@ def version_locations() -> list[str]:
     """The platform's migrations, then ``<package>/migrations/versions`` of each
     configured migration package (the domain's tables live in their own branch)."""
     locations = [str(MIGRATIONS_DIR / "versions")]
-    for package in get_settings().migration_packages:
+    for package in current().settings.migration_packages:
         spec = importlib.util.find_spec(package)
         for folder in (spec.submodule_search_locations or []) if spec else []:
             versions = Path(folder) / "migrations" / "versions"

@@ -9,9 +9,10 @@ from gunicorn.glogging import Logger
 
 from orchestrator.observability.logs import TextFormatter, configure_logging, escape_control
 from orchestrator.processes.readiness import bind_error
-from orchestrator.settings import get_settings
+from orchestrator.runtime import bootstrap
 
-_settings = get_settings()
+# Gunicorn reads this file first: the master's runtime, which its workers inherit.
+_settings = bootstrap().settings
 
 accesslog = "-"
 # The path without its query string: webhooks may carry ?apikey=.
@@ -69,12 +70,10 @@ def when_ready(server: Any) -> None:
 
 def post_fork(server: Any, worker: Any) -> None:
     """A worker process records jobs and rings the master's relay, which publishes them."""
-    from orchestrator.delivery.redis_client import reset_redis
     from orchestrator.jobs.dispatch import use_relay
-    from orchestrator.storage.db import reset_engines
+    from orchestrator.runtime import current
 
-    reset_engines(after_fork=True)
-    reset_redis()
+    current().after_fork()
     use_relay(_relay.ring if _relay is not None else None)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.delivery.beatlock import release_lease, take_lease
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from tests.conftest import REPO_ROOT, sqlite_only, wait_until
 
 SENT = "Sending due task reaper"
@@ -44,7 +44,7 @@ class Beat:
         env = {
             **os.environ,
             "ORCH_DATA_DIR": str(folder),
-            "ORCH_BROKER_URL": get_settings().effective_broker_url,
+            "ORCH_BROKER_URL": current().settings.effective_broker_url,
             "ORCH_REAPER_INTERVAL": "1",
             "ORCH_BEAT_LEASE": "3",
             "PYTHONPATH": str(REPO_ROOT),
@@ -100,7 +100,7 @@ def test_a_second_beat_stands_by_and_takes_over_when_the_first_dies(
         [sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "--schedule",
          str(tmp_path / "bare-schedule"), "--loglevel", "INFO"],
         cwd=REPO_ROOT,
-        env={**os.environ, "ORCH_BROKER_URL": get_settings().effective_broker_url,
+        env={**os.environ, "ORCH_BROKER_URL": current().settings.effective_broker_url,
              "ORCH_REAPER_INTERVAL": "1", "ORCH_BEAT_LEASE": "3",
              "PYTHONPATH": str(REPO_ROOT)},
         stdout=open(tmp_path / "bare.log", "wb"),  # noqa: SIM115 - closed with the process

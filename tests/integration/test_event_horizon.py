@@ -48,7 +48,7 @@ def _new_job() -> str:
 @pytest.fixture
 def open_transaction(postgres: str) -> Iterator[Session]:
     """A second writer whose transaction the test commits when it chooses."""
-    with Session(get_engine(postgres)) as session:
+    with Session(get_engine()) as session:
         yield session
         session.rollback()
 

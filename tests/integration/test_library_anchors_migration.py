@@ -3,15 +3,16 @@ folders confirmed); each goes down again."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 
-from orchestrator.storage.db import get_engine
+from orchestrator.storage.db import connect_to
 from orchestrator.storage.migrate import alembic_config, upgrade
 from services.catalog.models import Library
 from tests.conftest import _drop_postgres_database, _postgres_database
@@ -28,12 +29,17 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         pytest.skip("ORCH_TEST_POSTGRES_URL is not set")
     url, name = _postgres_database(base)
     yield url
-    get_engine(url).dispose()
+    _engine(url).dispose()
     _drop_postgres_database(base, name)
 
 
+@functools.cache
+def _engine(url: str) -> Engine:
+    return connect_to(url)
+
+
 def _columns(url: str) -> set[str]:
-    return {column["name"] for column in inspect(get_engine(url)).get_columns("libraries")}
+    return {column["name"] for column in inspect(_engine(url)).get_columns("libraries")}
 
 
 def test_existing_libraries_get_no_anchors_and_the_column_goes_down_again(
@@ -41,7 +47,7 @@ def test_existing_libraries_get_no_anchors_and_the_column_goes_down_again(
 ) -> None:
     url = empty_database
     upgrade(url, "0102")
-    with get_engine(url).begin() as conn:
+    with _engine(url).begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO libraries (name, path, kind, created_at)"
@@ -51,12 +57,12 @@ def test_existing_libraries_get_no_anchors_and_the_column_goes_down_again(
     assert "anchors" not in _columns(url)
 
     upgrade(url)
-    with get_engine(url).connect() as conn:
+    with _engine(url).connect() as conn:
         assert conn.execute(select(Library.anchors)).scalar_one() == []
 
     command.downgrade(alembic_config(url), "0102")
     assert "anchors" not in _columns(url)
-    with get_engine(url).connect() as conn:
+    with _engine(url).connect() as conn:
         assert conn.execute(text("SELECT name FROM libraries")).scalar_one() == "Movies"
     upgrade(url)
     assert "anchors" in _columns(url)
@@ -67,7 +73,7 @@ def test_migration_0105_keeps_the_system_folders_libraries_were_confirmed_for(
 ) -> None:
     url = empty_database
     upgrade(url, "0104")
-    with get_engine(url).begin() as conn:
+    with _engine(url).begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO libraries (name, path, kind, anchors, follow_links, created_at)"
@@ -77,7 +83,7 @@ def test_migration_0105_keeps_the_system_folders_libraries_were_confirmed_for(
         )
 
     upgrade(url)
-    with get_engine(url).connect() as conn:
+    with _engine(url).connect() as conn:
         rows = dict(conn.execute(select(Library.name, Library.system_path)).all())
     assert rows == {"System": "/var/lib/media", "Plain": None}
 

@@ -11,7 +11,7 @@ from orchestrator.storage.db import Base, get_engine
 
 
 def test_the_migrated_schema_matches_the_models(database: str) -> None:
-    with get_engine(database).connect() as connection:
+    with get_engine().connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, Base.metadata)
 

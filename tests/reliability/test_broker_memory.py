@@ -18,10 +18,9 @@ from api import create_app
 from orchestrator.delivery import relay
 from orchestrator.delivery.broker_memory import broker_memory
 from orchestrator.delivery.celery_app import app as celery_app
-from orchestrator.delivery.redis_client import broker_redis
 from orchestrator.jobs import dispatch
 from orchestrator.jobs.models import Job
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session, write_session
 from tests.conftest import API_KEY, REPO_ROOT, wait_until
 
@@ -39,7 +38,7 @@ def client(database: str) -> Iterator[FlaskClient]:
 def _full() -> Iterator[None]:
     """The broker's Redis with a ceiling at what it holds (full, however
     its use wavers), until the block ends; then back to its own, with room."""
-    redis = broker_redis()
+    redis = current().broker_redis()
     assert redis is not None
     before = redis.config_get("maxmemory")["maxmemory"]
     used = int(redis.info("memory")["used_memory"])
@@ -58,11 +57,13 @@ def _jobs() -> int:
 
 
 def test_the_embedded_redis_has_a_ceiling_and_evicts_nothing(database: str) -> None:
-    redis = broker_redis()
+    redis = current().broker_redis()
     assert redis is not None
     config = redis.config_get("maxmemory*")
     assert config["maxmemory-policy"] == "noeviction"
-    assert int(config["maxmemory"]) == 256 * 1024 * 1024 == _bytes(get_settings().redis_maxmemory)
+    assert (
+        int(config["maxmemory"]) == 256 * 1024 * 1024 == _bytes(current().settings.redis_maxmemory)
+    )
 
 
 def _bytes(size: str) -> int:

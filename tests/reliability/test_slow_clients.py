@@ -25,7 +25,7 @@ import pytest
 
 from orchestrator.processes.stack import api_command
 from orchestrator.processes.stopping import terminate
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.web.gunicorn_worker import HEAD_TIMEOUT
 from tests.conftest import API_KEY, DATA_DIR, REPO_ROOT, free_port, sqlite_only
 
@@ -45,7 +45,7 @@ def api(database: str) -> Iterator[str]:
     log_path = DATA_DIR / "slow-clients-api.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            api_command(get_settings(), "127.0.0.1", port),
+            api_command(current().settings, "127.0.0.1", port),
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
             stdout=log,
@@ -220,7 +220,7 @@ def test_streams_and_slow_clients_do_not_lock_the_api_out(api: str) -> None:
 
     # Streams closed: the server notices at its next keep-alive writes and frees their
     # slots. Each try holds slots too, so it waits as long before the next one.
-    settle = 3 * get_settings().sse_keepalive + 1
+    settle = 3 * current().settings.sse_keepalive + 1
     reopened: list[socket.socket] = []
     try:
         deadline = time.monotonic() + 20

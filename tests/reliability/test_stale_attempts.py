@@ -15,7 +15,7 @@ from orchestrator import submit
 from orchestrator.delivery.broker import restore_unacknowledged
 from orchestrator.jobs.models import Job, JobEvent, MetricCounter
 from orchestrator.jobs.runner import end_lost_attempt
-from orchestrator.settings import get_settings
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session
 from tests.conftest import WorkerProcess, event_names, wait_for_job, wait_until
 
@@ -103,7 +103,7 @@ def test_a_copy_of_the_message_of_a_running_attempt_does_not_end_it(
     or RabbitMQ dropped a worker's connection): the copy, marked redelivered, reaches the
     worker's free slot and is skipped; it used to declare the live attempt dead and run
     a second one beside it."""
-    if not get_settings().effective_broker_url.startswith("redis"):
+    if not current().settings.effective_broker_url.startswith("redis"):
         pytest.skip("puts a taken message back with Redis's unacknowledged index")
     job_id = submit("test-attempts", {"seconds": [2]}).job.id
     wait_until(lambda: row(job_id).status == "processing")

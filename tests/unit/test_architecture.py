@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,32 @@ def test_there_is_no_import_circle() -> None:
         list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+
+
+def test_importing_the_packages_builds_nothing_and_reads_no_setting() -> None:
+    """Wiring happens in the composition root (orchestrator/runtime.py), called by the
+    entry points, never at import: with every setting invalid, each package imports, and
+    no runtime, thread or connection exists afterwards."""
+    from orchestrator.settings import Settings
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ORCH_")}
+    env |= {variable: "not a value" for variable in Settings.variables()}
+    env |= {"ORCH_SCAN_DELAY": "not a value", "ORCH_JOB_MODULES": "tests.jobs"}
+    script = (
+        "import sys, threading, gc\n"
+        "import orchestrator, orchestrator.cli, api, services, tasks, tests.jobs\n"
+        "import orchestrator.runtime as runtime\n"
+        "from sqlalchemy import Engine\n"
+        "from redis import Redis\n"
+        # type(), not isinstance(): a Celery task proxy asked its __class__ builds the app.
+        "built = [o for o in gc.get_objects() if issubclass(type(o), (Engine, Redis))]\n"
+        "print(runtime._current, threading.active_count(), len(built))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "1", "0"]
