@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
+from orchestrator.database import Database
 from orchestrator.settings import Settings, read_environment
-from orchestrator.storage.database import Database
 
 
 @dataclass

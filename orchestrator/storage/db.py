@@ -2,7 +2,7 @@
 
 ``read_session()`` is for queries; ``write_session()`` opens a transaction that commits
 on success. Both use the database that :func:`orchestrator.runtime.bootstrap` built
-(:mod:`orchestrator.storage.database` says how it is configured).
+(:mod:`orchestrator.database` says how it is configured).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from orchestrator.database import create_database_engine
 from orchestrator.runtime import current
-from orchestrator.storage.database import create_database_engine
 
 
 class Base(DeclarativeBase):
