@@ -49,8 +49,10 @@ def _place(
 def _in_no_library(path: str, local: str, source: str) -> str:
     return (
         f"{path} (as we see it: {local}) is in no library: add a library that contains it"
-        f" (POST /api/v1/libraries) or a path mapping of source {source} from its folder"
-        " to ours (POST /api/v1/path-mappings)"
+        " (orchestrator library add NAME FOLDER, or the page's Configuration, or POST"
+        f" /api/v1/libraries) or a path mapping of source {source} from its folder to ours"
+        f" (orchestrator mapping add {source} FROM TO, the page, or POST"
+        " /api/v1/path-mappings)"
     )
 
 
@@ -98,7 +100,8 @@ def _wait_for_imported_files(
         raise PermanentError(
             f"{event.source.capitalize()} imported files that are still not here in full"
             f" after {waited:.0f} s: {files}. The share lags behind the import, or the path"
-            f" mapping of source {event.source} is wrong (GET /api/v1/path-mappings);"
+            f" mapping of source {event.source} is wrong (orchestrator mapping list, the"
+            " page's Configuration, or GET /api/v1/path-mappings);"
             " retry this job once they are here"
         )
     # Look again soon, then less often; the cap keeps the retries within max_retries.

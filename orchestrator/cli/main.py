@@ -199,18 +199,32 @@ def _wait_until_ready(
 
 
 def _banner(settings: Settings, host: str, port: int, flower_port: int, embedded: bool) -> str:
+    """What a newcomer needs: the page first, then the API and Flower, each secret with
+    where it is kept."""
     key, _ = credentials.api_key(settings)
     user, password, _ = credentials.flower_credentials(settings)
+    data_dir = settings.data_dir.resolve()
+    key_from = "ORCH_API_KEY" if settings.api_key else f"kept in {data_dir / 'api_key'}"
+    password_from = (
+        "ORCH_FLOWER_PASSWORD"
+        if settings.flower_password
+        else f"kept in {data_dir / 'flower_password'}"
+    )
     if embedded:
         broker = f"embedded Redis at {settings.embedded_redis_socket}"
     else:
         broker = maybe_sanitize_url(settings.effective_broker_url)
+    # An address that listens everywhere is not one a browser can open: this machine's.
+    browse = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return (
         f"\norchestrator is up\n"
-        f"  API      http://{host}:{port}/api/v1/jobs   (API key: {key})\n"
-        f"  Flower   http://{host}:{flower_port}/        (user {user}, password {password})\n"
+        f"  page     http://{browse}:{port}/   (sign in with the API key)\n"
+        f"  API      http://{browse}:{port}/api/v1/jobs\n"
+        f"  API key  {key}   ({key_from})\n"
+        f"  Flower   http://{browse}:{flower_port}/   (user {user}, password {password};"
+        f" {password_from})\n"
         f"  broker   {broker}\n"
-        f"  data     {settings.data_dir.resolve()}\n"
+        f"  data     {data_dir}\n"
         f"Press Ctrl-C to stop.\n"
     )
 

@@ -41,6 +41,13 @@ class EscapingLogger(Logger):
         for handler in self.error_log.handlers:
             handler.setFormatter(TextFormatter(self.error_fmt, self.datefmt))
 
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Gunicorn's info lines; its "Listening at" names the addresses bound."""
+        if msg.startswith("Listening at:") and args and not args[0]:
+            # With --reuse-port the workers bind, not the master: it would say "" here.
+            args = (",".join(f"http://{address}" for address in self.cfg.bind), *args[1:])
+        super().info(msg, *args, **kwargs)
+
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         """The access line's values, the strings escaped."""
         atoms = super().atoms(resp, req, environ, request_time)

@@ -95,6 +95,13 @@ def _wait_done(stack: Stack, job_id: str, key: str, timeout: float = 30) -> dict
 def test_up_serves_jobs_from_http_and_celery_call_and_flower_sees_them(stack: Stack) -> None:
     key = stack.secret("api_key")
     assert key in stack.output()  # printed for the user
+    # The page first, the API and Flower after, each secret with where it is kept.
+    banner = stack.output().split("orchestrator is up\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in banner[:4]] == ["page", "API", "API", "Flower"]
+    assert banner[0].split()[1] == f"{stack.api}/"
+    assert banner[2].endswith(f"(kept in {stack.data_dir.resolve() / 'api_key'})")
+    assert f"kept in {stack.data_dir.resolve() / 'flower_password'}" in banner[3]
+    assert f"Listening at: http://127.0.0.1:{stack.port} (" in stack.output()  # not ""
     headers = {"X-Api-Key": key}
 
     submitted = httpx.post(

@@ -94,6 +94,10 @@ def test_sign_in_and_live_list(page: Page, api_server: ApiServer, tmp_path: Path
     sign_in(page, api_server, key="not-the-key")
     expect(page.locator("#signin-error")).to_contain_text("refused")
     expect(page.locator("#app")).to_be_hidden()
+    # The sign-in page says where the key is kept, never the key.
+    expect(page.locator("#signin-where")).to_contain_text("var/api_key")
+    expect(page.locator("#signin-where")).to_contain_text("ORCH_API_KEY")
+    assert API_KEY not in page.content()
 
     requests.clear()
     sign_in(page, api_server)

@@ -141,8 +141,15 @@ def test_a_folder_in_no_library_fails_saying_how_to_fix_it(movies: Path) -> None
     event = body("radarr_movie_delete")
     event["movie"]["folderPath"] = "/elsewhere/Heat (1995)"
 
-    with pytest.raises(PermanentError, match="is in no library: add a library"):
+    with pytest.raises(PermanentError, match="is in no library: add a library") as failed:
         run(event, FakeJobContext("webhook"))
+
+    # Each way to fix it: the CLI's commands, the page, the API.
+    message = str(failed.value)
+    assert "orchestrator library add NAME FOLDER" in message
+    assert "orchestrator mapping add radarr FROM TO" in message
+    assert "the page's Configuration" in message
+    assert "POST /api/v1/path-mappings" in message
 
 
 @pytest.fixture
