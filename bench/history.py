@@ -1,10 +1,12 @@
 """Before and after: earlier figures next to this run's.
 
-Two rounds, newest first. The cost of durability: the platform against the peers a user
-would pick instead, *before* being the run of 2026-11-27 (16:50 to 17:02 UTC) of the same
-harness on the code before that round's changes. Closing the gaps: the full run of
-2026-11-25 (03:07 to 03:24 UTC) that first measured every target. *Before* figures are
-history and stay as they are; the *after* column is read from the results being written.
+Three rounds, newest first. The unit of work and the composition root: paired runs of
+2026-12-07, before and after, measured once and kept as they are. The cost of durability:
+the platform against the peers a user would pick instead, *before* being the run of
+2026-11-27 (16:50 to 17:02 UTC) of the same harness on the code before that round's
+changes. Closing the gaps: the full run of 2026-11-25 (03:07 to 03:24 UTC) that first
+measured every target. *Before* figures are history and stay as they are; the *after*
+column is read from the results being written.
 """
 
 from __future__ import annotations
@@ -190,6 +192,47 @@ pointed at it:
 """
 
 
+HOUSE_SECTION = """\
+## Before and after the unit of work and the composition root
+
+*Before*: the code before them (commit `5cb1e93`); *after*: the code with them. Both were
+run on this machine on 2026-12-07 between 20:32 and 20:53 UTC by `bench/run.py --only
+engine,intake`, in turn, before, after, before, after, with PostgreSQL; each figure is the
+platform's rate over the rate of a peer measured in the same run, so that the machine's
+noise cancels within a run, and the pairs compare runs next to each other.
+
+| ratio to the same run's peer | before, 1 | after, 1 | before, 2 | after, 2 | pair 1 | pair 2 |
+|---|---|---|---|---|---|---|
+| Engine no-op jobs, SQLite, vs bare Celery | 0.48 | 0.49 | 0.47 | 0.46 | 1.02 | 0.98 |
+| Engine 3-job chains, SQLite, vs bare Celery | 0.49 | 0.53 | 0.51 | 0.50 | 1.09 | 0.98 |
+| Drain alone, SQLite, vs bare Celery | 0.47 | 0.55 | 0.54 | 0.56 | 1.16 | 1.05 |
+| Drain alone, SQLite, vs Celery + Redis results | 0.59 | 0.59 | 0.56 | 0.62 | 1.00 | 1.10 |
+| Drain alone, SQLite, vs Celery + SQL results | 1.44 | 1.54 | 1.45 | 1.60 | 1.07 | 1.10 |
+| Engine no-op jobs, PostgreSQL, vs bare Celery | 0.34 | 0.38 | 0.37 | 0.37 | 1.10 | 0.99 |
+| Engine 3-job chains, PostgreSQL, vs bare Celery | 0.35 | 0.39 | 0.38 | 0.39 | 1.12 | 1.02 |
+| Drain alone, PostgreSQL, vs bare Celery | 0.35 | 0.42 | 0.42 | 0.41 | 1.22 | 0.98 |
+| Drain alone, PostgreSQL, vs Celery + Redis results | 0.43 | 0.45 | 0.44 | 0.46 | 1.05 | 1.04 |
+| Drain alone, PostgreSQL, vs Celery + SQL results | 1.06 | 1.18 | 1.14 | 1.18 | 1.12 | 1.03 |
+| Intake, 1 connection, vs bare Flask + LPUSH | 0.34 | 0.37 | 0.42 | 0.43 | 1.09 | 1.03 |
+| Intake, 1 connection, vs Flask + send_task | 0.62 | 0.68 | 0.72 | 0.74 | 1.11 | 1.03 |
+| Intake, 1 connection, vs Flower async-apply | 0.53 | 0.67 | 0.72 | 0.71 | 1.27 | 1.00 |
+| Intake, 16 connections, vs bare Flask + LPUSH | 0.37 | 0.37 | 0.43 | 0.37 | 1.00 | 0.86 |
+| Intake, 16 connections, vs Flask + send_task | 0.58 | 0.69 | 0.74 | 0.73 | 1.18 | 0.99 |
+| Intake, 16 connections, vs Flower async-apply | 0.84 | 1.13 | 1.11 | 1.17 | 1.35 | 1.06 |
+| Intake, 64 connections, vs bare Flask + LPUSH | 0.30 | 0.38 | 0.42 | 0.37 | 1.24 | 0.89 |
+| Intake, 64 connections, vs Flask + send_task | 0.70 | 0.82 | 0.75 | 0.82 | 1.17 | 1.09 |
+| Intake, 64 connections, vs Flower async-apply | 1.34 | 1.40 | 1.35 | 1.46 | 1.05 | 1.08 |
+
+Of the 38 paired ratios, 36 are 0.95 or better and their geometric mean is 1.07. The two
+below, intake at 16 and 64 connections against bare Flask in the second pair (0.86, 0.89),
+come from the peer's run: bare Flask made 2,953 and 3,383 req/s there against 2,286 to 2,547
+and 2,733 to 3,505 in the other runs, while the platform's own rates in that run were the
+highest of the four (565, 1,092 and 1,257 req/s at 1, 16 and 64 connections; 458 to 546,
+837 to 997 and 1,066 to 1,148 in the others), and against the other two peers of the same
+run the ratios are 0.99 to 1.09.
+"""
+
+
 def before_after_section(results: dict[str, Any]) -> str:
     """The before/after tables and the lists of changes, as Markdown."""
     lines = [
@@ -207,6 +250,7 @@ def before_after_section(results: dict[str, Any]) -> str:
     lines += [
         "",
         DURABILITY_CHANGES,
+        HOUSE_SECTION,
         "## Before and after closing the gaps",
         "",
         "*Before*: the full run of 2026-11-25, 03:07 to 03:24 UTC, on this machine, before "
