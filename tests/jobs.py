@@ -21,9 +21,10 @@ def echo(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 
 @job("test-flaky", max_retries=3, retry_base=0.2)
 def flaky(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Fail (retryable) on the first ``fail_times`` attempts, then succeed."""
+    """Fail (retryable, again after ``delay`` seconds if given) on the first ``fail_times``
+    attempts, then succeed."""
     if ctx.attempt <= payload.get("fail_times", 0):
-        raise RetryableError(f"attempt {ctx.attempt} failed on purpose")
+        raise RetryableError(f"attempt {ctx.attempt} failed on purpose", payload.get("delay"))
     return {"succeeded_on_attempt": ctx.attempt}
 
 

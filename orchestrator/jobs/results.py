@@ -10,6 +10,11 @@ A job's status maps to Celery's states: ``pending`` → PENDING, ``retrying`` �
 ``processing`` → STARTED, ``completed`` → SUCCESS (with its result), ``failed`` →
 FAILURE (with its error), ``cancelled`` → REVOKED. An unknown id is PENDING, as in
 every Celery backend.
+
+A revoke (``celery control revoke``, Flower) reaches each worker, which asks its backend to
+mark the task revoked unless it is running it: here that cancels a job still waiting, on a
+countdown or a retry delay, at once. Without it the job stayed pending until its message
+came due and the worker dropped it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from typing import Any
 from celery import states
 from celery.backends.base import BaseBackend
 
-from orchestrator.jobs.models import Job
+from orchestrator.jobs import lifecycle
+from orchestrator.jobs.lifecycle import JobStatus
+from orchestrator.jobs.models import Job, utcnow
+from orchestrator.jobs.unit_of_work import unit_of_work
 from orchestrator.storage.db import read_session
 
 CELERY_STATE = {
@@ -46,6 +54,25 @@ class JobResults(BaseBackend):
     ) -> Any:
         """Store nothing: the runner has recorded the outcome in the job's row."""
         return result
+
+    def mark_as_revoked(
+        self, task_id: str, reason: str = "", request: Any = None, **kwargs: Any
+    ) -> None:
+        """Cancel the job if it still waits (pending, or retrying after a delay); a job
+        that runs meanwhile is left to the revoke its worker acts on. Called with the
+        ``request`` when a worker drops a revoked message: ``job_task`` records that one
+        (it may be a stale revoke of a job retried since)."""
+        if request is not None:
+            return
+        with unit_of_work() as uow:
+            lifecycle.transition(
+                uow,
+                task_id,
+                JobStatus.CANCELLED,
+                expected=lifecycle.WAITING,
+                event_data={"revoked": True, "terminated": False},
+                completed_at=utcnow(),
+            )
 
     def get_task_meta(self, task_id: str, cache: bool = True) -> dict[str, Any]:
         """The job's state, result or error and traceback, as Celery's result meta."""

@@ -233,6 +233,30 @@ def test_celery_revoke_cancels_a_waiting_job(worker: WorkerProcess) -> None:
     assert "job.started" not in event_names(job.id)
 
 
+@pytest.mark.parametrize(
+    "waiting",
+    [
+        {"countdown": 300},  # held by the worker until it is due
+        {"payload": {"fail_times": 1, "delay": 300}},  # a retry held as long
+    ],
+    ids=["countdown", "retry-delay"],
+)
+def test_celery_revoke_cancels_a_job_waiting_minutes_at_once(
+    worker: WorkerProcess, waiting: dict[str, Any]
+) -> None:
+    job = submit("test-flaky", waiting.get("payload", {}), countdown=waiting.get("countdown")).job
+    wait_for_job(job.id, statuses=("pending", "retrying"))
+    if "payload" in waiting:
+        wait_for_job(job.id, statuses=("retrying",))
+
+    _celery_control("revoke", job.id)
+
+    # Within seconds, not when its message comes due five minutes later.
+    done = wait_for_job(job.id, timeout=20)
+    assert done.status == "cancelled"
+    assert event_names(job.id)[-1] == "job.cancelled"
+
+
 def test_celery_revoke_with_terminate_cancels_a_running_job_and_a_retry_runs_it(
     worker: WorkerProcess,
 ) -> None:
