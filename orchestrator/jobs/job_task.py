@@ -175,6 +175,8 @@ def _make_celery_task(job_type: JobType) -> None:
         bind=True,
         typing=False,
         throws=(Exception,),
+        # The platform's maintenance stays out of Flower's task list (it ran every 10 s).
+        send_events=not job_type.internal,
         # Without its own limits a task has the worker's (celeryconfig).
         soft_time_limit=job_type.time_limit,
         time_limit=hard_time_limit(job_type.time_limit) if job_type.time_limit else None,

@@ -46,6 +46,7 @@ from orchestrator.jobs.lifecycle import JobStatus
 from orchestrator.jobs.models import BrokerMarker, Job, WorkerSeen, utcnow
 from orchestrator.jobs.registry import job
 from orchestrator.jobs.runner import end_lost_attempt
+from orchestrator.observability.logs import routine
 from orchestrator.runtime import current
 from orchestrator.storage.db import insert_or, read_session, write_session
 
@@ -54,7 +55,10 @@ RETENTION_BATCH = 1000
 log = logging.getLogger(__name__)
 
 
-@app.task(name="orchestrator.redispatch", ignore_result=True)
+routine("orchestrator.redispatch")
+
+
+@app.task(name="orchestrator.redispatch", ignore_result=True, send_events=False)
 def redispatch() -> int:
     """Re-publish jobs committed but never published (the broker was away); on beat."""
     return publish_unpublished(grace=current().settings.sweep_grace)

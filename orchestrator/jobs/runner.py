@@ -24,7 +24,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, func
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from orchestrator.errors import InvalidPayload, JobTimedOut, PermanentError, RetryableError
+from orchestrator.errors import (
+    InvalidPayload,
+    JobTimedOut,
+    PermanentError,
+    RetryableError,
+    one_line,
+)
 from orchestrator.jobs import lifecycle
 from orchestrator.jobs.context import JobContext
 from orchestrator.jobs.dispatch import Submitted, insert_job, publish
@@ -37,7 +43,7 @@ from orchestrator.jobs.retry import backoff_delay, should_retry
 from orchestrator.jobs.stale import note_discarded
 from orchestrator.jobs.summaries import clip, summarize
 from orchestrator.jobs.unit_of_work import UnitOfWork, unit_of_work
-from orchestrator.observability.logs import job_logger
+from orchestrator.observability.logs import is_routine, job_logger
 from orchestrator.observability.tracebacks import format_traceback
 from orchestrator.runtime import current
 from orchestrator.storage.db import write_session
@@ -89,6 +95,8 @@ def execute(request: Any, job_type: JobType, payload: dict[str, Any]) -> Any:
         failure.__cause__ = exc
         _fail(job, failure, started)
         raise failure from exc
+    if is_routine(job.type):  # its lifecycle lines are DEBUG: one line says what it did
+        job_logger(log, job).info("completed: %s", result)
     return result
 
 
@@ -249,7 +257,7 @@ def _call_handler(job_type: JobType, payload: dict[str, Any], ctx: JobContext) -
         try:
             argument = job_type.payload_model.model_validate(payload)
         except ValidationError as exc:
-            raise InvalidPayload(f"invalid payload for {job_type.name}: {exc}") from exc
+            raise InvalidPayload(f"invalid payload for {job_type.name}: {one_line(exc)}") from exc
     result = job_type.handler(argument, ctx)
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.jobs.models import Job, JobEvent, utcnow
 from orchestrator.observability.events import ringer
-from orchestrator.observability.logs import job_logger
+from orchestrator.observability.logs import is_routine, job_logger
 from orchestrator.observability.metrics import counter_row, counts, event_counts
 from orchestrator.storage.db import write_session
 
@@ -104,7 +104,8 @@ class UnitOfWork:
         if self._ring:
             ringer.request()
         for logger, job, message, args in self._lines:
-            job_logger(logger, job).info(message, *args)
+            level = logging.DEBUG if is_routine(job.type) else logging.INFO
+            job_logger(logger, job).log(level, message, *args)
 
 
 @contextmanager

@@ -137,20 +137,54 @@ def make_formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter(DEFAULT_FORMAT)
 
 
+# --- routine maintenance -------------------------------------------------------------------
+
+# Tasks that run every few seconds and mostly find nothing to do (the reaper, the sweep).
+_routine: set[str] = set()
+
+
+def routine(name: str) -> None:
+    """Log the lines of task ``name`` that only say it ran at DEBUG, not INFO: the
+    reaper's every ten seconds made a quarter of a deployment's log."""
+    _routine.add(name)
+
+
+def is_routine(name: str) -> bool:
+    """Whether ``name`` was declared with :func:`routine`."""
+    return name in _routine
+
+
+class RoutineLines(logging.Filter):
+    """Drops Celery's INFO lines about routine tasks ("received", "succeeded in", beat's
+    "Sending due task") unless DEBUG is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for an INFO line naming a routine task while DEBUG is off."""
+        if record.levelno != logging.INFO or logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        args = record.args
+        names = [args.get("name")] if isinstance(args, dict) else list(args or ())
+        return not any(isinstance(name, str) and name in _routine for name in names)
+
+
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     """Log to stderr in the chosen format (the API and the CLI)."""
     handler = logging.StreamHandler()
     handler.setFormatter(make_formatter(log_format))
+    handler.addFilter(RoutineLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
 
 
 def use_format_on(logger: logging.Logger, log_format: str) -> None:
-    """Give every handler of ``logger`` the chosen format (Celery sets up its own)."""
+    """Give every handler of ``logger`` the chosen format (Celery sets up its own), and
+    keep routine maintenance out of it."""
     formatter = make_formatter(log_format)
     for handler in logger.handlers:
         handler.setFormatter(formatter)
+        if not any(isinstance(f, RoutineLines) for f in handler.filters):
+            handler.addFilter(RoutineLines())
 
 
 # --- forks ------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ class Beat:
         env.pop("ORCH_BEAT_HOLDER", None)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator", "beat"],
+                # DEBUG: its sends of the reaper are routine lines, which the test reads.
+                [sys.executable, "-m", "orchestrator", "beat", "--loglevel", "DEBUG"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
@@ -98,7 +99,7 @@ def test_a_second_beat_stands_by_and_takes_over_when_the_first_dies(
     # One started behind the CLI's back (celery beat itself) only stands by.
     bare = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "--schedule",
-         str(tmp_path / "bare-schedule"), "--loglevel", "INFO"],
+         str(tmp_path / "bare-schedule"), "--loglevel", "DEBUG"],
         cwd=REPO_ROOT,
         env={**os.environ, "ORCH_BROKER_URL": current().settings.effective_broker_url,
              "ORCH_REAPER_INTERVAL": "1", "ORCH_BEAT_LEASE": "3",

@@ -13,7 +13,7 @@ from orchestrator.jobs.dispatch import build_job, insert_job
 from orchestrator.jobs.models import Job, JobEvent, utcnow
 from orchestrator.jobs.unit_of_work import unit_of_work
 from orchestrator.storage.db import read_session, write_session
-from tests.conftest import WorkerProcess, wait_for_job
+from tests.conftest import WorkerProcess, wait_for_job, wait_until
 
 
 def test_reaper_fails_a_stuck_job_without_retries_left(worker: WorkerProcess) -> None:
@@ -80,3 +80,39 @@ def test_reaper_runs_at_the_same_time_both_record_the_workers_they_heard(databas
     with read_session() as session:
         seen = set(session.scalars(select(WorkerSeen.hostname)))
     assert hostnames <= seen
+
+
+def test_an_idle_reaper_run_leaves_no_info_line_and_a_busy_one_says_what_it_did(
+    worker: WorkerProcess,
+) -> None:
+    from orchestrator import app
+
+    before = worker.log_path.read_text(errors="replace")
+    # As beat sends it: a bare message, then a critical job queued behind it.
+    app.send_task("reaper", queue="critical")
+    wait_for_job(
+        submit("test-echo", {"after": "the maintenance round"}, priority="critical").job.id
+    )
+    idle = worker.log_path.read_text(errors="replace")[len(before) :]
+
+    assert "test-echo" in idle  # the worker logs at INFO...
+    assert [line for line in idle.splitlines() if "reaper" in line] == []  # ...not its rounds
+
+    stuck = build_job("test-echo", {}, max_retries=0)
+    with unit_of_work() as uow:
+        insert_job(uow, stuck)
+        uow.session.execute(
+            update(Job)
+            .where(Job.id == stuck.id)
+            .values(status="processing", worker="ghost@nowhere", attempts=1,
+                    started_at=utcnow() - timedelta(hours=1), dispatched_at=utcnow())
+        )  # fmt: skip
+    app.send_task("reaper", queue="critical")
+    assert wait_for_job(stuck.id).status == "failed"
+
+    def said_what_it_did() -> list[str]:
+        busy = worker.log_path.read_text(errors="replace")[len(before) + len(idle) :]
+        return [line for line in busy.splitlines() if "[reaper " in line and "completed: " in line]
+
+    [line] = wait_until(said_what_it_did, timeout=20)
+    assert stuck.id in line

@@ -121,13 +121,14 @@ class Deployment:
         return process
 
     def start_beat(self, host: Host, name: str = "beat", bare: bool = False) -> subprocess.Popen:
-        """``orchestrator beat`` on ``host`` (``bare``: ``celery beat`` itself)."""
+        """``orchestrator beat`` on ``host`` (``bare``: ``celery beat`` itself), logging at
+        DEBUG: its sends of the routine maintenance, which the tests read, are DEBUG lines."""
         if bare:
             schedule = str(self.folder / f"{name}-schedule")
             argv = ["-m", "celery", "-A", "orchestrator", "beat", "--schedule", schedule,
-                    "--loglevel", "INFO"]  # fmt: skip
+                    "--loglevel", "DEBUG"]  # fmt: skip
             return self._start(host, name, argv)
-        return self._start(host, name, ["-m", "orchestrator", "beat"])
+        return self._start(host, name, ["-m", "orchestrator", "beat", "--loglevel", "DEBUG"])
 
     def start_worker(self, host: Host, concurrency: int = 2) -> subprocess.Popen:
         """A worker named after ``host`` on every queue, once it is ready."""

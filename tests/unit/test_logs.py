@@ -156,3 +156,36 @@ def test_a_fork_waits_for_the_log_line_another_thread_writes() -> None:
         stop.set()
         thread.join(5)
         logger.removeHandler(handler)
+
+
+def test_celerys_lines_about_routine_maintenance_are_dropped_unless_debug() -> None:
+    from orchestrator import app
+    from orchestrator.jobs.registry import load_job_modules
+    from orchestrator.observability.logs import RoutineLines, is_routine
+
+    load_job_modules()
+    assert is_routine("reaper") and is_routine("orchestrator.redispatch")
+    assert not is_routine("retention") and not is_routine("webhook")
+    # Flower's task list: no events from the platform's maintenance, every other task's.
+    assert app.tasks["reaper"].send_events is False
+    assert app.tasks["orchestrator.redispatch"].send_events is False
+    assert app.tasks["webhook"].send_events is True
+
+    def record(message: str, args: object, level: int = logging.INFO) -> logging.LogRecord:
+        made = logging.LogRecord("celery.app.trace", level, __file__, 1, message, None, None)
+        made.args = args  # type: ignore[assignment]
+        return made
+
+    lines = RoutineLines()
+    received = "Task %(name)s[%(id)s] received"
+    assert not lines.filter(record(received, {"name": "reaper", "id": "1"}))
+    assert not lines.filter(record("Scheduler: Sending due task %s (%s)", ("reaper", "reaper")))
+    assert lines.filter(record(received, {"name": "webhook", "id": "2"}))
+    assert lines.filter(record(received, {"name": "reaper", "id": "3"}, logging.WARNING))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        assert lines.filter(record(received, {"name": "reaper", "id": "4"}))
+    finally:
+        root.setLevel(level)
