@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 
 from api.errors import get_row
 from api.player_checks import GroupLibraries, library_checks
-from orchestrator.errors import InvalidInput, NotFound
-from orchestrator.jobs.dispatch import submit
+from orchestrator.cli.jobs import wait_and_tell
+from orchestrator.errors import InvalidInput, NotFound, one_line
+from orchestrator.jobs.dispatch import build_job, submit
 from orchestrator.storage.db import read_session, write_session
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Library, Player
 from services.pathmap import is_windows_style
 from services.players import PLAYER_KINDS, PLAYER_TYPES, PlayerError, client_for, settings_of
+from tasks.webhook import in_no_library
 
 # How each resource is named in messages ("no player group with id 7").
 NOUNS = {
@@ -42,10 +44,7 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
-        )
-        raise click.ClickException(problems) from exc
+        raise click.ClickException(one_line(exc)) from exc
     except InvalidInput as exc:
         raise click.ClickException(f"{exc.field}: {exc}" if exc.field else str(exc)) from exc
     except NotFound as exc:
@@ -141,6 +140,11 @@ def library() -> None:
     is_flag=True,
     help="Confirm a PATH that is / or in a system folder such as /etc, /usr or /var.",
 )
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Accept a PATH that does not exist yet (a share not mounted yet).",
+)
 def library_add(
     name: str,
     path: str,
@@ -148,11 +152,13 @@ def library_add(
     anchors: tuple[str, ...],
     follow_links: bool,
     confirm_system_path: bool,
+    allow_missing: bool,
 ) -> None:
     """Add library NAME at PATH."""
     body = {
         "name": name, "path": path, "kind": kind, "anchors": list(anchors),
         "follow_links": follow_links, "confirm_system_path": confirm_system_path,
+        "allow_missing": allow_missing,
     }  # fmt: skip
     click.echo(json.dumps(_create("libraries", body)))
 
@@ -170,16 +176,21 @@ def library_add(
     is_flag=True,
     help="Confirm a new PATH that is / or in a system folder such as /etc, /usr or /var.",
 )
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Accept a PATH that does not exist yet (a share not mounted yet).",
+)
 def library_update(
     library_id: int, name: str | None, path: str | None, kind: str | None,
     anchors: tuple[str, ...], no_anchors: bool, follow_links: bool | None,
-    confirm_system_path: bool,
+    confirm_system_path: bool, allow_missing: bool,
 ) -> None:  # fmt: skip
     """Change library LIBRARY_ID: only the options given."""
     body = _given(
         name=name, path=path, kind=kind, follow_links=follow_links,
         anchors=_replacement(anchors, no_anchors, "--anchor"),
-        confirm_system_path=confirm_system_path or None,
+        confirm_system_path=confirm_system_path or None, allow_missing=allow_missing or None,
     )  # fmt: skip
     _update("libraries", library_id, body)
 
@@ -285,7 +296,7 @@ def player() -> None:
 @player.command("add")
 @click.argument("name")
 @click.option("--type", "player_type", required=True, type=click.Choice(PLAYER_TYPES))
-@click.option("--url", required=True, help="e.g. http://kodi.local:8080")
+@click.option("--url", help="e.g. http://kodi.local:8080 (not for --type log, a dry run)")
 @click.option("--group", "group_id", type=int, required=True)
 @click.option("--position", type=int, default=0, show_default=True, help="Lower is tried first.")
 @click.option("--username", default=None)
@@ -293,10 +304,11 @@ def player() -> None:
 @click.option("--token", default=None)
 @click.option("--disabled", is_flag=True)
 def player_add(
-    name: str, player_type: str, url: str, group_id: int, position: int,
+    name: str, player_type: str, url: str | None, group_id: int, position: int,
     username: str | None, password: str | None, token: str | None, disabled: bool,
 ) -> None:  # fmt: skip
-    """Add player NAME to a group."""
+    """Add player NAME to a group. ``--type log`` is a dry run: its jobs record what each
+    player type would have been sent, and nothing is sent."""
     body = {
         "name": name, "type": player_type, "url": url, "group_id": group_id,
         "position": position, "username": username, "password": password, "token": token,
@@ -357,12 +369,21 @@ def player_test(player_id: int) -> None:
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-def scan(paths: tuple[str, ...]) -> None:
+@click.option("--wait", is_flag=True, help="Wait until the scans and the players are done.")
+def scan(paths: tuple[str, ...], wait: bool) -> None:
     """Scan folders copied by hand: each goes through the ``manual`` path mappings to its
-    library, is scanned and the players are told (as ``POST /api/triggers/manual``)."""
+    library, is scanned and the players are told (as ``POST /api/triggers/manual``).
+    Nothing is queued when a path is in no library."""
+    dirs = [_from_here(path) for path in paths]
     with _refusals():  # empty, too long or too many paths: InvalidPayload
-        job = submit("manual-scan", {"dirs": [_from_here(path) for path in paths]}).job
+        build_job("manual-scan", {"dirs": dirs})  # the payload's checks, before the places'
+        refused = in_no_library(dirs)
+        if refused:
+            raise click.ClickException("nothing queued: " + "; ".join(refused))
+        job = submit("manual-scan", {"dirs": dirs}).job
     click.echo(f"queued manual-scan job {job.id}")
+    if wait:
+        wait_and_tell(job.id, chain=True)
 
 
 def _from_here(path: str) -> str:

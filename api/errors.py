@@ -20,6 +20,8 @@ from orchestrator.errors import (
     NotFound,
     OrchestratorError,
     UnsupportedInput,
+    field_problems,
+    one_line,
 )
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,8 @@ def problem(status: int, detail: str, title: str | None = None, **extra: Any) ->
 
 def validation_problem(exc: ValidationError) -> Response:
     """A 422 naming each invalid field."""
-    errors = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-        for err in exc.errors()
-    ]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return problem(422, detail, "Invalid request body", errors=errors)
+    errors = [{"field": field, "message": message} for field, message in field_problems(exc)]
+    return problem(422, one_line(exc), "Invalid request body", errors=errors)
 
 
 # The status of each error family (orchestrator/errors.py). An error answers with the

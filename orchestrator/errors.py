@@ -27,6 +27,8 @@ for good *and* is input the caller must fix.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class OrchestratorError(Exception):
     """Base of every error raised by the platform and the services."""
@@ -108,3 +110,24 @@ class JobNotFound(NotFound):
 
 class InvalidTransition(Conflict):
     """A status change the lifecycle does not allow (e.g. retrying a completed job)."""
+
+
+# What pydantic puts before a validator's own words: the words are the message.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """Each invalid field of a pydantic error, dotted (``body`` for the whole), with what to
+    fix in one phrase: no input echoed, no link to pydantic's pages."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"]
+        for prefix in _PYDANTIC_PREFIXES:
+            message = message.removeprefix(prefix)
+        problems.append((".".join(str(part) for part in error["loc"]) or "body", message))
+    return problems
+
+
+def one_line(exc: ValidationError) -> str:
+    """A pydantic error as ``field: what to fix; field: ...``."""
+    return "; ".join(f"{field}: {message}" for field, message in field_problems(exc))

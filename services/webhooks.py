@@ -12,8 +12,9 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from orchestrator.errors import UnsupportedInput
+from services.catalog.models import MANAGERS
 
-SOURCES = ("radarr", "sonarr")
+SOURCES = MANAGERS
 
 _KIND = {"radarr": "movie", "sonarr": "tv"}
 _NO_SCAN = {"Test", "Grab", "Health", "HealthRestored", "ApplicationUpdate"}

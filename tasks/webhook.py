@@ -46,6 +46,22 @@ def _place(
     return local, best_root(local, roots)
 
 
+def in_no_library(paths: list[str], source: str = "manual") -> list[str]:
+    """Why each of ``paths`` (as ``source`` names them) cannot be scanned: it is in no
+    library, or its mapping is not allowed; empty when every one has its library."""
+    mappings, roots = _mappings_and_roots(source)
+    refused = []
+    for path in paths:
+        try:
+            local, root = _place(path, source, mappings, roots)
+        except PermanentError as exc:
+            refused.append(str(exc))
+            continue
+        if root is None:
+            refused.append(_in_no_library(path, local, source))
+    return refused
+
+
 def _in_no_library(path: str, local: str, source: str) -> str:
     return (
         f"{path} (as we see it: {local}) is in no library: add a library that contains it"

@@ -19,7 +19,7 @@ from orchestrator.jobs.dispatch import cancel_job, retry_job, submit
 from orchestrator.jobs.lifecycle import TERMINAL, JobStatus
 from orchestrator.jobs.models import Job
 from orchestrator.jobs.priorities import QUEUES
-from orchestrator.jobs.registry import load_job_modules
+from orchestrator.jobs.registry import load_job_modules, maintenance_type_names
 from orchestrator.jobs.summaries import summary_contains
 from orchestrator.processes.stack import prepare
 from orchestrator.runtime import current
@@ -66,6 +66,7 @@ def _child(job: Job) -> dict[str, Any]:
 @click.option("--countdown", type=float, default=None, help="Seconds to wait before running.")
 @click.option("--dedupe-key", default=None)
 @click.option("--wait", is_flag=True, help="Wait for the job to finish, with a progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="With --wait: end with the whole job.")
 def submit_command(
     job_type: str,
     payload: str,
@@ -74,6 +75,7 @@ def submit_command(
     countdown: float | None,
     dedupe_key: str | None,
     wait: bool,
+    as_json: bool,
 ) -> None:
     """Submit a job of JOB_TYPE."""
     try:
@@ -97,10 +99,60 @@ def submit_command(
     note = "" if submitted.created else " (an identical pending job already existed)"
     click.echo(f"submitted {job.type} job {job.id}{note}")
     if wait:
-        final = _wait_for(job.id)
+        wait_and_tell(job.id, as_json)
+
+
+def wait_and_tell(job_id: str, as_json: bool = False, chain: bool = False) -> None:
+    """Wait for the job with a progress bar (``chain``: then for every job it led to), and
+    say how it ended in one line, or the first failure of its chain (``as_json``: the whole
+    job); exit 1 unless everything completed."""
+    final = _wait_for(job_id)
+    ended = _wait_for_chain(job_id) if chain and final.status == JobStatus.COMPLETED else []
+    failed = [job for job in ended if job.status != JobStatus.COMPLETED]
+    if as_json:
         click.echo(_job_json(final))
-        if final.status != JobStatus.COMPLETED:
-            sys.exit(1)
+    elif failed:
+        click.echo(outcome(failed[0]))
+    else:
+        led_to = max(0, len(ended) - 1)  # the chain holds the job itself
+        click.echo(outcome(final) + (f" (and the {led_to} jobs it led to)" if led_to else ""))
+    if final.status != JobStatus.COMPLETED or failed:
+        sys.exit(1)
+
+
+def _wait_for_chain(root_id: str, poll: float = 0.25) -> list[Job]:
+    """Every job of the chain that ``root_id`` started, once none is waiting or running;
+    oldest first."""
+    query = (
+        select(Job)
+        .options(load_only(Job.id, Job.type, Job.summary, Job.status, Job.error, Job.result))
+        .where(Job.root_id == root_id)
+        .order_by(Job.created_at)
+    )
+    terminal = {status.value for status in TERMINAL}
+    while True:
+        with read_session() as session:
+            chain = list(session.scalars(query))
+        if all(job.status in terminal for job in chain):
+            return chain
+        time.sleep(poll)
+
+
+# Characters of a result or an error message that an outcome line shows.
+OUTCOME_SHOWN = 200
+
+
+def outcome(job: Job) -> str:
+    """How a finished job ended, in one line: ``completed: <what> -> <result>`` or
+    ``failed: <error>`` (``jobs show ID`` has the whole)."""
+    what = f"{job.type} {job.summary}" if job.summary else job.type
+    if job.status == JobStatus.COMPLETED:
+        result = "" if job.result in (None, {}, []) else json.dumps(job.result, default=str)
+        return f"completed: {what}" + (f" -> {_cut(result, OUTCOME_SHOWN)}" if result else "")
+    error = job.error or {}
+    message = str(error.get("message") or "").strip().splitlines()
+    reason = f"{error.get('type', 'Error')}: {message[0] if message else 'no message'}"
+    return f"{job.status}: {what}: {_cut(reason, OUTCOME_SHOWN)}"
 
 
 def _read(job_id: str) -> Job:
@@ -137,6 +189,7 @@ def jobs() -> None:
 
 
 SEARCH_HELP = "Only jobs whose summary contains this (any case), e.g. matrix."
+MAINTENANCE_HELP = "Show the platform's own maintenance runs (reaper, retention) too."
 
 
 @jobs.command("list")
@@ -144,12 +197,29 @@ SEARCH_HELP = "Only jobs whose summary contains this (any case), e.g. matrix."
 @click.option("--type", "job_type", default=None)
 @click.option("-q", "--search", default=None, help=SEARCH_HELP)
 @click.option("--limit", default=20, show_default=True)
-def jobs_list(status: str | None, job_type: str | None, search: str | None, limit: int) -> None:
-    """The newest jobs, with what each is about."""
-    query = _table_query(status, job_type, limit, search)
+@click.option("--offset", default=0, show_default=True, help="Skip this many newest first.")
+@click.option("--maintenance", is_flag=True, help=MAINTENANCE_HELP)
+def jobs_list(
+    status: str | None,
+    job_type: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+    maintenance: bool,
+) -> None:
+    """The newest jobs, with what each is about (not the platform's maintenance runs)."""
+    query = _table_query(status, job_type, limit, search, maintenance)
     with read_session() as session:
-        rows = list(session.scalars(query))
+        rows = list(session.scalars(query.offset(offset)))
+        # The same filters, counted: no column of the jobs read.
+        total = session.scalar(query.with_only_columns(func.count()).order_by(None).limit(None))
     click.echo(_jobs_table(rows))
+    more = (total or 0) - offset - len(rows)
+    if more > 0:
+        click.echo(
+            f"{more} more: --offset {offset + len(rows)} for the next {min(more, limit)},"
+            " or --limit N for more at once"
+        )
 
 
 @jobs.command("watch")
@@ -159,6 +229,7 @@ def jobs_list(status: str | None, job_type: str | None, search: str | None, limi
 @click.option("--limit", default=20, show_default=True)
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
 @click.option("--count", type=int, default=None, help="Stop after this many refreshes.")
+@click.option("--maintenance", is_flag=True, help=MAINTENANCE_HELP)
 def jobs_watch(
     status: str | None,
     job_type: str | None,
@@ -166,10 +237,13 @@ def jobs_watch(
     limit: int,
     interval: float,
     count: int | None,
+    maintenance: bool,
 ) -> None:
-    """A live table of the newest jobs (Ctrl-C to stop)."""
-    query = _table_query(status, job_type, limit, search)
+    """A live table of the newest jobs (Ctrl-C to stop). Piped, the table is printed once,
+    then only the rows that changed, each once."""
+    query = _table_query(status, job_type, limit, search, maintenance)
     refreshes = 0
+    shown: dict[str, str] = {}  # each row as last printed
     try:
         while count is None or refreshes < count:
             with read_session() as session:
@@ -177,15 +251,25 @@ def jobs_watch(
                 totals = dict(
                     session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
                 )
-            if sys.stdout.isatty():
-                click.clear()
             summary = "  ".join(f"{s.value} {totals.get(s.value, 0)}" for s in JobStatus)
-            click.echo(f"{time.strftime('%H:%M:%S')}  {summary}\n{_jobs_table(rows)}\n")
+            if _on_a_terminal() or not shown:
+                if _on_a_terminal():
+                    click.clear()
+                click.echo(f"{time.strftime('%H:%M:%S')}  {summary}\n{_jobs_table(rows)}\n")
+            else:
+                changed = [line for job in rows if shown.get(job.id) != (line := _row(job))]
+                for line in reversed(changed):  # oldest first, as they happened
+                    click.echo(line)
+            shown = {job.id: _row(job) for job in rows}
             refreshes += 1
             if count is None or refreshes < count:
                 time.sleep(interval)
     except KeyboardInterrupt:
         pass
+
+
+def _on_a_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 @jobs.command("show")
@@ -231,7 +315,11 @@ CHILD_COLUMNS = (
 
 
 def _table_query(
-    status: str | None, job_type: str | None, limit: int, search: str | None = None
+    status: str | None,
+    job_type: str | None,
+    limit: int,
+    search: str | None = None,
+    maintenance: bool = False,
 ) -> Select[Job]:
     """The newest jobs, loading only the columns ``_jobs_table`` shows.
 
@@ -247,6 +335,8 @@ def _table_query(
         query = query.where(Job.status == status)
     if job_type:
         query = query.where(Job.type == job_type)
+    elif not maintenance:
+        query = query.where(Job.type.not_in(maintenance_type_names()))
     if search:
         query = query.where(summary_contains(search))
     return query
@@ -261,18 +351,20 @@ def _cut(text: str, width: int) -> str:
 
 
 def _jobs_table(rows: list[Job]) -> str:
-    lines = [
+    header = (
         f"{'ID':36}  {'TYPE':20} {'STATUS':10} {'PRI':>3} {'TRIES':>5} {'PROGRESS':>8}  "
         f"{'CREATED':19}  SUMMARY"
-    ]
-    for job in rows:
-        progress = f"{job.progress_percent:.0f}%" if job.progress_percent is not None else ""
-        lines.append(
-            f"{job.id:36}  {job.type[:20]:20} {job.status:10} {job.priority:>3} "
-            f"{job.attempts:>5} {progress:>8}  {job.created_at:%Y-%m-%d %H:%M:%S}  "
-            f"{_cut(job.summary or '', SUMMARY_SHOWN)}"
-        )
-    return "\n".join(lines)
+    )
+    return "\n".join([header, *map(_row, rows)])
+
+
+def _row(job: Job) -> str:
+    progress = f"{job.progress_percent:.0f}%" if job.progress_percent is not None else ""
+    return (
+        f"{job.id:36}  {job.type[:20]:20} {job.status:10} {job.priority:>3} "
+        f"{job.attempts:>5} {progress:>8}  {job.created_at:%Y-%m-%d %H:%M:%S}  "
+        f"{_cut(job.summary or '', SUMMARY_SHOWN)}"
+    )
 
 
 @jobs.command("cancel")

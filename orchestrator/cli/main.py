@@ -268,7 +268,10 @@ def worker(
 
 
 @main.command()
-def beat() -> None:
+@click.option(
+    "--loglevel", default="INFO", show_default=True, help="DEBUG shows each routine send too."
+)
+def beat(loglevel: str) -> None:
     """Run Celery beat (the periodic re-dispatch sweep and scheduled jobs)."""
     settings = current().settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +283,7 @@ def beat() -> None:
         beatlock.refuse_second_beat(beatlock.this_process())
     except beatlock.BeatLockHeld as exc:
         raise click.ClickException(str(exc)) from exc
-    _exec("beat", stack.beat_command(settings))
+    _exec("beat", stack.beat_command(settings, loglevel))
 
 
 @main.command()

@@ -26,7 +26,7 @@ from orchestrator.delivery.broker_transport import FIRST_HEADER
 from orchestrator.delivery.celery_app import app
 from orchestrator.delivery.group_commit import group_commit
 from orchestrator.delivery.stamps import stamps
-from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound
+from orchestrator.errors import InvalidPayload, InvalidTransition, JobNotFound, one_line
 from orchestrator.jobs import lifecycle
 from orchestrator.jobs.lifecycle import JobStatus
 from orchestrator.jobs.models import Job, utcnow
@@ -94,7 +94,7 @@ def build_job(
         try:
             kind.payload_model.model_validate(payload)
         except ValidationError as exc:
-            raise InvalidPayload(f"invalid payload for {job_type}: {exc}") from exc
+            raise InvalidPayload(f"invalid payload for {job_type}: {one_line(exc)}") from exc
     level = parse_priority(priority, default=kind.priority)
     retries = kind.max_retries if max_retries is None else max_retries
     if isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES_LIMIT:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from orchestrator.errors import UnknownJobType
 from orchestrator.jobs.priorities import parse_priority
+from orchestrator.observability.logs import routine
 from orchestrator.runtime import current
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ def register(job_type: JobType) -> None:
     if existing is not None and existing.handler is not job_type.handler:
         raise ValueError(f"job type {job_type.name!r} is already registered")
     _registry[job_type.name] = job_type
+    if job_type.internal and not job_type.keep_idle:
+        routine(job_type.name)  # maintenance whose idle runs leave no row: no line either
     for listener in _listeners:
         listener(job_type)
 
@@ -174,6 +177,12 @@ def scheduled_job_types() -> list[JobType]:
     """Job types that beat submits periodically."""
     load_job_modules()
     return [kind for _, kind in sorted(_registry.items()) if kind.schedule is not None]
+
+
+def maintenance_type_names() -> list[str]:
+    """The platform's own maintenance types (``internal``), which lists hide by default."""
+    load_job_modules()
+    return sorted(name for name, kind in _registry.items() if kind.internal)
 
 
 def job_type_names() -> list[str]:

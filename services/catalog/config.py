@@ -69,6 +69,23 @@ def _prefix(value: str) -> str:
     return value
 
 
+# How an absolute path starts on Windows: a drive (C:\, C:/) or a share (two backslashes).
+_WINDOWS_START = re.compile(r"^([a-zA-Z]:[\\/]|\\\\)")
+_URL_START = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def _manager_path(value: str) -> str:
+    """A folder as its sender sees it: absolute, on Linux or Windows, or a URL (a share as
+    another host names it, for the manual trigger)."""
+    value = _prefix(value)
+    if not (value.startswith("/") or _WINDOWS_START.match(value) or _URL_START.match(value)):
+        raise ValueError(
+            "must be an absolute path as Radarr or Sonarr sees it, e.g. /movies or C:\\Movies"
+            " (or a share's URL, e.g. smb://nas/movies)"
+        )
+    return value
+
+
 def _local_path(value: str) -> str:
     value = value.strip()
     if not value.startswith("/"):
@@ -130,6 +147,29 @@ ConfirmSystemPath = Annotated[
 ]
 
 
+def _present(allow_missing: bool, info: ValidationInfo) -> bool:
+    """Refuse a library folder that is not there unless allowed (a share not mounted yet):
+    its scans would find nothing, and a typo would pass unseen."""
+    path = info.data.get("path")
+    row = (info.context or {}).get("row")
+    if allow_missing or path is None or (row is not None and row.path == path):
+        return allow_missing  # allowed, no valid path, or a patch that keeps the path
+    if not os.path.isdir(path):
+        what = "is not a folder" if os.path.exists(path) else "does not exist"
+        raise ValueError(
+            f"{path} {what} here, as the orchestrator sees it: give the folder where this host"
+            ' mounts the library, or, for a share not mounted yet, send "allow_missing": true'
+            " with the path (CLI: --allow-missing)"
+        )
+    return allow_missing
+
+
+# Asked for each time a library's path is set; never stored.
+AllowMissing = Annotated[
+    bool, Field(default=False, exclude=True, validate_default=True), AfterValidator(_present)
+]
+
+
 class Strict(BaseModel):
     """Unknown fields are errors: a typo should not be silently dropped."""
 
@@ -157,6 +197,7 @@ class LibraryCreate(Strict):
     # Scan folders and files reached through a link that leaves the library folder.
     follow_links: bool = False
     confirm_system_path: ConfirmSystemPath
+    allow_missing: AllowMissing
 
     _path = field_validator("path")(_local_path)
 
@@ -168,26 +209,31 @@ class LibraryPatch(Patch):
     anchors: list[Anchor] | None = Field(default=None, max_length=MAX_ANCHORS)
     follow_links: bool | None = None
     confirm_system_path: ConfirmSystemPath
+    allow_missing: AllowMissing
 
     _path = field_validator("path")(lambda v: None if v is None else _local_path(v))
 
 
+# Who sends the paths a mapping translates (services.catalog.models.MAPPING_SOURCES).
+MappingSource = Literal["radarr", "sonarr", "manual"]
+
+
 class MappingCreate(Strict):
-    source: str = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$")
+    source: MappingSource
     from_path: str = Field(alias="from", min_length=1, max_length=1000)
     to_path: str = Field(alias="to", min_length=1, max_length=1000)
 
-    _paths = field_validator("from_path", "to_path")(_prefix)
+    _from = field_validator("from_path")(_manager_path)
+    _to = field_validator("to_path")(_local_path)
 
 
 class MappingPatch(Patch):
-    source: str | None = Field(
-        default=None, min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$"
-    )
+    source: MappingSource | None = None
     from_path: str | None = Field(default=None, alias="from", min_length=1, max_length=1000)
     to_path: str | None = Field(default=None, alias="to", min_length=1, max_length=1000)
 
-    _paths = field_validator("from_path", "to_path")(lambda v: None if v is None else _prefix(v))
+    _from = field_validator("from_path")(lambda v: None if v is None else _manager_path(v))
+    _to = field_validator("to_path")(lambda v: None if v is None else _local_path(v))
 
 
 class GroupMappingIn(Strict):
@@ -239,10 +285,19 @@ def _url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+def _url_unless_dry_run(value: str | None, info: ValidationInfo) -> str | None:
+    """A player's URL, required but for the dry-run type (``log``), which sends nothing."""
+    if value is None:
+        if info.data.get("type") == "log":
+            return ""
+        raise ValueError("required: the player's base URL, e.g. http://kodi.local:8080")
+    return _url(value)
+
+
 class PlayerCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     type: PlayerType
-    url: str = Field(min_length=1, max_length=1000)
+    url: str | None = Field(default=None, min_length=1, max_length=1000, validate_default=True)
     group_id: RowId
     enabled: bool = True
     position: int = Field(default=0, ge=0, le=10_000)
@@ -250,7 +305,7 @@ class PlayerCreate(Strict):
     password: str | None = Field(default=None, max_length=500)
     token: str | None = Field(default=None, max_length=500)
 
-    _url = field_validator("url")(_url)
+    _url = field_validator("url")(_url_unless_dry_run)
 
 
 class PlayerPatch(Patch):

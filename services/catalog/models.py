@@ -59,6 +59,12 @@ class Library(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Who calls our webhooks, and the sources a path mapping may have: theirs, and the manual
+# trigger's (autoscan's form, for tools without webhooks).
+MANAGERS = ("radarr", "sonarr")
+MAPPING_SOURCES = (*MANAGERS, "manual")
+
+
 class ManagerPathMapping(Base):
     """A prefix as a manager (Radarr, Sonarr) sees it, and the same place as we see it."""
 

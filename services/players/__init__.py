@@ -17,6 +17,7 @@ from services.players.base import (
     ScanTarget,
     with_article,
 )
+from services.players.dry_run import LogClient
 from services.players.jellyfin import JellyfinClient
 from services.players.kodi import KodiClient
 from services.players.plex import PlexClient
@@ -25,7 +26,7 @@ from services.players.plex import PlexClient
 # The configuration's validation, the CLI, the API's list of types (and so the page) and
 # the OpenAPI document all read the registry below: a new player type is a client module
 # declaring its TYPES, named here.
-CLIENTS = (KodiClient, JellyfinClient, PlexClient)
+CLIENTS = (KodiClient, JellyfinClient, PlexClient, LogClient)
 
 # The registry: each player type, by its name in configuration.
 PLAYER_KINDS: dict[str, PlayerKind] = {
@@ -71,6 +72,7 @@ __all__ = [
     "PLAYER_TYPES",
     "JellyfinClient",
     "KodiClient",
+    "LogClient",
     "NotThisPlayer",
     "PlayerAuthError",
     "PlayerBusy",

@@ -18,6 +18,11 @@ from services.players.base import (
 UPDATE_TYPES = ("Created", "Modified", "Deleted")
 
 
+def media_updated_body(path: str, update_type: str) -> dict[str, Any]:
+    """The body of ``POST /Library/Media/Updated`` reporting ``path``."""
+    return {"Updates": [{"Path": path, "UpdateType": update_type}]}
+
+
 class JellyfinClient:
     """A Jellyfin or Emby server; the flavour (and so the auth header) is ``settings.type``."""
 
@@ -75,7 +80,7 @@ class JellyfinClient:
         if update_type not in UPDATE_TYPES:
             raise ValueError(f"update_type must be one of {', '.join(UPDATE_TYPES)}")
         path = directory.rstrip("/\\") or directory
-        body = {"Updates": [{"Path": path, "UpdateType": update_type}]}
+        body = media_updated_body(path, update_type)
         response = request(
             self.settings,
             "POST",

@@ -19,6 +19,11 @@ from services.players.base import (
 )
 
 
+def refresh_request(section: str, directory: str) -> str:
+    """The request that has Plex scan ``directory`` of library section ``section``."""
+    return f"/library/sections/{quote(section, safe='')}/refresh?path={quote(directory, safe='')}"
+
+
 class PlexClient:
     """A Plex Media Server, authenticated by ``X-Plex-Token``."""
 
@@ -96,9 +101,8 @@ class PlexClient:
                 f"{self.settings.describe()}: no library section holds {directory!r};"
                 f" section locations: {', '.join(known) or 'none'}"
             )
-        path = quote(directory, safe="")
         for key in keys:
-            self._get(f"/library/sections/{quote(key, safe='')}/refresh?path={path}")
+            self._get(refresh_request(key, directory))
         return {"sections": keys}
 
     def notify(self, target: ScanTarget) -> dict[str, Any]:

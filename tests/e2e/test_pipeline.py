@@ -76,6 +76,7 @@ def library_setup(
     """A library of ``kind`` at ``library_path``, its manager's ``manager_root`` mapped to
     it, and a player group seeing it at ``group_mapping``; returns the library and group."""
     manager = "radarr" if kind == "movies" else "sonarr"
+    library_path.mkdir(parents=True, exist_ok=True)  # a library's folder exists
     library = api.create(
         "/api/v1/libraries", {"name": kind.title(), "path": str(library_path), "kind": kind}
     )
@@ -258,6 +259,43 @@ def test_sonarr_download_sends_the_season_folder_to_jellyfin(api: Api, tmp_path:
         outcome = jobs[2]["result"]["groups"][0]
         # Jellyfin queues the update and says nothing of its outcome: not checked.
         assert (outcome["verified"], outcome["verification"]) == (False, UNVERIFIED)
+
+
+def test_a_log_player_records_what_each_player_type_would_be_sent(api: Api, tmp_path: Path) -> None:
+    """The dry run a household tries first: its job shows the requests, and what it says
+    Jellyfin would get is what a Jellyfin of another group of the same library gets."""
+    library_path = tmp_path / "data" / "tv"
+    season = library_path / "Severance" / "Season 02"
+    season.mkdir(parents=True)
+    (season / "Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv").write_bytes(b"\0" * 2048)
+    library, dry_group = tv_setup(api, library_path)
+    real_group = api.create(
+        "/api/v1/player-groups",
+        {"name": "real players", "library_ids": [library["id"]],
+         "path_mappings": [{"from": str(library_path), "to": "/media/tv"}]},
+    )  # fmt: skip
+    dry = api.create(
+        "/api/v1/players", {"name": "try-it", "type": "log", "group_id": dry_group["id"]}
+    )
+    assert (dry["type"], dry["url"]) == ("log", "")
+    with FakeJellyfin(token="jf-secret") as jellyfin:
+        api.create(
+            "/api/v1/players",
+            {"name": "jf", "type": "jellyfin", "url": jellyfin.url,
+             "group_id": real_group["id"], "token": "jf-secret"},
+        )  # fmt: skip
+
+        jobs = api.chain(api.webhook("sonarr", fixture("sonarr_download")))
+
+        assert jobs[-1]["type"] == "notify-players" and jobs[-1]["status"] == "completed"
+        [logged] = [g for g in jobs[-1]["result"]["groups"] if g["player"] == "try-it"]
+        assert (logged["status"], logged["verified"]) == ("notified", False)
+        assert logged["verification"] == "dry run: nothing was sent to any player"
+        would = logged["details"]["would_send"]
+        sent = {"Updates": jellyfin.updates()}
+        assert would["jellyfin"] == [f"POST /Library/Media/Updated {json.dumps(sent)}"]
+        assert would["kodi"][-1] == "VideoLibrary.Scan /media/tv/Severance/Season 02/"
+        assert would["plex"][0].endswith("refresh?path=%2Fmedia%2Ftv%2FSeverance%2FSeason%2002")
 
 
 def test_plex_refreshes_every_matching_section(api: Api, tmp_path: Path) -> None:

@@ -218,6 +218,7 @@ def test_configuration(page: Page, api_server: ApiServer, tmp_path: Path) -> Non
     expect(form.locator('[data-error-for="path"]')).to_contain_text("absolute path")
 
     films = str(tmp_path / "films")
+    Path(films).mkdir()  # a library's folder exists
     form.locator('[name="path"]').fill(films)
     form.locator('button[type="submit"]').click()
     row = section.locator("tbody tr", has_text=films)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ def waited_states(output: str) -> list[str]:
 def test_submit_wait_labels_the_state_the_job_is_in(
     worker: WorkerProcess, runner: CliRunner, job_type: str, final: str
 ) -> None:
-    result = runner.invoke(main, ["submit", job_type, "--wait"])
+    result = runner.invoke(main, ["submit", job_type, "--wait", "--json"])
 
     states = waited_states(result.output)
     # In order, each once, ending with the state the JSON below says: never a lagging one.
@@ -81,12 +82,18 @@ def test_jobs_show_includes_the_children(worker: WorkerProcess, runner: CliRunne
 
 @pytest.mark.parametrize(
     "args",
-    [["jobs", "list"], ["submit", "test-echo"], ["status"], ["scan", "/nowhere/at/all"],
+    [["jobs", "list"], ["submit", "test-echo"], ["status"], ["scan", "{library}/Heat (1995)"],
      ["library", "list"], ["mapping", "list"], ["group", "list"], ["player", "list"]],
 )  # fmt: skip
 def test_commands_print_no_info_lines_unless_verbose(
-    worker: WorkerProcess, runner: CliRunner, args: list[str]
+    worker: WorkerProcess, runner: CliRunner, args: list[str], tmp_path: Path
 ) -> None:
+    if "scan" in args:  # a folder of a library: scan queues nothing for one in none
+        added = runner.invoke(
+            main, ["library", "add", f"quiet-{uuid.uuid4().hex[:8]}", str(tmp_path)]
+        )
+        assert added.exit_code == 0, added.output
+        args = [arg.format(library=tmp_path) for arg in args]
     result = runner.invoke(main, args)
 
     assert result.exit_code == 0, result.output

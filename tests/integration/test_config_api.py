@@ -48,6 +48,7 @@ class Make:
 
     def library_body(self, kind: str = "movies") -> dict[str, Any]:
         name = unique("lib")
+        (self.tmp_path / name).mkdir()
         return {"name": name, "path": str(self.tmp_path / name), "kind": kind}
 
     def library(self, kind: str = "movies") -> dict[str, Any]:
@@ -131,6 +132,7 @@ def test_library_crud(client: FlaskClient, make: Make, tmp_path: Path) -> None:
     assert client.get(url, headers=AUTH).get_json() == created
 
     new_path = str(tmp_path / unique("moved"))
+    Path(new_path).mkdir()
     patched = client.patch(url, json={"path": new_path}, headers=AUTH)
     assert patched.status_code == 200
     assert patched.get_json() == {**created, "path": new_path}
@@ -325,6 +327,52 @@ def test_library_kind_music_is_422_naming_kind(client: FlaskClient, make: Make) 
     assert error_fields(problem) == {"kind"}
 
 
+def test_a_library_folder_that_is_not_there_is_422_unless_allowed(
+    client: FlaskClient, make: Make, tmp_path: Path
+) -> None:
+    missing = {**make.library_body(), "path": str(tmp_path / "not-mounted-yet")}
+    problem = assert_problem(client.post(f"{V1}/libraries", json=missing, headers=AUTH), 422)
+    assert error_fields(problem) == {"allow_missing"}
+    assert f"{tmp_path / 'not-mounted-yet'} does not exist here" in problem["detail"]
+    assert '"allow_missing": true' in problem["detail"]
+    (tmp_path / "a-file").write_text("")
+    a_file = {**make.library_body(), "path": str(tmp_path / "a-file")}
+    problem = assert_problem(client.post(f"{V1}/libraries", json=a_file, headers=AUTH), 422)
+    assert "is not a folder" in problem["detail"]
+
+    allowed = make.post("libraries", {**missing, "allow_missing": True})
+    assert allowed["path"] == missing["path"] and "allow_missing" not in allowed
+    url = f"{V1}/libraries/{allowed['id']}"
+    kept = client.patch(url, json={"path": missing["path"], "kind": "tv"}, headers=AUTH)
+    assert kept.status_code == 200, kept.text  # the same path: nothing to check again
+    moved = client.patch(url, json={"path": str(tmp_path / "also-missing")}, headers=AUTH)
+    assert error_fields(assert_problem(moved, 422)) == {"allow_missing"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"source": "lidarr"}, "source"),
+        ({"source": "raddar"}, "source"),
+        ({"from": "movies"}, "from"),
+        ({"to": "data/movies"}, "to"),
+        ({"to": "/data/../etc"}, "to"),
+    ],
+)
+def test_a_mapping_that_cannot_work_is_422_naming_its_field(
+    client: FlaskClient, make: Make, change: dict[str, str], field: str
+) -> None:
+    body = {**make.mapping_body(), **change}
+    problem = assert_problem(client.post(f"{V1}/path-mappings", json=body, headers=AUTH), 422)
+    assert error_fields(problem) == {field}
+
+
+@pytest.mark.parametrize("theirs", ["C:\\Movies", "D:/Movies", "\\\\nas\\movies", "/movies"])
+def test_a_mapping_takes_a_managers_windows_or_linux_folder(make: Make, theirs: str) -> None:
+    body = {**make.mapping_body(), "source": "manual", "from": theirs + uuid4().hex[:6]}
+    assert make.post("path-mappings", body)["from"] == body["from"]
+
+
 def test_library_anchors_are_kept_shown_and_changed(client: FlaskClient, make: Make) -> None:
     body = {**make.library_body(), "anchors": [".anchor", " ./Movies//.mounted/ "]}
     created = make.post("libraries", body)
@@ -412,6 +460,17 @@ def test_player_unknown_type_is_422_naming_type(client: FlaskClient, make: Make)
     body = make.player_body(make.group()["id"], type="vlc")
     problem = assert_problem(client.post(f"{V1}/players", json=body, headers=AUTH), 422)
     assert error_fields(problem) == {"type"}
+
+
+def test_a_player_needs_a_url_but_the_dry_run_one(client: FlaskClient, make: Make) -> None:
+    group_id = make.group()["id"]
+    body = {"name": unique("kodi"), "type": "kodi", "group_id": group_id}
+    problem = assert_problem(client.post(f"{V1}/players", json=body, headers=AUTH), 422)
+    assert error_fields(problem) == {"url"}
+    assert "required: the player's base URL" in problem["detail"]
+
+    dry = make.post("players", {"name": unique("try"), "type": "log", "group_id": group_id})
+    assert (dry["type"], dry["url"]) == ("log", "")
 
 
 @pytest.mark.parametrize("url", ["kodi.local:8080", "ftp://kodi.local", "http://", ""])
@@ -783,7 +842,7 @@ def test_a_library_folder_belongs_to_one_library(
     folder = library["path"]
     spellings = ["/" + folder, folder.replace("/", "/./", 1), folder + "/", f"{folder}/Sub"]
     for path in [*spellings, str(Path(folder).parent)]:
-        body = {**make.library_body(), "path": path}
+        body = {**make.library_body(), "path": path, "allow_missing": True}  # overlap: the test
         problem = assert_problem(client.post(f"{V1}/libraries", json=body, headers=AUTH), 409)
         assert library["name"] in problem["detail"], path
     other = make.library()
@@ -791,5 +850,6 @@ def test_a_library_folder_belongs_to_one_library(
     assert_problem(moved, 409, library["name"])
     kept = client.patch(f"{V1}/libraries/{library['id']}", json={"path": folder}, headers=AUTH)
     assert kept.status_code == 200, kept.get_data(as_text=True)  # its own folder, unchanged
+    (tmp_path / "n").mkdir()
     created = make.post("libraries", {**make.library_body(), "path": "//" + str(tmp_path / "n")})
     assert created["path"] == str(tmp_path / "n")  # one spelling per folder

@@ -13,6 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from orchestrator.cli.main import main
 from orchestrator.jobs.dispatch import cancel_job
@@ -55,6 +56,7 @@ def listed(runner: CliRunner, resource: str) -> list[dict[str, Any]]:
 
 def add_library(runner: CliRunner, tmp_path: Path, *extra: str) -> dict[str, Any]:
     name = unique("lib")
+    (tmp_path / name).mkdir()
     return created(runner, "library", "add", name, str(tmp_path / name), *extra)
 
 
@@ -76,6 +78,7 @@ def test_commands_are_registered_through_the_entry_point() -> None:
 
 def test_library_add_and_list(runner: CliRunner, tmp_path: Path) -> None:
     name = unique("lib")
+    (tmp_path / name).mkdir()
     library = created(runner, "library", "add", name, f"{tmp_path}/{name}/", "--kind", "tv")
     assert library == {
         "id": library["id"],
@@ -105,6 +108,41 @@ def test_library_add_relative_path_fails_naming_the_field(
     assert name not in {row["name"] for row in listed(runner, "library")}
 
 
+def test_library_add_of_a_folder_that_is_not_there_fails_unless_allowed(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    name, missing = unique("lib"), str(tmp_path / "not-mounted-yet")
+    refused = runner.invoke(main, ["library", "add", name, missing])
+    assert refused.exit_code == 1
+    assert f"{missing} does not exist here" in refused.stderr
+    assert "--allow-missing" in refused.stderr and "Traceback" not in refused.output
+    assert name not in {row["name"] for row in listed(runner, "library")}
+
+    library = created(runner, "library", "add", name, missing, "--allow-missing")
+    assert library["path"] == missing
+    moved = runner.invoke(main, ["library", "update", str(library["id"]), "--path", missing + "2"])
+    assert moved.exit_code == 1 and "does not exist here" in moved.stderr
+    run(runner, "library", "update", str(library["id"]), "--path", missing + "2", "--allow-missing")
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["lidarr", "/music", "/data/music"], "source"),
+        (["raddar", "/movies", "/data/movies"], "source"),
+        (["radarr", "movies", "/data/movies"], "from"),
+        (["radarr", "/movies", "data/movies"], "to"),
+    ],
+)
+def test_mapping_add_refuses_what_cannot_work_naming_the_field(
+    runner: CliRunner, args: list[str], field: str
+) -> None:
+    result = runner.invoke(main, ["mapping", "add", *args])
+    assert result.exit_code == 1
+    assert re.search(rf"\b{field}\b", result.stderr), result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_library_add_with_anchors(runner: CliRunner, tmp_path: Path) -> None:
     library = add_library(runner, tmp_path, "--anchor", ".anchor", "--anchor", "Movies/.mounted")
     assert library["anchors"] == [".anchor", "Movies/.mounted"]
@@ -129,11 +167,13 @@ def test_library_add_follow_links_and_a_system_path_that_needs_confirming(
     assert add_library(runner, tmp_path, "--follow-links")["follow_links"] is True
     assert add_library(runner, tmp_path)["follow_links"] is False
     name = unique("lib")
-    refused = runner.invoke(main, ["library", "add", name, f"/var/{name}"])
+    # A folder that need not exist here: the system-folder check is under test.
+    add = ["library", "add", name, f"/var/{name}", "--allow-missing"]
+    refused = runner.invoke(main, add)
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     assert "system folder /var" in refused.stderr and "--confirm-system-path" in refused.stderr
     assert name not in {row["name"] for row in listed(runner, "library")}
-    confirmed = created(runner, "library", "add", name, f"/var/{name}", "--confirm-system-path")
+    confirmed = created(runner, *add, "--confirm-system-path")
     assert confirmed["path"] == f"/var/{name}" and "confirm_system_path" not in confirmed
 
 
@@ -145,6 +185,7 @@ def test_library_add_bad_kind_is_a_usage_error(runner: CliRunner, tmp_path: Path
 
 def test_library_add_duplicate_fails(runner: CliRunner, tmp_path: Path) -> None:
     library = add_library(runner, tmp_path)
+    (tmp_path / "other").mkdir()
     result = runner.invoke(main, ["library", "add", library["name"], str(tmp_path / "other")])
     assert result.exit_code == 1
     assert "already exists" in result.stderr
@@ -291,6 +332,7 @@ def test_library_update_to_a_system_path_needs_confirming(
 ) -> None:
     library = add_library(runner, tmp_path)
     args = ["library", "update", str(library["id"]), "--path", f"/var/{library['name']}"]
+    args.append("--allow-missing")  # the system-folder check is under test
     result = refused(runner, *args)
     assert "system folder /var" in result.stderr and "--confirm-system-path" in result.stderr
     assert row_of(runner, "library", library["id"]) == [library]
@@ -526,6 +568,11 @@ def _queued_job_id(output: str, job_type: str = "library-scan") -> str:
     return match.group(1)
 
 
+def _job_count() -> int:
+    with read_session() as session:
+        return session.scalar(select(func.count()).select_from(Job)) or 0
+
+
 def _queued_payload(output: str, job_type: str) -> dict[str, Any]:
     """The payload of the ``job_type`` job ``output`` says was queued, which is then
     cancelled: no worker here, and its message must not run in a later module's worker."""
@@ -553,26 +600,60 @@ def test_library_scan_of_an_unknown_library_fails(runner: CliRunner) -> None:
     assert str(MISSING_ID) in result.stderr
 
 
-def test_scan_queues_a_manual_scan_of_the_paths_given(runner: CliRunner) -> None:
-    output = run(runner, "scan", "/movies/Heat (1995)", " /tv/Severance/Season 01 ").stdout
+def _movies_and_tv(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
+    """A movies library and a TV library under ``tmp_path``."""
+    movies, tv = tmp_path / "movies", tmp_path / "tv"
+    for folder, kind in ((movies, "movies"), (tv, "tv")):
+        folder.mkdir()
+        run(runner, "library", "add", unique("lib"), str(folder), "--kind", kind)
+    return movies, tv
+
+
+def test_scan_queues_a_manual_scan_of_the_paths_given(runner: CliRunner, tmp_path: Path) -> None:
+    movies, tv = _movies_and_tv(runner, tmp_path)
+    output = run(runner, "scan", f"{movies}/Heat (1995)", f" {tv}/Severance/Season 01 ").stdout
     assert _queued_payload(output, "manual-scan") == {
-        "dirs": ["/movies/Heat (1995)", "/tv/Severance/Season 01"]
+        "dirs": [f"{movies}/Heat (1995)", f"{tv}/Severance/Season 01"]
     }
 
 
 def test_scan_takes_a_relative_path_from_the_current_folder(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "movies").mkdir()
-    monkeypatch.chdir(tmp_path / "movies")
-    given = ["../movies/Heat (1995)", "Ronin (1998)", "smb://nas/m/Alien", "C:\\m\\Alien"]
+    movies, _ = _movies_and_tv(runner, tmp_path)
+    token = uuid4().hex[:8]
+    run(runner, "mapping", "add", "manual", f"smb://nas/{token}", str(movies))
+    run(runner, "mapping", "add", "manual", f"C:\\{token}", str(movies))
+    monkeypatch.chdir(movies)
+    given = [
+        "../movies/Heat (1995)",
+        "Ronin (1998)",
+        f"smb://nas/{token}/Alien",
+        f"C:\\{token}\\Alien",
+    ]
     output = run(runner, "scan", *given).stdout
     assert _queued_payload(output, "manual-scan")["dirs"] == [
         f"{tmp_path}/movies/Heat (1995)",
         f"{tmp_path}/movies/Ronin (1998)",
-        "smb://nas/m/Alien",  # another host's paths: the manual mappings place them
-        "C:\\m\\Alien",
+        f"smb://nas/{token}/Alien",  # another host's paths: the manual mappings place them
+        f"C:\\{token}\\Alien",
     ]
+
+
+def test_scan_of_a_path_in_no_library_queues_nothing_and_names_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    movies, _ = _movies_and_tv(runner, tmp_path)
+    before = _job_count()
+
+    result = runner.invoke(main, ["scan", f"{movies}/Heat (1995)", "/etc", "/tmp/nowhere"])
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: nothing queued: /etc (as we see it: /etc) is in no")
+    assert "/tmp/nowhere (as we see it: /tmp/nowhere) is in no library" in result.stderr
+    assert "Heat (1995)" not in result.stderr  # in its library: not refused
+    assert "orchestrator library add" in result.stderr
+    assert _job_count() == before
 
 
 def test_scan_needs_a_path(runner: CliRunner) -> None:

@@ -17,7 +17,8 @@ LIBRARIES = "/api/v1/libraries"
 
 
 def _body(path: str, **extra: Any) -> dict[str, Any]:
-    return {"name": f"lib-{uuid4().hex[:8]}", "path": path, **extra}
+    # Folders that need not exist here: links and system folders are under test.
+    return {"name": f"lib-{uuid4().hex[:8]}", "path": path, "allow_missing": True, **extra}
 
 
 def _post(client: FlaskClient, body: dict[str, Any]) -> Any:
@@ -62,10 +63,12 @@ def test_a_library_in_a_system_folder_needs_confirming(client: FlaskClient) -> N
     url = f"{LIBRARIES}/{library['id']}"
     kept = client.patch(url, json={"path": name, "follow_links": True}, headers=AUTH)
     assert kept.status_code == 200  # the same path again needs no new confirmation
-    moved = client.patch(url, json={"path": "/etc/media"}, headers=AUTH)
+    moved = client.patch(url, json={"path": "/etc/media", "allow_missing": True}, headers=AUTH)
     assert_problem(moved, 422, "/etc/media", "system folder /etc")
     confirmed = client.patch(
-        url, json={"path": "/etc/media", "confirm_system_path": True}, headers=AUTH
+        url,
+        json={"path": "/etc/media", "confirm_system_path": True, "allow_missing": True},
+        headers=AUTH,
     )
     assert confirmed.get_json()["path"] == "/etc/media"
 

@@ -259,7 +259,7 @@ def seeds(client: FlaskClient) -> Seeds:
         assert response.status_code in (201, 202), response.get_json()
         return response.get_json()["id"]
 
-    library = post("libraries", name=f"lib-{tag}", path=f"/data/{tag}")
+    library = post("libraries", name=f"lib-{tag}", path=f"/data/{tag}", allow_missing=True)
     mapping = post("path-mappings", source="radarr", **{"from": f"/m/{tag}", "to": "/data"})
     mappings = [{"from": "/data", "to": "/srv"}]
     group = post("player-groups", name=f"g-{tag}", library_ids=[library], path_mappings=mappings)

@@ -161,7 +161,8 @@ def test_the_test_says_which_library_is_outside_kodis_sources_and_what_to_do(
     tag = uuid4().hex[:8]
     libraries = []
     for kind in ("movies", "tv"):
-        body = {"name": f"{kind}-{tag}", "path": f"/data/{kind}-{tag}", "kind": kind}
+        body = {"name": f"{kind}-{tag}", "path": f"/data/{kind}-{tag}", "kind": kind,
+                "allow_missing": True}  # fmt: skip
         response = client.post(f"{V1}/libraries", json=body, headers=AUTH)
         assert response.status_code == 201, response.get_data(as_text=True)
         libraries.append(response.get_json())

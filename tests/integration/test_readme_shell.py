@@ -11,6 +11,7 @@ added to one list or the other.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -25,12 +26,18 @@ from orchestrator.runtime import build, current, use
 from orchestrator.storage.migrate import upgrade
 from tests.conftest import API_KEY, REPO_ROOT, ApiServer, WorkerProcess, wait_for_job
 from tests.fakes.players import FakeKodi
+from tests.pipeline import make_movie
 
 README = (REPO_ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
 
 # A block is known by its first line.
-RUN = ("O=.venv/bin/orchestrator", ".venv/bin/celery -A orchestrator", "KEY=$(cat var/api_key)")
+RUN = (
+    "O=.venv/bin/orchestrator\n$O library add",
+    'O=.venv/bin/orchestrator\n$O group add "Dry run"',
+    ".venv/bin/celery -A orchestrator",
+    "KEY=$(cat var/api_key)",
+)
 NOT_RUN = {
     "make up": "runs the stack until Ctrl-C (tests/e2e/test_up.py runs `up`); checked by make -n",
     'echo "ORCH_API_KEY': "needs Docker; tests/unit/test_compose.py checks the Compose file",
@@ -77,8 +84,8 @@ def readme_worker(own_database: dict) -> Iterator[WorkerProcess]:
 
 def test_every_shell_block_is_run_or_says_why_not() -> None:
     firsts = [block.splitlines()[0] for block in BLOCKS]
-    unknown = [first for first in firsts if not first.startswith((*RUN, *NOT_RUN))]
-    assert unknown == []
+    known = [b for b in BLOCKS if b.startswith((*RUN, *NOT_RUN))]
+    assert [b.splitlines()[0] for b in BLOCKS if b not in known] == []
     assert len(firsts) == len(RUN) + len(NOT_RUN)
 
 
@@ -121,32 +128,50 @@ def test_each_command_of_the_synopsis_takes_the_options_shown() -> None:
             assert option in shown.output, (words, option)
 
 
-def test_connecting_radarr_sonarr_and_the_players(own_database: dict, tmp_path: Path) -> None:
+def test_connecting_radarr_sonarr_and_the_players_then_a_dry_run(
+    readme_worker: WorkerProcess, own_database: dict, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     for name in ("movies", "tv"):
         (data / name).mkdir(parents=True)
     living_room = FakeKodi(username="kodi", password="secret")
     bedroom = FakeKodi()
+    heat = data / "movies" / "Heat (1995)"
     try:
         for kodi in (living_room, bedroom):
             kodi.add_source("smb://nas/movies", "movies", disk=data / "movies")
             kodi.add_source("smb://nas/tv", "tvshows", disk=data / "tv")
         script = (
-            _block("O=.venv/bin/orchestrator")
+            _block("O=.venv/bin/orchestrator\n$O library add")
             .replace("/data/", f"{data}/")
             .replace("http://192.168.1.20:8080", living_room.url)
             .replace("http://192.168.1.21:8080", bedroom.url)
         )
-
         done = _bash(script, own_database)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "reachable" in done.stdout
+        assert "secret" not in done.stdout + done.stderr
+        assert living_room.methods()[:2] == ["JSONRPC.Ping", "JSONRPC.Version"]
+
+        # The dry run: its group and player, a scan of a movie folder, what would be sent
+        # (the living room's Kodi is told too: it serves the same library).
+        make_movie(data / "movies", heat.name, 949)  # as Radarr leaves it: video and NFO
+        dry_block = _block('O=.venv/bin/orchestrator\n$O group add "Dry run"')
+        dry_run = _bash(dry_block.replace("/data/", f"{data}/"), own_database, timeout=120)
     finally:
         living_room.stop()
         bedroom.stop()
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "reachable" in done.stdout
-    assert "secret" not in done.stdout + done.stderr
-    assert living_room.methods()[:2] == ["JSONRPC.Ping", "JSONRPC.Version"]
+    assert dry_run.returncode == 0, dry_run.stdout + dry_run.stderr
+    assert f"completed: manual-scan {heat}" in dry_run.stdout
+    shown = json.loads(dry_run.stdout[dry_run.stdout.rindex('{\n  "id"') :])
+    groups = {group["player"]: group for group in shown["result"]["groups"]}
+    assert groups["try-it"]["verification"] == "dry run: nothing was sent to any player"
+    would_send = groups["try-it"]["details"]["would_send"]
+    assert would_send["kodi"][-1] == "VideoLibrary.Scan smb://nas/movies/Heat (1995)/"
+    assert living_room.scans() == [
+        {"directory": "smb://nas/movies/Heat (1995)/", "showdialogs": False}
+    ]  # what the dry run said Kodi would be asked
 
 
 def test_the_stock_celery_cli(readme_worker: WorkerProcess, own_database: dict) -> None:

@@ -290,7 +290,10 @@ def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path: Path) -> No
                 c.post(f"/api/v1/jobs/{job_id}/retry"),
                 c.get(f"/api/v1/jobs/{job_id}/stream"),
                 c.get("/api/v1/events"),
-                c.post("/api/v1/libraries", json={"name": "films", "path": "/films"}),
+                c.post(
+                    "/api/v1/libraries",
+                    json={"name": "films", "path": "/films", "allow_missing": True},
+                ),
                 c.patch("/api/v1/libraries/1", json={"name": "movies"}),
                 c.delete("/api/v1/libraries/1"),
                 c.post("/api/v1/libraries/1/scan"),

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from pydantic import BaseModel, ValidationError, field_validator
 
 from api.errors import EXTERNAL_DETAIL, get_row, register_error_handlers, status_of
 from orchestrator.errors import (
@@ -21,6 +22,7 @@ from orchestrator.errors import (
     PermanentError,
     UnknownJobType,
     UnsupportedInput,
+    one_line,
 )
 from orchestrator.jobs.priorities import InvalidPriority
 from orchestrator.storage.credentials import WeakApiKey
@@ -172,3 +174,22 @@ def test_get_row_gives_the_row_or_not_found() -> None:
     assert get_row(session, dict, 1, "player") == {"id": 1}
     with pytest.raises(NotFound, match="^no player with id 2$"):
         get_row(session, dict, 2, "player")
+
+
+def test_a_validation_error_is_one_line_naming_each_field_and_what_to_fix() -> None:
+    class Body(BaseModel):
+        name: str
+        path: str
+
+        @field_validator("path")
+        @classmethod
+        def _absolute(cls, value: str) -> str:
+            if not value.startswith("/"):
+                raise ValueError("must be an absolute path")
+            return value
+
+    with pytest.raises(ValidationError) as refused:
+        Body.model_validate({"path": "movies"})
+
+    # Not pydantic's four lines: no "Value error," prefix, no input echoed, no link.
+    assert one_line(refused.value) == "name: Field required; path: must be an absolute path"

@@ -262,7 +262,8 @@ def _library_error(model: Any, body: dict[str, Any], **context: Any) -> str:
 
 
 def test_a_library_in_a_system_folder_needs_confirming_each_time(tmp_path: Path) -> None:
-    body = {"name": "Movies", "path": "/var/media"}
+    # Folders that need not exist here: the system-folder check alone is under test.
+    body = {"name": "Movies", "path": "/var/media", "allow_missing": True}
     message = _library_error(LibraryCreate, body)
     assert "/var/media is in the system folder /var" in message
     assert '"confirm_system_path": true' in message and "--confirm-system-path" in message
@@ -280,8 +281,8 @@ def test_a_library_in_a_system_folder_needs_confirming_each_time(tmp_path: Path)
 
 def test_a_patch_needs_confirming_only_to_move_a_library_into_a_system_folder() -> None:
     row = Library(name="Movies", path="/var/media", kind="movies")
-    _library_error(LibraryPatch, {"path": "/usr/media"}, row=row)
-    _library_error(LibraryPatch, {"path": "/usr/media"})
+    _library_error(LibraryPatch, {"path": "/usr/media", "allow_missing": True}, row=row)
+    _library_error(LibraryPatch, {"path": "/usr/media", "allow_missing": True})
     kept = LibraryPatch.model_validate({"path": "/var/media", "name": "M"}, context={"row": row})
     assert kept.model_dump(exclude_unset=True) == {"path": "/var/media", "name": "M"}
     follow = LibraryPatch.model_validate({"follow_links": True}, context={"row": row})
@@ -291,4 +292,6 @@ def test_a_patch_needs_confirming_only_to_move_a_library_into_a_system_folder() 
 
 
 def test_a_library_does_not_follow_links_unless_it_says_so() -> None:
-    assert LibraryCreate(name="Movies", path="/data/movies").follow_links is False
+    assert (
+        LibraryCreate(name="Movies", path="/data/movies", allow_missing=True).follow_links is False
+    )

@@ -504,3 +504,13 @@ def test_an_imported_file_without_path_is_found_from_its_folder_and_size_may_be_
 
     assert event.files == (ImportedFile(f"{MATRIX}/The Matrix (1999) Bluray-1080p.mkv", None),)
     assert event.to_dict()["files"] == [{"path": event.files[0].path, "size": None}]
+
+
+def test_a_mapping_may_have_each_source_the_catalog_knows_and_no_other() -> None:
+    from typing import get_args
+
+    from services.catalog.config import MappingSource
+    from services.catalog.models import MAPPING_SOURCES
+
+    assert get_args(MappingSource) == MAPPING_SOURCES
+    assert set(SOURCES) < set(MAPPING_SOURCES)

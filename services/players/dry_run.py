@@ -1,0 +1,72 @@
+"""The ``log`` player: a dry run that sends nothing and records what would have been sent.
+
+A household adds it first, to try the whole set-up (Radarr's webhook, the path mappings,
+the library, the scan, the group's path mapping) before a real player is pointed at: each
+notify-players job then shows, for this player, the folder as the players would be told it
+and the requests each player type would get for it. Its URL is not used.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.players.base import ScanTarget, require_directory
+from services.players.jellyfin import media_updated_body
+from services.players.kodi import kodi_directory, parent_directory
+from services.players.plex import refresh_request
+
+DRY_RUN = "dry run: nothing was sent to any player"
+
+
+class LogClient:
+    """Records a notification instead of sending it."""
+
+    TYPES = {"log": "Log only (dry run)"}
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def ping(self) -> dict[str, Any]:
+        """Always reachable: nothing is asked of anything."""
+        return {"version": "dry run"}
+
+    def is_scanning(self) -> bool:
+        """Never: it scans nothing."""
+        return False
+
+    def sources(self) -> list[str] | None:
+        """Unknown: it has no library of its own."""
+        return None
+
+    def notify(self, target: ScanTarget) -> dict[str, Any]:
+        """What each player type would be sent for ``target``; nothing is sent."""
+        require_directory(target.directory)
+        return {
+            "directory": target.directory,
+            "update_type": target.update_type,
+            "content": target.content,
+            "would_send": would_send(target),
+            "verified": False,
+            "verification": DRY_RUN,
+        }
+
+
+def would_send(target: ScanTarget) -> dict[str, list[str]]:
+    """The requests each player type would get for ``target`` (Kodi's also depend on what
+    its library holds: a clean only where it lists media the disk lost)."""
+    folder = kodi_directory(target.directory)
+    gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
+    kodi = []
+    if target.update_type != "Created":
+        kodi.append(f"VideoLibrary.Clean {folder} (if Kodi lists media no longer on disk)")
+    if not gone:
+        kodi.append(f"Files.GetDirectory {parent_directory(folder)}")
+        kodi.append(f"VideoLibrary.Scan {folder}")
+    path = target.directory.rstrip("/\\") or target.directory
+    body = json.dumps(media_updated_body(path, target.update_type))
+    jellyfin = [f"POST /Library/Media/Updated {body}"]
+    # Plex is asked once per library section holding the folder: its key stands for them.
+    section = "/sections/<key>/"
+    plex = [f"GET {refresh_request('0', target.directory).replace('/sections/0/', section)}"]
+    return {"kodi": kodi, "jellyfin": jellyfin, "emby": jellyfin, "plex": plex}
