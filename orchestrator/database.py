@@ -68,13 +68,19 @@ def _sqlite_file(url: str) -> str | None:
     return database if database and database != ":memory:" else None
 
 
+def make_room_for(url: str) -> None:
+    """Make the folder of a SQLite database at ``url`` (before migrations create it).
+    Opening a database makes nothing: a command run outside a deployment must not leave
+    an empty one behind."""
+    path = _sqlite_file(url) if url.startswith("sqlite") else None
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_database_engine(url: str, *, busy_timeout: float, network_timeout: float) -> Engine:
     """An engine for ``url``: SQLite with WAL and ``BEGIN IMMEDIATE`` writes, or
     PostgreSQL with network timeouts and pings of idle connections."""
     if url.startswith("sqlite"):
-        path = _sqlite_file(url)
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
         )

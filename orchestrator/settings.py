@@ -34,6 +34,21 @@ BUILTIN_JOB_MODULES = ("orchestrator.jobs.maintenance", "tasks")
 ENV_PREFIX = "ORCH_"
 
 
+# What marks a var/ as a deployment's data dir: its database or its generated API key.
+DATA_DIR_MARKS = (SQLITE_FILE, "api_key")
+
+
+def nearest_data_dir(here: Path) -> Path:
+    """The data dir when ``ORCH_DATA_DIR`` is unset: the ``var/`` of ``here`` or of the
+    nearest folder above it that holds a deployment's files (as git finds its repository),
+    so that a command run from a sub-folder finds the deployment ``up`` made; else
+    ``./var``, where ``up`` makes one."""
+    for folder in (here, *here.parents):
+        if any((folder / "var" / mark).exists() for mark in DATA_DIR_MARKS):
+            return Path("var") if folder == here else folder / "var"
+    return Path("var")
+
+
 class InvalidSettings(ConfigurationError):
     """A variable's value does not fit its setting; the message names the variable."""
 
@@ -80,7 +95,8 @@ class EnvSettings(BaseSettings):
 class Settings(EnvSettings):
     """The platform's configuration (see ``.env.example`` for each variable)."""
 
-    data_dir: Path = Path("var")
+    # ORCH_DATA_DIR, else the nearest var/ a deployment made here or above (see below).
+    data_dir: Path = Field(default_factory=lambda: nearest_data_dir(Path.cwd()))
     broker_url: str | None = None
     database_url: str | None = None
     redis_url: str | None = None

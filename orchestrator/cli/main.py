@@ -26,7 +26,7 @@ from orchestrator.observability.logs import configure_logging
 from orchestrator.processes import embedded, readiness, stack
 from orchestrator.processes.supervisor import Child, Supervisor, describe_exit
 from orchestrator.runtime import current
-from orchestrator.settings import Settings
+from orchestrator.settings import SQLITE_FILE, Settings
 from orchestrator.storage import credentials
 from orchestrator.storage.migrate import upgrade
 from orchestrator.storage.private_files import keep_private
@@ -58,6 +58,8 @@ class OrchestratorGroup(click.Group):
 # Commands that run a service: they log at ORCH_LOG_LEVEL. The others answer a person,
 # whose output INFO lines ("created (priority 5, ...)") would only clutter, unless -v.
 SERVICES = frozenset({"up", "api", "worker", "beat", "flower"})
+# The commands that may make a deployment's data dir and database; the others use one.
+MAKERS = SERVICES | {"db"}
 
 
 @click.group(cls=OrchestratorGroup)
@@ -73,6 +75,30 @@ def main(ctx: click.Context, verbose: bool) -> None:
     if ctx.invoked_subcommand not in SERVICES and not verbose and number < logging.WARNING:
         level = "WARNING"
     configure_logging(level, settings.log_format)
+    if ctx.invoked_subcommand not in MAKERS and not _asks_for_help():
+        _require_database(settings)
+
+
+def _asks_for_help() -> bool:
+    # The group runs before its command reads its arguments: help needs no deployment.
+    return any(argument in ("--help", "-h") for argument in sys.argv[1:])
+
+
+def _require_database(settings: Settings) -> None:
+    """Stop, saying where it looked and how to point it, when there is no database: a
+    command run outside a deployment used to make an empty one and report its tables
+    missing."""
+    if settings.database_url:
+        return  # a server's: its own errors say what is wrong
+    database = settings.data_dir.resolve() / SQLITE_FILE
+    if database.exists():
+        return
+    raise click.ClickException(
+        f"no orchestrator database in {database.parent}: the data dir is ORCH_DATA_DIR, else"
+        " the nearest var/ that `orchestrator up` made in this folder or above, else ./var."
+        " Run the command where `orchestrator up` runs, or set ORCH_DATA_DIR to its data"
+        " dir (or ORCH_DATABASE_URL to its database)"
+    )
 
 
 def _exec(service: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:

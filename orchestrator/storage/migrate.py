@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from orchestrator.database import make_room_for
 from orchestrator.runtime import current
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
@@ -38,5 +39,7 @@ def version_locations() -> list[str]:
 
 
 def upgrade(url: str | None = None, revision: str = "heads") -> None:
-    """Bring the database schema up to date."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database schema up to date (creating a SQLite database and its folder)."""
+    config = alembic_config(url)
+    make_room_for(config.get_main_option("sqlalchemy.url") or "")
+    command.upgrade(config, revision)

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.settings import InvalidSettings, Settings, load_settings, settings_from_env
+from orchestrator.settings import (
+    InvalidSettings,
+    Settings,
+    load_settings,
+    nearest_data_dir,
+    settings_from_env,
+)
 from tasks.settings import MediaSettings, media_settings
 from tests.conftest import REPO_ROOT
 
@@ -109,3 +115,43 @@ def test_the_cli_refuses_a_bad_value_in_one_line(tmp_path: Path, variable: str) 
         f"invalid configuration: {variable}='a week': input should be a valid number,"
         " unable to parse string as a number"
     )
+
+
+def test_the_data_dir_is_the_nearest_var_a_deployment_made(tmp_path: Path) -> None:
+    deployment, inner = tmp_path / "home", tmp_path / "home" / "media" / "new"
+    inner.mkdir(parents=True)
+    assert nearest_data_dir(inner) == Path("var")  # none yet: ./var, where up makes one
+    (deployment / "var").mkdir()
+    assert nearest_data_dir(inner) == Path("var")  # an empty var/ is no deployment's
+    (deployment / "var" / "api_key").write_text("k" * 32)
+    assert nearest_data_dir(inner) == deployment / "var"
+    assert nearest_data_dir(deployment) == Path("var")  # its own: as before, relative
+
+
+def test_a_command_outside_a_deployment_says_where_it_looked_and_makes_nothing(
+    tmp_path: Path,
+) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ORCH_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+
+    def orchestrator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    (tmp_path / "elsewhere").mkdir()
+    outside = orchestrator("jobs", "list", cwd=tmp_path / "elsewhere")
+    assert outside.returncode == 1
+    assert outside.stderr.startswith(f"Error: no orchestrator database in {tmp_path}/elsewhere/var")
+    assert "ORCH_DATA_DIR" in outside.stderr and outside.stderr.count("\n") == 1
+    assert list((tmp_path / "elsewhere").iterdir()) == []  # nothing made
+    assert orchestrator("jobs", "list", "--help", cwd=tmp_path / "elsewhere").returncode == 0
+
+    deployment = tmp_path / "home"
+    (deployment / "media" / "new").mkdir(parents=True)
+    assert orchestrator("db", "upgrade", cwd=deployment).returncode == 0
+    inside = orchestrator("jobs", "list", cwd=deployment / "media" / "new")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.startswith("ID ")
+    assert list((deployment / "media" / "new").iterdir()) == []
