@@ -1,15 +1,15 @@
 """The composition root: what a process runs on, built in one place from its settings.
 
 :func:`bootstrap` reads the settings (or takes the ones given), builds the database and
-the Redis clients from them, and makes that :class:`Runtime` the process's. Each entry
-point calls it before anything else: the CLI (``orchestrator.cli``), the API
-(``api.create_app``), gunicorn's configuration, and Celery when it configures its app
-(worker, beat, Flower, the celery CLI). Nothing is built at import: importing
-``orchestrator``, ``api``, ``services`` or ``tasks`` reads no setting and opens nothing.
+the Redis clients from them, and makes that :class:`Runtime` the process's. Gunicorn's
+configuration calls it in the master, before it forks; every other entry point (Celery's
+worker, beat and Flower as they configure the app through ``celeryconfig``, the CLI,
+``api.create_app``, a script) gets it from :func:`current`, which bootstraps from the
+environment on first use. Nothing is built at import: importing ``orchestrator``, ``api``,
+``services`` or ``tasks`` reads no setting and opens nothing.
 
-Code that runs inside a process asks :func:`current` for what it needs. A process whose
-entry point did not bootstrap (a script importing a module) is bootstrapped from its
-environment on first use. Tests bootstrap their own runtime from a settings object.
+Code that runs inside a process asks :func:`current` for what it needs. Tests build their
+own runtime from a settings object (``use(build(settings))``, ``bootstrap(settings)``).
 
 A forked child (a Celery pool process, a gunicorn worker) keeps its parent's runtime and
 calls :meth:`Runtime.after_fork` before it uses it.
