@@ -228,6 +228,10 @@ def notify_players(request: NotifyRequest, ctx: JobContext) -> dict[str, Any]:
             done[str(group.id)] = outcome
             ctx.save_checkpoint({"notified": done})
     failed = [o for o in outcomes if o["status"] == "failed"]
+    if failed:
+        # Kept beside the groups told, so that the job shows every group until a retry
+        # succeeds: its error alone hid the groups that did take the change.
+        ctx.save_checkpoint({"notified": done, "failed": failed})
     retryable = [o for o in failed if o["retryable"]]
     if retryable:
         delays = [o["busy_delay"] for o in retryable if o.get("busy_delay")]

@@ -99,7 +99,9 @@ function renderDetail(job) {
   $("detail-error-box").hidden = !job.error;
   $("detail-error").textContent = job.error ? `${job.error.type}: ${job.error.message}` : "";
   $("detail-traceback").textContent = job.error?.traceback || "";
-  renderPlayers(job.result?.groups);
+  // Until the job completes, its checkpoint has the groups told and those that failed.
+  const kept = job.checkpoint || {};
+  renderPlayers(job.result?.groups ?? [...Object.values(kept.notified || {}), ...(kept.failed || [])]);
   showJson("payload", pretty(job.payload));
   showJson("result", job.result === null ? "—" : pretty(job.result));
 }
@@ -113,7 +115,10 @@ function renderPlayers(groups) {
       items.push(el("li", { className: "player-failed" }, `${group.group} · ${fallback.player}: ✗ ${fallback.error}`));
     }
     if (group.status !== "notified" && group.status !== "already-notified") {
-      items.push(el("li", {}, `${group.group}: ${group.status}`));
+      for (const attempt of group.attempts || []) {
+        items.push(el("li", { className: "player-failed" }, `${group.group} · ${attempt.player}: ✗ ${attempt.error}`));
+      }
+      if (!group.attempts?.length) items.push(el("li", {}, `${group.group}: ${group.status}`));
       continue;
     }
     const mark = group.verified ? "✔ verified" : "not verified";

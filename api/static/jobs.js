@@ -20,11 +20,10 @@ const list = {
 };
 
 function progressCell(job) {
+  // A bar is for work under way: a finished job's 100 % said nothing its status does not.
+  if (job.status !== "processing") return "";
   const { percent, message } = job.progress || {};
-  if (percent == null) {
-    // An indeterminate bar while running without a reported percent.
-    return job.status === "processing" ? el("progress", { max: 100 }) : "";
-  }
+  if (percent == null) return el("progress", { max: 100 }); // running, no percent reported
   return el("span", { className: "progress", title: message || "" },
     el("progress", { max: 100, value: percent }), ` ${Math.round(percent)}%`);
 }

@@ -106,10 +106,15 @@ def test_sign_in_and_live_list(page: Page, api_server: ApiServer, tmp_path: Path
 
     # Submitted after the page loaded: it must arrive over the event stream.
     echo_id = submit("test-echo", {"hello": "web"}).job.id
-    progress_id = submit("test-progress", {"pause": 0.2}).job.id
+    progress_id = submit("test-progress", {"pause": 1.0}).job.id
     expect(job_row(page, echo_id)).to_have_attribute("data-status", "completed")
+    # Its progress arrives live while it runs, with a bar; once done, no bar (only work
+    # under way has one: a finished chain's 100 % hid a failed job after it).
+    expect(job_row(page, progress_id)).to_contain_text(re.compile(r"\b(25|50|75)%"))
+    expect(job_row(page, progress_id).locator("progress")).to_have_count(1)
     expect(job_row(page, progress_id)).to_have_attribute("data-status", "completed")
-    expect(job_row(page, progress_id)).to_contain_text("100%")
+    expect(job_row(page, progress_id).locator("progress")).to_have_count(0)
+    expect(job_row(page, echo_id).locator("progress")).to_have_count(0)
     # Newest first: the progress job was submitted last.
     expect(page.locator("#job-rows tr").first).to_have_attribute("data-job-id", progress_id)
 
@@ -473,6 +478,43 @@ def test_a_notify_job_shows_each_player_and_whether_its_library_shows_the_change
             )
             expect(players.nth(2)).to_contain_text(f"jellyfin {tag}: not verified — not checked")
             screenshot(page, tmp_path / "notify-players.png")
+        finally:
+            with write_session() as session:
+                session.execute(delete(PlayerGroup).where(PlayerGroup.name.like(f"% {tag}")))
+                session.execute(delete(Library).where(Library.id == library_id))
+
+
+def test_a_failed_notify_job_still_shows_the_groups_it_told_and_why_the_others_failed(
+    page: Page, api_server: ApiServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    library_path = tmp_path / "movies"
+    folder = make_movie(library_path, "Heat (1995)", 949)
+    with FakeKodi(username="kodi", password="right") as kodi:
+        with write_session() as session:
+            library = Library(name=f"movies-{tag}", path=str(library_path), kind="movies")
+            dry = PlayerGroup(name=f"dry run {tag}", libraries=[library])
+            dry.players = [Player(name=f"try-it {tag}", type="log", url="")]
+            den = PlayerGroup(name=f"den {tag}", libraries=[library])
+            den.players = [  # a wrong password: refused, for good
+                Player(name=f"kodi {tag}", type="kodi", url=kodi.url, username="kodi",
+                       password="wrong")
+            ]  # fmt: skip
+            session.add_all([library, dry, den])
+            session.flush()
+            library_id = library.id
+        try:
+            sign_in(page, api_server)
+            payload = {"library_id": library_id, "path": str(folder), "update_type": "Created"}
+            job_id = submit("notify-players", payload).job.id
+            page.goto(f"{api_server.url}/#job={job_id}")
+
+            expect(page.locator("#job-detail")).to_have_attribute("data-status", "failed")
+            players = page.locator("#detail-players li")
+            expect(players).to_have_count(2)
+            expect(players.nth(0)).to_contain_text(f"dry run {tag} · try-it {tag}: not verified")
+            expect(players.nth(1)).to_contain_text(f"den {tag} · kodi {tag}: ✗")
+            expect(page.locator("#detail-result")).to_have_text("—")  # no result: it failed
         finally:
             with write_session() as session:
                 session.execute(delete(PlayerGroup).where(PlayerGroup.name.like(f"% {tag}")))
