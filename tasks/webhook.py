@@ -46,6 +46,10 @@ def _place(
     return local, best_root(local, roots)
 
 
+# The end of an ignored event's summary ("Radarr Grab: Heat (1995) (ignored)").
+IGNORED = " (ignored)"
+
+
 def in_no_library(paths: list[str], source: str = "manual") -> list[str]:
     """Why each of ``paths`` (as ``source`` names them) cannot be scanned: it is in no
     library, or its mapping is not allowed; empty when every one has its library."""
@@ -154,6 +158,8 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         raise PermanentError(str(exc)) from exc
     summary: dict[str, Any] = {"action": event.action, "event": event.to_dict()}
     if event.action == "ignored":
+        # Said in its summary, which lists show: the page marks it apart from real work.
+        ctx.summary = f"{ctx.summary or event.event_type}{IGNORED}"
         return summary
     mappings, roots = _mappings_and_roots(source)
     placed, unmatched = [], []

@@ -5,6 +5,7 @@ import { closeDetail, currentJobId, onChainEvent } from "./detail.js";
 import { badge, el, fmtTime, followSse, getJson, jobHref, readSse, shortId, showMessage } from "./lib.js";
 
 const $ = (id) => document.getElementById(id);
+const IGNORED = " (ignored)"; // how an ignored event's summary ends (tasks/webhook.py)
 const enc = encodeURIComponent;
 
 const list = {
@@ -65,8 +66,11 @@ function fillRow(entry) {
   tr.classList.toggle("selected", job.id === currentJobId());
   // A failure is marked by a sign and a word as well as by colour.
   const mark = state === "failed" ? el("span", { className: "fail-mark", title: members.length ? "a job of this chain failed" : "failed" }, "⚠ ") : null;
+  // A webhook of an event with nothing to scan (Test, Grab, Health ...) is not real work.
+  const ignored = job.type === "webhook" && state === "completed" && (job.summary || "").endsWith(IGNORED);
+  tr.classList.toggle("ignored", ignored);
   tr.replaceChildren(
-    el("td", {}, mark, badge(state)),
+    el("td", {}, mark, ignored ? badge("ignored") : badge(state)),
     jobCell(job, members, member),
     el("td", { className: "mono col-id", title: job.id }, shortId(job.id)),
     el("td", { className: "num col-attempt" }, job.attempts),

@@ -72,7 +72,8 @@ def test_a_sonarr_import_chain_says_which_series_and_season(api: Api, tmp_path: 
 def test_an_ignored_event_says_what_it_was(api: Api) -> None:
     root_id = api.webhook("radarr", fixture("radarr_test"))
 
-    assert summaries(api, root_id) == [("webhook", "Radarr Test: Test Title (1970)")]
+    # What it was, and that it needed nothing: the list and the page mark it apart.
+    assert summaries(api, root_id) == [("webhook", "Radarr Test: Test Title (1970) (ignored)")]
 
 
 def test_a_manual_scan_names_its_folders_and_a_library_scan_its_library(

@@ -343,6 +343,8 @@ def test_every_fixture_is_accepted_and_ignored_events_complete_as_ignored(api: A
         if job["result"]["action"] == "ignored"
     ]
     events = {j["result"]["event"]["event_type"] for j in ignored}
+    # Their summaries say so: what lists show, and the page marks them apart.
+    assert all(j["summary"].endswith(" (ignored)") for j in ignored)
     assert {"Test", "Grab", "HealthRestored", "ApplicationUpdate", "MovieAdded",
             "SeriesAdd", "ManualInteractionRequired", "Health"} <= events  # fmt: skip
 

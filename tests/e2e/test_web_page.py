@@ -22,6 +22,7 @@ from orchestrator.storage.db import write_session
 from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
 from tests.fakes.players import FakeJellyfin, FakeKodi
+from tests.pipeline import fixture as webhook_body
 from tests.pipeline import make_movie
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -117,6 +118,11 @@ def test_sign_in_and_live_list(page: Page, api_server: ApiServer, tmp_path: Path
     expect(job_row(page, echo_id).locator("progress")).to_have_count(0)
     # Newest first: the progress job was submitted last.
     expect(page.locator("#job-rows tr").first).to_have_attribute("data-job-id", progress_id)
+    # An event with nothing to scan (Radarr's Test) is marked ignored, not as real work.
+    ignored_id = submit("webhook", {"source": "radarr", "body": webhook_body("radarr_test")}).job.id
+    expect(job_row(page, ignored_id).locator(".badge")).to_have_text("ignored")
+    expect(job_row(page, ignored_id)).to_contain_text("Radarr Test: Test Title (1970) (ignored)")
+    expect(job_row(page, echo_id).locator(".badge")).to_have_text("completed")
 
     # Live, not polled: the list itself was read once (plus two limit=1 probes).
     list_calls = [url for url in requests if urlparse(url).path == "/api/v1/jobs"]
