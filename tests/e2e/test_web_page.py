@@ -441,6 +441,47 @@ def test_a_phone_sized_page_is_usable(page: Page, api_server: ApiServer, tmp_pat
     expect(row).to_be_visible()
     expect(page.locator("#signout")).to_be_in_viewport()
 
+    # The configuration's tables reflow: a row's buttons are reached without scrolling
+    # sideways (they used to sit past the right edge).
+    with write_session() as session:
+        library = Library(name=f"phone {uuid.uuid4().hex[:6]}", path=str(tmp_path), kind="movies")
+        session.add(library)
+        session.flush()
+        library_id = library.id
+    try:
+        page.goto(f"{api_server.url}/#config")
+        library_row = page.locator(f'#config-libraries tr[data-resource-id="{library_id}"]')
+        remove = library_row.get_by_role("button", name="Delete")
+        expect(remove).to_be_visible()
+        box = remove.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390
+        wrap = "#config-libraries .table-wrap"
+        assert page.evaluate(
+            f"(w => w.scrollWidth <= w.clientWidth)(document.querySelector('{wrap}'))"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, tmp_path / "phone-config.png")
+    finally:
+        with write_session() as session:
+            session.execute(delete(Library).where(Library.id == library_id))
+
+
+def test_a_detail_opens_over_the_list_without_squeezing_it(
+    page: Page, api_server: ApiServer
+) -> None:
+    job_id = submit("test-echo", {"path": "/data/movies/A Rather Long Movie Title (2001)"}).job.id
+    sign_in(page, api_server)
+    row = job_row(page, job_id)
+    expect(row).to_have_attribute("data-status", "completed")
+    height = row.bounding_box()["height"]  # type: ignore[index]
+
+    row.click()
+    expect(page.locator("#job-detail")).to_have_attribute("data-job-id", job_id)
+    # The list keeps the whole width and its rows their one line; the detail lies over it.
+    assert page.locator("#job-list-pane").bounding_box()["width"] > 1200  # type: ignore[index]
+    assert row.bounding_box()["height"] == height  # type: ignore[index]
+    assert page.locator("#job-detail").bounding_box()["width"] >= 560  # type: ignore[index]
+
 
 def test_a_notify_job_shows_each_player_and_whether_its_library_shows_the_change(
     page: Page, api_server: ApiServer, tmp_path: Path
