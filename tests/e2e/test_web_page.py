@@ -6,6 +6,7 @@ each change by itself (sign-in, live list over SSE, detail, retry, configuration
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -19,7 +20,13 @@ from sqlalchemy import delete
 
 from orchestrator import submit
 from orchestrator.storage.db import write_session
-from services.catalog.models import GroupPathMapping, Library, Player, PlayerGroup
+from services.catalog.models import (
+    GroupPathMapping,
+    Library,
+    ManagerPathMapping,
+    Player,
+    PlayerGroup,
+)
 from tests.conftest import API_KEY, ApiServer, WorkerProcess
 from tests.fakes.players import FakeJellyfin, FakeKodi
 from tests.pipeline import fixture as webhook_body
@@ -566,3 +573,63 @@ def test_a_failed_notify_job_still_shows_the_groups_it_told_and_why_the_others_f
             with write_session() as session:
                 session.execute(delete(PlayerGroup).where(PlayerGroup.name.like(f"% {tag}")))
                 session.execute(delete(Library).where(Library.id == library_id))
+
+
+def test_a_households_imports_reach_its_players(
+    page: Page, api_server: ApiServer, tmp_path: Path
+) -> None:
+    """What a household sees: Radarr's and Sonarr's imports, each a chain that reached its
+    players, and a Test event marked ignored (the README's picture)."""
+    tag = uuid.uuid4().hex[:6]
+    movies, tv = tmp_path / "movies", tmp_path / "tv"
+    make_movie(movies, "The Matrix (1999)", 603)
+    season = tv / "Severance" / "Season 02"
+    season.mkdir(parents=True)
+    (season / "Severance - S02E01 - Hello, Ms. Cobel WEBDL-2160p.mkv").write_bytes(b"\0" * 2048)
+
+    def body(name: str) -> dict:  # the fixture, its manager's folders made this test's own
+        text = json.dumps(webhook_body(name))
+        return dict(
+            json.loads(text.replace('"/movies', f'"/movies-{tag}').replace('"/tv', f'"/tv-{tag}'))
+        )
+
+    with FakeKodi() as kodi, FakeJellyfin(token="jf") as jellyfin:
+        kodi.add_source("smb://nas/movies", "movies", disk=movies)
+        with write_session() as session:
+            films = Library(name=f"Movies {tag}", path=str(movies), kind="movies")
+            shows = Library(name=f"TV {tag}", path=str(tv), kind="tv")
+            for source, theirs, ours in (("radarr", "movies", movies), ("sonarr", "tv", tv)):
+                mapping = ManagerPathMapping(source=source, from_path=f"/{theirs}-{tag}")
+                mapping.to_path = str(ours)
+                session.add(mapping)
+            living_room = PlayerGroup(name=f"Living room {tag}", libraries=[films])
+            living_room.path_mappings = [
+                GroupPathMapping(from_path=str(movies), to_path="smb://nas/movies")
+            ]
+            living_room.players = [Player(name=f"Kodi {tag}", type="kodi", url=kodi.url)]
+            bedroom = PlayerGroup(name=f"Bedroom {tag}", libraries=[shows])
+            bedroom.players = [
+                Player(name=f"Jellyfin {tag}", type="jellyfin", url=jellyfin.url, token="jf")
+            ]
+            session.add_all([films, shows, living_room, bedroom])
+        try:
+            sign_in(page, api_server)
+            radarr = submit("webhook", {"source": "radarr", "body": body("radarr_download")}).job.id
+            sonarr = submit("webhook", {"source": "sonarr", "body": body("sonarr_download")}).job.id
+            test = submit("webhook", {"source": "radarr", "body": body("radarr_test")}).job.id
+
+            for root in (radarr, sonarr):  # each chain: webhook, scan, notify, all completed
+                expect(job_row(page, root).locator(".chain-toggle")).to_contain_text("3")
+                expect(job_row(page, root)).to_have_attribute("data-chain-status", "completed")
+            expect(job_row(page, test).locator(".badge")).to_have_text("ignored")
+            job_row(page, radarr).locator(".chain-toggle").click()
+            expect(page.locator(f'#job-rows tr[data-root-id="{radarr}"]')).to_have_count(3)
+            assert kodi.scans() and jellyfin.updates()  # the players were told
+            screenshot(page, tmp_path / "household.png")
+        finally:
+            with write_session() as session:
+                session.execute(delete(PlayerGroup).where(PlayerGroup.name.like(f"% {tag}")))
+                session.execute(delete(Library).where(Library.name.like(f"% {tag}")))
+                session.execute(
+                    delete(ManagerPathMapping).where(ManagerPathMapping.from_path.like(f"%-{tag}"))
+                )
