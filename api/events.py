@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, get_row, problem
 from api.pacing import StreamPace, release_free_memory
-from api.requests import parse_id, query_int
+from api.requests import hidden_types, parse_id, query_int
 from api.schemas import Event
 from orchestrator.jobs.lifecycle import TERMINAL, JobStatus
 from orchestrator.jobs.models import Job
@@ -244,6 +244,7 @@ def all_events() -> Response:
         "job_type": request.args.get("type"),
         "root_id": request.args.get("root_id"),
         "parent_id": request.args.get("parent_id"),
+        "hidden_types": hidden_types(),
     }
     after = _last_event_id()
     if after is None:

@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.errors import ApiError, get_row
-from api.requests import json_body, query_limit, storable
+from api.requests import hidden_types, json_body, query_limit, storable
 from api.serialize import (
     job_summary,
     job_to_dict,
@@ -125,6 +125,8 @@ def list_jobs() -> Response:
         value = request.args.get(name)
         if value is not None:
             query = query.where(getattr(Job, name) == value)
+    if hidden := hidden_types():
+        query = query.where(Job.type.not_in(hidden))
     if search := request.args.get("q"):
         if len(search) > MAX_SUMMARY_CHARS:
             raise ApiError(400, f"q must be at most {MAX_SUMMARY_CHARS} characters")

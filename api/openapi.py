@@ -181,6 +181,12 @@ FILTERS = [
     _param("query", "type", STR, "Only jobs of this type"),
     _param("query", "root_id", STR, "Only jobs of this chain"),
     _param("query", "parent_id", STR, "Only children of this job"),
+    _param(
+        "query",
+        "maintenance",
+        {"enum": ["0", "1", "true", "false", "yes", "no"]},
+        "0, false or no: leave out the platform's maintenance (reaper, retention)",
+    ),
 ]
 SEARCH = _param("query", "q", {"type": "string", "maxLength": MAX_SUMMARY_CHARS},
                 "Only jobs whose summary contains this (case-insensitive)")  # fmt: skip

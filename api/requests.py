@@ -13,6 +13,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from api.errors import ApiError
 from orchestrator.jobs.models import INT32_MAX
 from orchestrator.jobs.payloads import any_string, lone_surrogate, lone_surrogate_in, too_deep
+from orchestrator.jobs.registry import maintenance_type_names
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_ID = INT32_MAX
@@ -115,3 +116,16 @@ def query_int(name: str, default: int = 0) -> int:
     """A non-negative integer query parameter; 400 when it is not one."""
     raw = request.args.get(name)
     return default if raw is None else parse_id(raw, name)
+
+
+# What ``?maintenance=`` may say; the platform's maintenance is shown unless it says no.
+_NO, _YES = {"0", "false", "no"}, {"1", "true", "yes"}
+
+
+def hidden_types() -> tuple[str, ...]:
+    """The job types a list or stream leaves out: the platform's maintenance types when
+    ``?maintenance=0`` (the page's default), else none."""
+    value = request.args.get("maintenance", "1").lower()
+    if value not in _NO | _YES:
+        raise ApiError(400, "maintenance must be 0 or 1 (also false/true, no/yes)")
+    return tuple(maintenance_type_names()) if value in _NO else ()

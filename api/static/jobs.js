@@ -9,7 +9,7 @@ const IGNORED = " (ignored)"; // how an ignored event's summary ends (tasks/webh
 const enc = encodeURIComponent;
 
 const list = {
-  filters: { status: "", type: "", q: "" },
+  filters: { status: "", type: "", q: "", maintenance: false }, // maintenance: show the platform's own runs
   rows: new Map(), // job id -> {job, tr, updatedAt, members}
   expanded: new Set(), // root ids whose chain is shown
   nextCursor: null,
@@ -147,6 +147,7 @@ async function loadPage(more = false) {
   if (list.filters.status) params.set("status", list.filters.status);
   if (list.filters.type) params.set("type", list.filters.type);
   if (list.filters.q) params.set("q", list.filters.q);
+  if (!list.filters.maintenance) params.set("maintenance", "0");
   if (more) params.set("cursor", list.nextCursor);
   const page = await getJson(`/api/v1/jobs?${params}`);
   if (!more) list.rows.clear();
@@ -181,8 +182,10 @@ function follow() {
   list.stream = new AbortController();
   // Status is filtered here, not by the server: a stream filtered by status would never
   // tell that a shown job moved to another status.
-  const query = list.filters.type ? `?type=${enc(list.filters.type)}` : "";
-  followSse(`/api/v1/events${query}`, { lastId: list.lastEventId, signal: list.stream.signal,
+  const params = new URLSearchParams();
+  if (list.filters.type) params.set("type", list.filters.type);
+  if (!list.filters.maintenance) params.set("maintenance", "0");
+  followSse(`/api/v1/events?${params}`, { lastId: list.lastEventId, signal: list.stream.signal,
     onState: setLive, onEvent: onListEvent, forever: true });
 }
 
@@ -245,7 +248,7 @@ async function reload() {
   const generation = ++list.generation;
   list.stream?.abort();
   list.filters = { status: $("filter-status").value, type: $("filter-type").value.trim(),
-    q: $("filter-q").value.trim() };
+    q: $("filter-q").value.trim(), maintenance: $("filter-maintenance").checked };
   showMessage("list-error", "");
   try {
     if (!list.lastEventId) list.lastEventId = await startingEventId();
@@ -261,6 +264,7 @@ export function initJobs() {
   $("filter-status").addEventListener("change", reload);
   $("filter-type").addEventListener("change", reload);
   $("filter-q").addEventListener("change", reload);
+  $("filter-maintenance").addEventListener("change", reload);
   $("job-filters").addEventListener("submit", (e) => { e.preventDefault(); reload(); });
   $("load-more").addEventListener("click", () => loadPage(true).catch((e) => showMessage("list-error", e.message)));
 }

@@ -99,7 +99,7 @@ def events_after(
     *,
     limit: int = 500,
     settled_only: bool = True,
-    **filters: str | None,
+    **filters: Any,
 ) -> list[JobEvent]:
     """Stored events with id above ``after_id``, oldest first, filtered (see :func:`_filtered`).
 
@@ -114,7 +114,7 @@ def events_after(
     return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))
 
 
-def replay_start(session: Session, after_id: int, most: int, **filters: str | None) -> int | None:
+def replay_start(session: Session, after_id: int, most: int, **filters: Any) -> int | None:
     """Where to resume so that at most ``most`` events follow ``after_id``; None if they do.
 
     The id of the event ``most`` places before the newest matching one: replaying from
@@ -132,8 +132,12 @@ def _filtered(
     job_type: str | None = None,
     status: str | None = None,
     parent_id: str | None = None,
+    hidden_types: tuple[str, ...] = (),
 ) -> Select[Any]:
-    """``query`` of events narrowed to a job, a chain, a type, a status or a parent's children."""
+    """``query`` of events narrowed to a job, a chain, a type, a status or a parent's
+    children, without the events of ``hidden_types``."""
+    if hidden_types:
+        query = query.where(JobEvent.job_type.not_in(hidden_types))
     if job_id:
         query = query.where(JobEvent.job_id == job_id)
     if root_id:

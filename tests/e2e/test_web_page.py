@@ -135,6 +135,16 @@ def test_sign_in_and_live_list(page: Page, api_server: ApiServer, tmp_path: Path
     list_calls = [url for url in requests if urlparse(url).path == "/api/v1/jobs"]
     assert len(list_calls) <= 3, list_calls
 
+    # The platform's maintenance stays out of the list, live or loaded, unless asked for.
+    maintenance_id = submit("retention").job.id
+    after_id = submit("test-echo", {"after": "maintenance"}).job.id
+    expect(job_row(page, after_id)).to_have_attribute("data-status", "completed")
+    expect(job_row(page, maintenance_id)).to_have_count(0)
+    page.check("#filter-maintenance")
+    expect(job_row(page, maintenance_id)).to_have_attribute("data-status", "completed")
+    page.uncheck("#filter-maintenance")
+    expect(job_row(page, maintenance_id)).to_have_count(0)
+
     assert API_KEY not in page.url
     assert API_KEY not in page.evaluate("document.cookie")
     assert page.evaluate("Object.values(sessionStorage)") == [API_KEY]

@@ -143,10 +143,26 @@ def test_the_list_gives_summaries_and_the_job_itself_is_whole(client: FlaskClien
     assert whole["payload"] == {"big": "x" * 1000} and "x" * 1000 not in page.text
 
 
+def test_the_list_leaves_out_the_platforms_maintenance_when_asked(client: FlaskClient) -> None:
+    from orchestrator import submit
+
+    maintenance = submit("retention", countdown=3600).job.id  # internal: not over the API
+    body = {"type": "test-echo", "payload": {"n": 1}, "countdown": 3600}
+    echo = client.post("/api/v1/jobs", json=body, headers=AUTH).get_json()["id"]
+
+    def listed(query: str) -> set[str]:
+        page = client.get(f"/api/v1/jobs?status=pending&limit=500{query}", headers=AUTH)
+        return {item["id"] for item in page.get_json()["items"]}
+
+    assert {maintenance, echo} <= listed("")  # as before: everything
+    assert echo in listed("&maintenance=0") and maintenance not in listed("&maintenance=0")
+    assert {maintenance, echo} <= listed("&maintenance=yes")
+
+
 @pytest.mark.parametrize(
     ("query", "words"),
     [("status=done", ["status"]), ("limit=0", ["limit"]), ("limit=x", ["limit"]),
-     ("cursor=%%%", ["cursor"])],
+     ("cursor=%%%", ["cursor"]), ("maintenance=perhaps", ["maintenance"])],
 )  # fmt: skip
 def test_list_rejects_bad_queries(client: FlaskClient, query: str, words: list[str]) -> None:
     assert_problem(client.get(f"/api/v1/jobs?{query}", headers=AUTH), 400, *words)
