@@ -441,6 +441,12 @@ def test_a_phone_sized_page_is_usable(page: Page, api_server: ApiServer, tmp_pat
     row = job_row(page, job_id)
     expect(row).to_be_visible()
     expect(row.locator(".summary")).to_be_in_viewport()
+    # Work done shows no bar, and an event with nothing to scan is marked ignored, here too.
+    expect(row).to_have_attribute("data-status", "completed")
+    expect(row.locator("progress")).to_have_count(0)
+    ignored_id = submit("webhook", {"source": "sonarr", "body": webhook_body("sonarr_test")}).job.id
+    expect(job_row(page, ignored_id).locator(".badge")).to_have_text("ignored")
+    expect(job_row(page, ignored_id).locator(".badge")).to_be_in_viewport()
     # Nothing sticks out sideways: the page itself never scrolls horizontally.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, tmp_path / "phone-list.png")
