@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator import job
@@ -75,3 +77,21 @@ def test_every_job_type_has_a_soft_then_hard_time_limit() -> None:
     assert (task.soft_time_limit, task.time_limit) == (10, 20)
     default = app.tasks["test-echo"]
     assert (default.soft_time_limit, default.time_limit) == (900, 930)  # ORCH_JOB_TIME_LIMIT
+
+
+def test_maintenance_that_found_nothing_to_do_leaves_no_row(tmp_path: Path) -> None:
+    from orchestrator.jobs.maintenance import retention
+    from orchestrator.jobs.registry import get_job_type
+    from orchestrator.jobs.runner import _is_idle
+    from tests.catalog_db import catalog_database
+    from tests.fakes.job_context import FakeJobContext
+
+    with catalog_database(tmp_path):
+        ctx = FakeJobContext("retention")
+        result = retention({}, ctx)
+
+    # A round of beat's with nothing to delete is idle: the runner forgets its row.
+    assert result == {"deleted": 0}
+    assert _is_idle(result, ctx)
+    assert get_job_type("retention").keep_idle is False
+    assert get_job_type("reaper").keep_idle is False
