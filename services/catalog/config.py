@@ -122,12 +122,18 @@ def _anchor(value: str) -> str:
 Anchor = Annotated[str, Field(min_length=1, max_length=MAX_ANCHOR_CHARS), AfterValidator(_anchor)]
 
 
-def _confirmed(confirm: bool, info: ValidationInfo) -> bool:
-    """Refuse a library path in a system folder (or a link to one) unless confirmed."""
+def _new_path(info: ValidationInfo) -> str | None:
+    """The library path being set, or None: no valid path, or a patch that keeps it."""
     path = info.data.get("path")
     row = (info.context or {}).get("row")
-    if confirm or path is None or (row is not None and row.path == path):
-        return confirm  # confirmed, no valid path, or a patch that keeps the path
+    return None if path is None or (row is not None and row.path == path) else path
+
+
+def _confirmed(confirm: bool, info: ValidationInfo) -> bool:
+    """Refuse a library path in a system folder (or a link to one) unless confirmed."""
+    path = _new_path(info)
+    if confirm or path is None:
+        return confirm
     real = os.path.realpath(path)
     found = system_folder(path) or system_folder(real)
     if found:
@@ -150,10 +156,9 @@ ConfirmSystemPath = Annotated[
 def _present(allow_missing: bool, info: ValidationInfo) -> bool:
     """Refuse a library folder that is not there unless allowed (a share not mounted yet):
     its scans would find nothing, and a typo would pass unseen."""
-    path = info.data.get("path")
-    row = (info.context or {}).get("row")
-    if allow_missing or path is None or (row is not None and row.path == path):
-        return allow_missing  # allowed, no valid path, or a patch that keeps the path
+    path = _new_path(info)
+    if allow_missing or path is None:
+        return allow_missing
     if not os.path.isdir(path):
         what = "is not a folder" if os.path.exists(path) else "does not exist"
         raise ValueError(
