@@ -16,7 +16,8 @@ from orchestrator.storage.db import read_session, write_session
 from tests.conftest import WorkerProcess, wait_for_job, wait_until
 
 
-def test_reaper_fails_a_stuck_job_without_retries_left(worker: WorkerProcess) -> None:
+def _stuck_job() -> Job:
+    """A job processing for an hour on a worker that is gone, with no retry left."""
     stuck = build_job("test-echo", {}, max_retries=0)
     with unit_of_work() as uow:
         insert_job(uow, stuck)
@@ -26,6 +27,11 @@ def test_reaper_fails_a_stuck_job_without_retries_left(worker: WorkerProcess) ->
             .values(status="processing", worker="ghost@nowhere", attempts=1,
                     started_at=utcnow() - timedelta(hours=1), dispatched_at=utcnow())
         )  # fmt: skip
+    return stuck
+
+
+def test_reaper_fails_a_stuck_job_without_retries_left(worker: WorkerProcess) -> None:
+    stuck = _stuck_job()
 
     wait_for_job(submit("reaper").job.id)
 
@@ -98,15 +104,7 @@ def test_an_idle_reaper_run_leaves_no_info_line_and_a_busy_one_says_what_it_did(
     assert "test-echo" in idle  # the worker logs at INFO...
     assert [line for line in idle.splitlines() if "reaper" in line] == []  # ...not its rounds
 
-    stuck = build_job("test-echo", {}, max_retries=0)
-    with unit_of_work() as uow:
-        insert_job(uow, stuck)
-        uow.session.execute(
-            update(Job)
-            .where(Job.id == stuck.id)
-            .values(status="processing", worker="ghost@nowhere", attempts=1,
-                    started_at=utcnow() - timedelta(hours=1), dispatched_at=utcnow())
-        )  # fmt: skip
+    stuck = _stuck_job()
     app.send_task("reaper", queue="critical")
     assert wait_for_job(stuck.id).status == "failed"
 
