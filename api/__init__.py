@@ -6,8 +6,20 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from api import actions, events, health, jobs, metrics, openapi, resources, triggers, web, webhooks
-from api.auth import is_authorized
+from api import (
+    actions,
+    events,
+    health,
+    jobs,
+    keys,
+    metrics,
+    openapi,
+    resources,
+    triggers,
+    web,
+    webhooks,
+)
+from api.auth import WEBHOOK_ENDPOINTS, opens, required_scope, scope_of_request
 from api.errors import ApiError, problem, register_error_handlers
 from api.pacing import StreamPace
 from api.requests import IdConverter, has_nul
@@ -61,10 +73,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             raise ApiError(400, "the URL holds a NUL character (%00): remove it")
         if request.endpoint in OPEN_ENDPOINTS:
             return
+        endpoint = request.endpoint or ""  # none: an unknown path or method (404, 405)
         # Radarr, Sonarr and scripts calling the manual trigger may send the key as they can.
-        webhook = bool(request.endpoint and request.endpoint.startswith(("webhooks.", "triggers.")))
-        if not is_authorized(allow_webhook_forms=webhook):
+        webhook = endpoint.startswith(WEBHOOK_ENDPOINTS)
+        scope = scope_of_request(allow_webhook_forms=webhook)
+        if scope is None:
             raise ApiError(401, WEBHOOK_KEY_FORMS if webhook else KEY_FORMS)
+        needed = required_scope(endpoint, request.method)
+        if not opens(scope, needed):
+            wanted = "an admin key" if needed == "admin" else f"a {needed} or an admin key"
+            raise ApiError(
+                403, f"this key's scope is {scope}: {request.method} {request.path} needs {wanted}"
+            )
 
     @app.before_request
     def _refuse_work_while_the_broker_is_full() -> Response | None:
@@ -86,6 +106,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (
         health.bp,
         jobs.bp,
+        keys.bp,
         events.bp,
         resources.bp,
         actions.bp,

@@ -1,4 +1,10 @@
-"""API-key authentication (docs/design.md §5.2)."""
+"""API-key authentication and scopes (docs/design.md §5.2).
+
+``ORCH_API_KEY`` is the admin key; named keys (``orchestrator key add``) carry a scope.
+Each route needs one scope: ``webhooks`` for the webhook and trigger routes, ``read`` for
+the other GET routes (the event streams and ``/metrics`` among them), ``admin`` for the
+rest. An admin key opens every route; another key, only the routes of its own scope.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import binascii
 import hmac
 
 from flask import current_app, request
+
+from orchestrator.storage import api_keys
 
 
 def _same(given: str | None, key: str) -> bool:
@@ -33,7 +41,32 @@ def presented_key(allow_webhook_forms: bool = False) -> str | None:
     return request.args.get("apikey")
 
 
-def is_authorized(allow_webhook_forms: bool = False) -> bool:
-    """True if the request carries the configured API key."""
-    key: str = current_app.config["API_KEY"]
-    return _same(presented_key(allow_webhook_forms), key)
+# The routes that take work in from a manager or a script: what a ``webhooks`` key opens.
+WEBHOOK_ENDPOINTS = ("webhooks.", "triggers.")
+# GET routes that are nonetheless an admin's: who holds which key is not for a dashboard.
+ADMIN_READS = frozenset({"keys.list_keys"})
+
+
+def required_scope(endpoint: str, method: str) -> api_keys.Scope:
+    """The scope a request to ``endpoint`` with ``method`` needs."""
+    if endpoint.startswith(WEBHOOK_ENDPOINTS):
+        return "webhooks"
+    if method in ("GET", "HEAD") and endpoint not in ADMIN_READS:
+        return "read"
+    return "admin"
+
+
+def scope_of_request(allow_webhook_forms: bool = False) -> str | None:
+    """The scope of the key the request presents: ``admin`` for ``ORCH_API_KEY``, a named
+    key's own, or None for no key or an unknown one."""
+    given = presented_key(allow_webhook_forms)
+    if not given:
+        return None
+    if _same(given, current_app.config["API_KEY"]):
+        return "admin"
+    return api_keys.scope_of(given)
+
+
+def opens(scope: str, needed: str) -> bool:
+    """Whether a key of ``scope`` opens a route that needs ``needed``."""
+    return scope in ("admin", needed)

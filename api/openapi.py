@@ -17,11 +17,13 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from api import schemas as api_shapes
 from api.jobs import SubmitBody
+from api.keys import KeyCreate
 from api.requests import DEFAULT_LIMIT, MAX_LIMIT
 from orchestrator.jobs.lifecycle import JobStatus
 from orchestrator.jobs.models import INT32_MAX
 from orchestrator.jobs.shapes import Shape
 from orchestrator.jobs.summaries import MAX_SUMMARY_CHARS
+from orchestrator.storage.api_keys import SCOPES
 from services.catalog import shapes as catalog_shapes
 from services.catalog.config import RESOURCES
 from services.players import PLAYER_TYPES
@@ -69,6 +71,16 @@ SCHEMAS: dict[str, Schema] = {
         # Not blank as str.strip() sees it: it also strips \x1c-\x1f and \x85, unlike ECMA \s.
         "eventType": {"type": "string", "minLength": 1, "pattern": r"[^\s\x1c-\x1f\x85]"},
     }, additionalProperties=True, description="A Radarr/Sonarr webhook: any event, any fields."),
+    "ApiKey": _obj("id name scope hint created_at last_used_at", {
+        "id": INT32, "name": STR, "scope": {"enum": list(SCOPES)},
+        "hint": {**STR, "description": "The key's first characters, then …"},
+        "created_at": {**STR, "format": "date-time"},
+        "last_used_at": {**_null("string"), "format": "date-time",
+                         "description": "Written at most once a minute"},
+    }),
+    "ApiKeyPage": _obj("items", {"items": _array(_ref("ApiKey"))}),
+    "ApiKeyMade": {"allOf": [_ref("ApiKey"), _obj("key", {"key": {
+        **STR, "description": "The key itself: shown this once, kept only as a hash"}})]},
     "PlayerTest": {"oneOf": [_ref("PlayerReachable"), _ref("PlayerFailed")],
                    "description": "Only whether a player of that type answers, and its "
                    "version: nothing else of what answers at the URL is echoed."},
@@ -234,6 +246,8 @@ PROBLEMS: dict[int, tuple[str, str, str | None]] = {
     400: ("BadRequest", "A query parameter or header is invalid, or the body is missing, not "
           "JSON, not an object, or (webhooks) has no eventType, or the job type is unknown", None),
     401: ("Unauthorized", "The API key is missing or wrong", None),
+    403: ("Forbidden", "The key's scope does not open this route: webhooks keys open the "
+          "webhook and trigger routes, read keys the other GET routes, admin keys all", None),
     404: ("NotFound", "No such resource", None),
     405: ("MethodNotAllowed", "The path exists, not with this method: any method not listed "
           "for a path answers this", "Allow"),
@@ -287,7 +301,7 @@ def _op(
 ) -> Schema:
     """An operation; ``errors`` lists its statuses, plus 401 unless open and 413 with a body."""
     codes = {int(code) for code in errors.split()}
-    codes |= {401} if security != OPEN else set()
+    codes |= {401, 403} if security != OPEN else set()
     codes |= {413} if body else set()
     responses = ok | {
         str(code): {"$ref": f"#/components/responses/{PROBLEMS[code][0]}"} for code in sorted(codes)
@@ -343,6 +357,16 @@ def _paths(schemas: dict[str, Schema]) -> dict[str, Schema]:
         "/api/v1/events": {"get": _op(
             "events.all_events", "Server-Sent Events of every job, replayed after Last-Event-ID,"
             " then live (never ends)", STREAM, "400", FILTERS + AFTER)},
+        "/api/v1/keys": {
+            "post": _op("keys.create_key", "Make a named key with a scope (the key is in this "
+                        "answer only)", _ok(201, "ApiKeyMade"), "400 409 422 503",
+                        body=_request_schema(KeyCreate, schemas)),
+            "get": _op("keys.list_keys", "The named keys, without their secrets (admin keys "
+                       "only)", _ok(200, "ApiKeyPage"), "503"),
+        },
+        "/api/v1/keys/{key_id}": {"delete": _op(
+            "keys.revoke_key", "Revoke a named key", NO_CONTENT, "404 503",
+            _row("key_id", "The key's id"))},
         "/api/v1/movies": {"get": _op("resources.list_movies", "Movies of the catalog",
                                       _ok(200, "MoviePage"), "400 503", PAGE + MOVIE_FILTERS)},
         "/api/v1/movies/{movie_id}": {"get": _op(

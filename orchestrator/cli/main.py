@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from orchestrator.cli.jobs import COMMANDS
+from orchestrator.cli.keys import key
 from orchestrator.delivery import beatlock
 from orchestrator.jobs.priorities import QUEUES
 from orchestrator.observability import metrics
@@ -359,6 +360,6 @@ def _add_plugin_commands(group: click.Group) -> None:
             group.add_command(command)
 
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, key):
     main.add_command(_command)
 _add_plugin_commands(main)

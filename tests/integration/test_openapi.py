@@ -157,7 +157,7 @@ def test_errors_are_problem_json(spec: dict[str, Any]) -> None:
             if int(status) >= 400 and path != "/readyz":
                 assert response["$ref"].startswith("#/components/responses/"), (path, status)
                 used.add(status)
-    assert used == {"400", "401", "404", "405", "409", "413", "422", "503"}
+    assert used == {"400", "401", "403", "404", "405", "409", "413", "422", "503"}
 
 
 def test_parameters_and_media_types(spec: dict[str, Any]) -> None:

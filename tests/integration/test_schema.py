@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import orchestrator.storage.api_keys  # noqa: F401 - so do the named keys
 import services.catalog.models  # noqa: F401 - the catalog's tables join the metadata
 from orchestrator.storage.db import Base, get_engine
 

@@ -178,7 +178,7 @@ def test_the_key_is_compared_in_constant_time(client: FlaskClient) -> None:
     assert "hmac.compare_digest(" in source
     compare = inspect.getsource(api_auth._same)
     assert "compare_digest" in compare and "==" not in compare
-    assert "_same(" in inspect.getsource(api_auth.is_authorized)
+    assert "_same(" in inspect.getsource(api_auth.scope_of_request)
 
     last = chr(ord(API_KEY[-1]) + 1)
     near_misses = [
