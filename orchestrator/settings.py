@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -224,12 +224,19 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
         raise InvalidSettings(str(exc)) from None
     except ValidationError as exc:
         names = {field: name for name, field in cls.variables().items()}
+        # A secret's value is never repeated: the message goes to terminals and logs.
+        secrets = {name for name, field in cls.model_fields.items() if _is_secret(field.annotation)}
         problems = [
-            f"{names.get(str(error['loc'][0]), error['loc'][0])}={error['input']!r}:"
+            f"{names.get(str(error['loc'][0]), error['loc'][0])}"
+            f"{'' if error['loc'][0] in secrets else '=' + repr(error['input'])}:"
             f" {error['msg'][0].lower()}{error['msg'][1:]}"
             for error in exc.errors()
         ]
         raise InvalidSettings("; ".join(problems)) from None
+
+
+def _is_secret(annotation: Any) -> bool:
+    return SecretStr in (annotation, *get_args(annotation))
 
 
 def read_settings(cls: type[S]) -> S:

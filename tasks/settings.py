@@ -7,10 +7,15 @@ values (a test's worker) uses its own; ``media_settings.cache_clear()`` re-reads
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
 from orchestrator.settings import EnvSettings, read_settings
+from services.notifications import check_urls, split_urls
+
+Outcome = Literal["failed", "completed"]
+OUTCOMES: tuple[Outcome, ...] = ("failed", "completed")
 
 
 class MediaSettings(EnvSettings):
@@ -29,6 +34,37 @@ class MediaSettings(EnvSettings):
     # before its folder's fallback is scanned, and again before the job fails (0: do not
     # check, and report the players unverified).
     player_verify_timeout: float = Field(default=20.0, ge=0, le=120)
+    # Where people hear of failures (and, if asked, of imports every player took): Apprise
+    # URLs, separated by commas or spaces. Secret: never shown whole.
+    notify_urls: SecretStr | None = None
+    # What they hear of: "failed" (a job of the pipeline failed for good), "completed"
+    # (an import reached every player), or both ("failed,completed").
+    notify_on: str = "failed"
+    # The page's address as people open it, for the link in each message.
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _apprise_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_urls(value.get_secret_value())
+        return value
+
+    @field_validator("notify_on")
+    @classmethod
+    def _outcomes(cls, value: str) -> str:
+        outcomes = {part.strip() for part in value.split(",") if part.strip()}
+        if not outcomes <= set(OUTCOMES):
+            raise ValueError("must be failed, completed, or failed,completed")
+        return ",".join(sorted(outcomes))
+
+    def notify_url_list(self) -> list[str]:
+        """The Apprise URLs to send each message to."""
+        return split_urls(self.notify_urls.get_secret_value()) if self.notify_urls else []
+
+    def tells(self, outcome: Outcome) -> bool:
+        """Whether people are told of ``outcome`` (and there is anyone to tell)."""
+        return outcome in self.notify_on.split(",") and self.notify_urls is not None
 
 
 @lru_cache(maxsize=1)

@@ -132,7 +132,21 @@ def transition(
     data = event_data(job) if callable(event_data) else event_data or {}
     uow.record_event(job, EVENT_FOR_STATUS[target], data)
     uow.log(log, job, "%s%s", target.value, _describe(data))
+    if target in (JobStatus.COMPLETED, JobStatus.FAILED):
+        for listener in _settled_listeners:
+            listener(uow, job)
     return job
+
+
+# Told of each job that has just completed or failed for good, in its transaction: what
+# they record commits with the outcome, or not at all (the ``notify-people`` job).
+_settled_listeners: list[Callable[[UnitOfWork, Job], None]] = []
+
+
+def on_settled(listener: Callable[[UnitOfWork, Job], None]) -> None:
+    """Call ``listener(uow, job)`` in the transaction that completes or fails a job."""
+    if listener not in _settled_listeners:
+        _settled_listeners.append(listener)
 
 
 @lru_cache(maxsize=256)

@@ -11,7 +11,8 @@ through a :class:`UnitOfWork` opened by :func:`unit_of_work`, which does, in ord
 3. the commit;
 4. after it, and only then: the metric counts the events feed (handed to the writer
    that adds them to the shared totals, ``metrics.counts``), the event streams'
-   doorbell (``events.ringer``), and one log line per lifecycle change.
+   doorbell (``events.ringer``), one log line per lifecycle change, and what callers
+   asked to do once it is committed (``after_commit``: publish a job it recorded).
 
 A transaction that fails does none of 2 and says none of 4. Publishing a committed job
 is the caller's next step, not this one's: ``dispatch.submit`` hands new jobs to the
@@ -21,7 +22,7 @@ relay, the runner publishes retries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ class UnitOfWork:
     _counts: list[dict[str, Any]] = field(default_factory=list)
     _lines: list[tuple[logging.Logger, Job, str, tuple[Any, ...]]] = field(default_factory=list)
     _ring: bool = False
+    _after: list[Callable[[], None]] = field(default_factory=list)
 
     def add_job(self, row: dict[str, Any], *, batched: bool = False) -> None:
         """Insert a job's row: now, or (``batched``) with the others just before commit."""
@@ -85,6 +87,10 @@ class UnitOfWork:
         """Log a line about ``job`` once the transaction commits (what it says is then true)."""
         self._lines.append((logger, job, message, args))
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed (never if it fails)."""
+        self._after.append(callback)
+
     def _write_batched(self) -> None:
         """Step 2: the batched jobs, then their events (which refer to them)."""
         # One statement per set of columns (jobs with and without a due time, ...).
@@ -98,7 +104,7 @@ class UnitOfWork:
             connection.execute(insert(JobEvent), self._events)
 
     def _announce(self) -> None:
-        """Step 4: counts, doorbell, log lines."""
+        """Step 4: counts, doorbell, log lines, then the callers' callbacks."""
         if self._counts:
             counts.add(*self._counts)
         if self._ring:
@@ -106,6 +112,8 @@ class UnitOfWork:
         for logger, job, message, args in self._lines:
             level = logging.DEBUG if is_routine(job.type) else logging.INFO
             job_logger(logger, job).log(level, message, *args)
+        for callback in self._after:
+            callback()
 
 
 @contextmanager
