@@ -37,6 +37,7 @@ RUN = (
     'O=.venv/bin/orchestrator\n$O group add "Dry run"',
     ".venv/bin/celery -A orchestrator",
     "KEY=$(cat var/api_key)",
+    "O=.venv/bin/orchestrator\nKEY=$($O key add",
 )
 NOT_RUN = {
     "make up": "runs the stack until Ctrl-C (tests/e2e/test_up.py runs `up`); checked by make -n",
@@ -209,3 +210,22 @@ def test_submitting_and_streaming_a_job_with_curl(
     events = re.findall(r"^event: (\S+)", done.stdout, re.M)
     assert events[0] == "job.created"
     assert events[-1] == "job.completed"
+
+
+def test_a_webhooks_key_for_radarr(own_database: dict) -> None:
+    api = ApiServer()
+    try:
+        script = _block("O=.venv/bin/orchestrator\nKEY=$($O key add").replace(
+            "http://127.0.0.1:8000", api.url
+        )
+        done = _bash(script, own_database)
+    finally:
+        api.stop()
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    queued, refused, *listed = done.stdout.splitlines()
+    assert json.loads(queued)["status"] == "queued"
+    assert json.loads(refused)["detail"].startswith("this key's scope is webhooks: GET")
+    assert listed[1].startswith("radarr ") and " webhooks " in listed[1]
+    assert listed[-1] == "revoked key radarr (scope webhooks)"
+    assert "only time it is shown" in done.stderr
