@@ -124,6 +124,7 @@ def _target(change: Change, mappings: list[tuple[str, str]]) -> ScanTarget:
         directory=map_path(change.path, mappings) or change.path,
         update_type=change.update_type,
         content="tvshows" if library.kind == "tv" else "movies",
+        library=library.name,
         show_directory=(map_path(show, mappings) or show) if show else None,
         library_directory=map_path(library.path, mappings) or library.path,
         files=change.files,

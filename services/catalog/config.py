@@ -2,7 +2,7 @@
 
 Each resource is a :class:`Resource`: its model, its create and patch schemas
 (pydantic, so errors name the field), how a row is written from validated data
-and how it is shown. Secrets (player password and token) are write-only.
+and how it is shown. Secrets (player password, token and header value) are write-only.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.jobs.models import INT32_MAX
 from services.catalog import shapes
 from services.catalog.models import (
+    HEADER_VALUE_CHARS,
+    PATH_CHARS,
     GroupPathMapping,
     Library,
     ManagerPathMapping,
@@ -38,7 +40,7 @@ from services.catalog.models import (
     PlayerGroup,
 )
 from services.catalog.system_folders import confirmed_system_path, system_folder
-from services.players import PLAYER_TYPES
+from services.players import MAX_TIME_LIMIT, PLAYER_TYPES, executable_problem
 
 if TYPE_CHECKING:
     PlayerType = str
@@ -290,13 +292,86 @@ def _url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
-def _url_unless_dry_run(value: str | None, info: ValidationInfo) -> str | None:
-    """A player's URL, required but for the dry-run type (``log``), which sends nothing."""
+# The player types that send nothing over HTTP: their URL is not needed.
+NO_URL_TYPES = frozenset({"log", "command"})
+URL_REQUIRED = "required: the player's base URL, e.g. http://kodi.local:8080"
+COMMAND_REQUIRED = (
+    "required for a command player: the absolute path of an executable file, e.g."
+    " /config/scripts/notify.sh"
+)
+
+
+def _url_unless_sending_none(value: str | None, info: ValidationInfo) -> str | None:
+    """A player's URL, required but for the types that send nothing over HTTP (``log``,
+    a dry run, and ``command``)."""
     if value is None:
-        if info.data.get("type") == "log":
+        if info.data.get("type") in NO_URL_TYPES:
             return ""
-        raise ValueError("required: the player's base URL, e.g. http://kodi.local:8080")
+        raise ValueError(URL_REQUIRED)
     return _url(value)
+
+
+def _executable(value: str | None) -> str | None:
+    """A command player's executable: the absolute path of an executable file here."""
+    if value is None:
+        return None
+    value = value.strip()
+    problem = executable_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _command_unless_other_type(value: str | None, info: ValidationInfo) -> str | None:
+    """The executable, required for a command player."""
+    if value is None and info.data.get("type") == "command":
+        raise ValueError(COMMAND_REQUIRED)
+    return _executable(value)
+
+
+# A header's name as HTTP allows it (RFC 9110 token characters).
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# Headers the webhook's request sets itself, or whose change would break it.
+_OWN_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "transfer-encoding", "connection"}
+)
+
+
+def _header_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not _HEADER_NAME.match(value):
+        raise ValueError(
+            "must be a header name: letters, digits and - (no spaces or colon), e.g. Authorization"
+        )
+    if value.lower() in _OWN_HEADERS:
+        raise ValueError(f"{value} is set by the orchestrator itself: choose another header")
+    return value
+
+
+def _header_value(value: str | None) -> str | None:
+    # Never echoed: it is a secret (a bearer token).
+    if value is not None and not all(" " <= c <= "~" for c in value):
+        raise ValueError("must be printable ASCII text on one line (no control characters)")
+    return value
+
+
+HEADER_PAIR = "header_name and header_value go together: send both, or neither"
+
+
+def _header_value_with_name(value: str | None, info: ValidationInfo) -> str | None:
+    """A new player's header value, given exactly when a header name is."""
+    value = _header_value(value)
+    if "header_name" not in info.data:  # the name was refused: that error says enough
+        return value
+    if (value is None) != (info.data["header_name"] is None):
+        raise ValueError(HEADER_PAIR)
+    return value
+
+
+# A command's time limit in seconds.
+TimeLimit = Annotated[int, Field(ge=1, le=MAX_TIME_LIMIT)]
 
 
 class PlayerCreate(Strict):
@@ -309,12 +384,25 @@ class PlayerCreate(Strict):
     username: str | None = Field(default=None, max_length=200)
     password: str | None = Field(default=None, max_length=500)
     token: str | None = Field(default=None, max_length=500)
+    command: str | None = Field(
+        default=None, min_length=1, max_length=PATH_CHARS, validate_default=True
+    )
+    time_limit: TimeLimit | None = None
+    header_name: str | None = Field(default=None, min_length=1, max_length=200)
+    header_value: str | None = Field(
+        default=None, max_length=HEADER_VALUE_CHARS, validate_default=True
+    )
 
-    _url = field_validator("url")(_url_unless_dry_run)
+    _url = field_validator("url")(_url_unless_sending_none)
+    _command = field_validator("command")(_command_unless_other_type)
+    _header_name = field_validator("header_name")(_header_name)
+    _header_value = field_validator("header_value")(_header_value_with_name)
 
 
 class PlayerPatch(Patch):
-    NULLABLE = frozenset({"username", "password", "token"})
+    NULLABLE = frozenset(
+        {"username", "password", "token", "time_limit", "header_name", "header_value"}
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     type: PlayerType | None = None
@@ -325,8 +413,15 @@ class PlayerPatch(Patch):
     username: str | None = Field(default=None, max_length=200)
     password: str | None = Field(default=None, max_length=500)
     token: str | None = Field(default=None, max_length=500)
+    command: str | None = Field(default=None, min_length=1, max_length=PATH_CHARS)
+    time_limit: TimeLimit | None = None
+    header_name: str | None = Field(default=None, min_length=1, max_length=200)
+    header_value: str | None = Field(default=None, max_length=HEADER_VALUE_CHARS)
 
     _url = field_validator("url")(_url)
+    _command = field_validator("command")(_executable)
+    _header_name = field_validator("header_name")(_header_name)
+    _header_value = field_validator("header_value")(_header_value)
 
 
 def _libraries(session: Session, ids: list[int]) -> list[Library]:
@@ -354,6 +449,18 @@ def _write_player(session: Session, player: Player, data: dict[str, Any]) -> Non
         raise UnknownReference("group_id", f"no player group with id {data['group_id']}")
     for name, value in data.items():
         setattr(player, name, value)
+    _refuse_incomplete(player)
+
+
+def _refuse_incomplete(player: Player) -> None:
+    """Refuse a player lacking what its type needs, as a change may leave it (a patch to
+    another type, a cleared field): the create schema checks a new one field by field."""
+    if player.type == "command" and not player.command:
+        raise InvalidInput(f"command: {COMMAND_REQUIRED}", "command")
+    if player.type not in NO_URL_TYPES and not player.url:
+        raise InvalidInput(f"url: {URL_REQUIRED}", "url")
+    if (player.header_name is None) != (player.header_value is None):
+        raise InvalidInput(HEADER_PAIR, "header_value")
 
 
 def _write_library(session: Session, library: Library, data: dict[str, Any]) -> None:

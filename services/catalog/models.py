@@ -37,6 +37,8 @@ IMDB_ID = r"^tt\d{1,12}$"
 
 # The longest path the catalog keeps (its columns; a scan checks before writing).
 PATH_CHARS = 1000
+# The longest header value a webhook player keeps (a bearer token, a JWT).
+HEADER_VALUE_CHARS = 2000
 
 
 class Library(Base):
@@ -108,7 +110,8 @@ class GroupPathMapping(Base):
 
 
 class Player(Base):
-    """A media player or server; ``password`` and ``token`` are never returned by the API."""
+    """A media player or server, a webhook or a command; ``password``, ``token`` and
+    ``header_value`` are never returned by the API."""
 
     __tablename__ = "players"
 
@@ -122,6 +125,13 @@ class Player(Base):
     username: Mapped[str | None] = mapped_column(String(200), nullable=True)
     password: Mapped[str | None] = mapped_column(String(500), nullable=True)
     token: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The ``command`` type's executable (absolute path) and time limit in seconds (None:
+    # services.players.command.DEFAULT_TIME_LIMIT).
+    command: Mapped[str | None] = mapped_column(String(PATH_CHARS), nullable=True)
+    time_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The ``webhook`` type's one header of the household's (e.g. Authorization).
+    header_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    header_value: Mapped[str | None] = mapped_column(String(HEADER_VALUE_CHARS), nullable=True)
     group: Mapped[PlayerGroup] = relationship(back_populates="players")
 
 

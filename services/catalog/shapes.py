@@ -1,8 +1,9 @@
 """The JSON forms of the catalog's rows, as the API and the CLI show them.
 
 Each is read from its row (``Shape.dump_of(row)``) and published as is in the OpenAPI
-document. The password and token of a player are write-only: only whether they are set
-shows, and a URL saved with credentials before they were refused shows them masked.
+document. The password, token and header value of a player are write-only: only whether
+they are set shows, and a URL saved with credentials before they were refused shows them
+masked.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ class PlayerGroup(Shape):
 
 
 class Player(Shape):
-    """A media player. The password and token are write-only: only whether they are set
-    shows."""
+    """A media player, a webhook or a command. The password, token and header value are
+    write-only: only whether they are set shows."""
 
     id: RowId
     name: str
@@ -92,6 +93,17 @@ class Player(Shape):
     username: str | None
     has_password: IsSet = Field(validation_alias="password")
     has_token: IsSet = Field(validation_alias="token")
+    # Defaulted: a player read from anything but a row (an older form) may lack them.
+    command: str | None = Field(None, description="A command player's executable (absolute path)")
+    time_limit: int | None = Field(
+        None,
+        description="Seconds a command player's run may take (null: 60); past it, it is "
+        "killed and the change retried",
+    )
+    header_name: str | None = Field(
+        None, description="A webhook player's header, e.g. Authorization"
+    )
+    has_header_value: IsSet = Field(False, validation_alias="header_value")
 
 
 class Movie(Shape):

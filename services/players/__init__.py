@@ -1,4 +1,5 @@
-"""Clients that ask media players (Kodi, Jellyfin, Emby, Plex) to rescan a folder."""
+"""Clients that ask media players (Kodi, Jellyfin, Emby, Plex) to rescan a folder, or tell
+a webhook or a command of the household's (Tdarr, FileFlows, a script) about it."""
 
 from __future__ import annotations
 
@@ -17,16 +18,18 @@ from services.players.base import (
     ScanTarget,
     with_article,
 )
+from services.players.command import MAX_TIME_LIMIT, CommandClient, executable_problem
 from services.players.dry_run import LogClient
 from services.players.jellyfin import JellyfinClient
 from services.players.kodi import KodiClient
 from services.players.plex import PlexClient
+from services.players.webhook import WebhookClient
 
 # Every player client, in the order their types are offered (the page preselects the first).
 # The configuration's validation, the CLI, the API's list of types (and so the page) and
 # the OpenAPI document all read the registry below: a new player type is a client module
 # declaring its TYPES, named here.
-CLIENTS = (KodiClient, JellyfinClient, PlexClient, LogClient)
+CLIENTS = (KodiClient, JellyfinClient, PlexClient, WebhookClient, CommandClient, LogClient)
 
 # The registry: each player type, by its name in configuration.
 PLAYER_KINDS: dict[str, PlayerKind] = {
@@ -63,11 +66,17 @@ def settings_of(player: ConfiguredPlayer) -> PlayerSettings:
         username=player.username,
         password=player.password,
         token=player.token,
+        command=player.command,
+        time_limit=player.time_limit,
+        header_name=player.header_name,
+        header_value=player.header_value,
     )
 
 
 __all__ = [
     "CLIENTS",
+    "MAX_TIME_LIMIT",
+    "CommandClient",
     "PLAYER_KINDS",
     "PLAYER_TYPES",
     "JellyfinClient",
@@ -85,7 +94,9 @@ __all__ = [
     "PlayerUnavailable",
     "PlexClient",
     "ScanTarget",
+    "WebhookClient",
     "client_for",
+    "executable_problem",
     "label_of",
     "settings_of",
     "with_article",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Collection, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -68,18 +68,35 @@ class ConfiguredPlayer(Protocol):
     def password(self) -> str | None: ...
     @property
     def token(self) -> str | None: ...
+    @property
+    def command(self) -> str | None: ...
+    @property
+    def time_limit(self) -> int | None: ...
+    @property
+    def header_name(self) -> str | None: ...
+    @property
+    def header_value(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
 class PlayerSettings:
-    """How to reach one player; ``type`` is a registered player type (``PLAYER_TYPES``)."""
+    """How to reach one player; ``type`` is a registered player type (``PLAYER_TYPES``).
+
+    ``command`` and ``time_limit`` (seconds; None: the command client's default) are the
+    ``command`` type's; ``header_name`` and ``header_value`` the ``webhook`` type's.
+    """
 
     type: str
     url: str
     username: str | None = None
-    password: str | None = None
-    token: str | None = None
+    # Secrets stay out of the settings' repr (a traceback's locals, a log line).
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     timeout: float = 5.0
+    command: str | None = None
+    time_limit: int | None = None
+    header_name: str | None = None
+    header_value: str | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         """``type at scheme://host:port/path`` with no credentials, for messages."""
@@ -93,7 +110,7 @@ class PlayerSettings:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of these settings replaced by ``***``."""
-        for secret in (self.password, self.token):
+        for secret in (self.password, self.token, self.header_value):
             if secret:
                 text = text.replace(secret, "***")
         return text
@@ -124,6 +141,7 @@ class ScanTarget:
     files: frozenset[str] | None = None
     every_file: bool = False
     verify_within: float = 20.0  # seconds to wait for the change to show; 0: do not check
+    library: str = ""  # the library's name (ours), for the command and webhook types
 
 
 class PlayerClient(Protocol):

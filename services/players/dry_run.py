@@ -9,12 +9,14 @@ and the requests each player type would get for it. Its URL is not used.
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from services.players.base import ScanTarget, require_directory
 from services.players.jellyfin import media_updated_body
 from services.players.kodi import kodi_directory, parent_directory
 from services.players.plex import refresh_request
+from services.players.webhook import change_body
 
 DRY_RUN = "dry run: nothing was sent to any player"
 
@@ -69,4 +71,14 @@ def would_send(target: ScanTarget) -> dict[str, list[str]]:
     # Plex is asked once per library section holding the folder: its key stands for them.
     section = "/sections/<key>/"
     plex = [f"GET {refresh_request('0', target.directory).replace('/sections/0/', section)}"]
-    return {"kodi": kodi, "jellyfin": jellyfin, "emby": jellyfin, "plex": plex}
+    webhook = [f"POST {json.dumps(change_body(target))}"]
+    # As a shell would show it: the command gets each argument as it is, with no shell.
+    command = [shlex.join(["<executable>", target.directory, target.update_type, target.library])]
+    return {
+        "kodi": kodi,
+        "jellyfin": jellyfin,
+        "emby": jellyfin,
+        "plex": plex,
+        "webhook": webhook,
+        "command": command,
+    }

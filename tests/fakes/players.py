@@ -1,5 +1,5 @@
-"""Fake Kodi, Jellyfin/Emby and Plex speaking just enough of their protocols, and any other
-web server (``FakeWebServer``).
+"""Fake Kodi, Jellyfin/Emby and Plex speaking just enough of their protocols, a webhook's
+receiver (``FakeWebhook``), and any other web server (``FakeWebServer``).
 
 See ``tests.fakes`` for what every fake shares (recording, ``stop()``, context manager).
 Unknown paths answer 404. Every player fake can also trickle its answers (``trickle``).
@@ -462,17 +462,6 @@ class FakePlex(TricklingFake):
         ]
 
 
-# A fake of each registered player type (services.players.PLAYER_TYPES), called with the
-# credentials that type uses: FAKES["emby"](token="t") is an Emby server expecting token t.
-# tests/unit/test_player_registry.py checks every registered type has one.
-FAKES: dict[str, Callable[..., TricklingFake]] = {
-    "kodi": FakeKodi,
-    "jellyfin": functools.partial(FakeJellyfin, flavor="jellyfin"),
-    "emby": functools.partial(FakeJellyfin, flavor="emby"),
-    "plex": FakePlex,
-}
-
-
 class FakeWebServer(FakeServer):
     """Any other web server: every request gets ``status`` (default 200) and ``body``.
 
@@ -490,3 +479,32 @@ class FakeWebServer(FakeServer):
         self._record({"method": incoming.method, "path": incoming.path})
         headers = (("WWW-Authenticate", self.challenge),) if self.challenge else ()
         return Reply(self.status, self.body, "text/plain", headers)
+
+
+class FakeWebhook(FakeServer):
+    """A webhook's receiver: records each request's path, headers and JSON body, and answers
+    each with the next of ``statuses`` (then 200)."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        super().__init__()
+
+    def handle(self, incoming: Incoming) -> Reply:
+        """Record the request, answer the next status."""
+        with self._lock:
+            status = self.statuses.pop(0) if self.statuses else 200
+        body = json.loads(incoming.body) if incoming.body else None
+        self._record({"path": incoming.path, "headers": incoming.headers, "body": body})
+        return Reply(status, b"{}")
+
+
+# A fake of each registered player type (services.players.PLAYER_TYPES), called with the
+# credentials that type uses: FAKES["emby"](token="t") is an Emby server expecting token t.
+# tests/unit/test_player_registry.py checks every registered type has one.
+FAKES: dict[str, Callable[..., FakeServer]] = {
+    "kodi": FakeKodi,
+    "jellyfin": functools.partial(FakeJellyfin, flavor="jellyfin"),
+    "emby": functools.partial(FakeJellyfin, flavor="emby"),
+    "plex": FakePlex,
+    "webhook": FakeWebhook,
+}

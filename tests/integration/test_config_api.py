@@ -235,6 +235,11 @@ def test_player_crud(client: FlaskClient, make: Make) -> None:
         "username": None,
         "has_password": False,
         "has_token": True,
+        # The command and webhook types' fields, unset for a media player.
+        "command": None,
+        "time_limit": None,
+        "header_name": None,
+        "has_header_value": False,
     }
     url = f"{V1}/players/{created['id']}"
     assert client.get(url, headers=AUTH).get_json() == created

@@ -272,6 +272,11 @@ def test_player_add_never_shows_the_password(runner: CliRunner) -> None:
         "username": "kodi",
         "has_password": True,
         "has_token": False,
+        # The command and webhook types' fields, unset for a media player.
+        "command": None,
+        "time_limit": None,
+        "header_name": None,
+        "has_header_value": False,
     }
     with read_session() as session:
         row = session.get(Player, player["id"])

@@ -242,7 +242,7 @@ def test_client_for_picks_the_client_by_type(kind: str, cls: type) -> None:
 
 
 def test_client_for_unknown_type_names_the_known_types() -> None:
-    assert PLAYER_TYPES == ("kodi", "jellyfin", "emby", "plex", "log")
+    assert PLAYER_TYPES == ("kodi", "jellyfin", "emby", "plex", "webhook", "command", "log")
     with pytest.raises(ValueError) as caught:
         client_for(PlayerSettings(type="vlc", url="http://127.0.0.1:1"))
     assert all(kind in str(caught.value) for kind in PLAYER_TYPES)
