@@ -16,12 +16,21 @@ const CODECS = {
   },
 };
 
+// The player types whose fields differ from a media player's (URL and credentials): a
+// command runs a file of this host's; a webhook takes a header instead of credentials.
+const COMMAND = "command";
+const WEBHOOK = "webhook";
+const only = (...types) => (type) => types.includes(type);
+const except_ = (...types) => (type) => !types.includes(type);
+
 // Field types: text (default), number, lines (one item per line), mappings ("from => to"
 // per line), checkbox (ticked on a new row unless `checked: false`), secret (write-only: the
 // API only says whether it is set; empty keeps it), ref and refs (the id of one row, or the
 // ids of several, of the resource `to`: shown by name, chosen from a list).
 // `options` lists a select's choices; `optionsFrom` is the API path listing them instead.
 // `label` overrides the name shown (the key, spaced); `warn` is said before a Delete.
+// `shownFor(type)` says whether the form shows the field for the chosen `type` (a field
+// only some player types use); a hidden field is not sent.
 const RESOURCES = [
   { name: "libraries", title: "Libraries", noun: "library",
     fields: [{ key: "name" }, { key: "path", hint: "/data/movies" },
@@ -38,10 +47,16 @@ const RESOURCES = [
     warn: "Its players are deleted too." },
   { name: "players", title: "Players", noun: "player",
     fields: [{ key: "name" }, { key: "type", optionsFrom: "/api/v1/player-types" },
-      { key: "url", hint: "http://kodi.local:8080", optional: true }, { key: "group_id", type: "ref", to: "player-groups", label: "group" },
+      { key: "url", hint: "http://kodi.local:8080", optional: true, shownFor: except_(COMMAND) },
+      { key: "group_id", type: "ref", to: "player-groups", label: "group" },
       { key: "position", type: "number" }, { key: "enabled", type: "checkbox" },
-      { key: "username", optional: true }, { key: "password", type: "secret", isSet: "has_password" },
-      { key: "token", type: "secret", isSet: "has_token" }],
+      { key: "username", optional: true, shownFor: except_(COMMAND, WEBHOOK) },
+      { key: "password", type: "secret", isSet: "has_password", shownFor: except_(COMMAND, WEBHOOK) },
+      { key: "token", type: "secret", isSet: "has_token", shownFor: except_(COMMAND, WEBHOOK) },
+      { key: "command", hint: "/config/scripts/notify.sh", shownFor: only(COMMAND) },
+      { key: "time_limit", type: "number", hint: "60 (seconds)", optional: true, shownFor: only(COMMAND) },
+      { key: "header_name", hint: "Authorization", optional: true, shownFor: only(WEBHOOK) },
+      { key: "header_value", type: "secret", isSet: "has_header_value", shownFor: only(WEBHOOK) }],
     action: { label: "Test", path: "test", done: (r) => (r.ok ? "reachable" : `${r.status}: ${r.error}`) } },
 ];
 
@@ -87,7 +102,7 @@ function buildSection(spec) {
   const fieldBox = (f) => (f.type === "refs"
     ? el("fieldset", { className: "field", name: f.key }, el("legend", {}, label(f)),
       el("div", { className: "choices" }), error(f))
-    : el("div", { className: "field" },
+    : el("div", { className: "field", "data-field": f.key },
       el("label", { for: `${spec.name}-${f.key}` }, label(f)), input(f, `${spec.name}-${f.key}`), error(f)));
   const form = el("form", { className: "config-form", noValidate: true },
     el("h3", { "data-form-title": true }),
@@ -104,6 +119,7 @@ function buildSection(spec) {
     el("p", { className: "notice", "data-notice": true, hidden: true }), form);
   const view = { spec, section, form, rows, editing: null };
   form.addEventListener("submit", (e) => { e.preventDefault(); save(view); });
+  form.elements.type?.addEventListener("change", () => showFieldsOfType(view));
   form.querySelector("[data-cancel-edit]").addEventListener("click", () => edit(view, null));
   edit(view, null);
   return view;
@@ -151,6 +167,7 @@ async function loadOptions(view) {
       const chosen = box.value;
       box.replaceChildren(...items.map((o) => el("option", { value: o.type }, o.label)));
       if (chosen) box.value = chosen;
+      showFieldsOfType(view);
     } catch (err) {
       notice(view, err.message, true);
     }
@@ -178,6 +195,17 @@ function fillChoosers(view) {
   }
 }
 
+/** Show only the fields the chosen type uses (`shownFor`): the others are hidden, unsent. */
+function showFieldsOfType(view) {
+  const type = view.form.elements.type?.value ?? "";
+  for (const field of view.spec.fields.filter((f) => f.shownFor)) {
+    view.form.querySelector(`[data-field="${field.key}"]`).hidden = !field.shownFor(type);
+  }
+}
+
+/** Whether the form shows `field` now. */
+const isShown = (view, field) => !field.shownFor || field.shownFor(view.form.elements.type?.value ?? "");
+
 function notice(view, message, isError = false) {
   const node = view.section.querySelector("[data-notice]");
   node.textContent = message;
@@ -204,6 +232,7 @@ function edit(view, row) {
     } else if (field.type === "ref") box.value = row ? String(row[field.key]) : "";
     else if (row) box.value = codec(field).show(row[field.key]);
   }
+  showFieldsOfType(view);
   if (row) form.scrollIntoView({ block: "nearest" });
 }
 
@@ -244,7 +273,7 @@ async function save(view) {
   const { form, spec, editing } = view;
   clearErrors(form);
   const body = {};
-  for (const field of spec.fields) {
+  for (const field of spec.fields.filter((f) => isShown(view, f))) {
     const value = readField(field, form.elements[field.key], Boolean(editing));
     if (value !== undefined) body[field.key] = value;
   }

@@ -337,6 +337,59 @@ def test_configuration(page: Page, api_server: ApiServer, tmp_path: Path) -> Non
     ]
 
 
+def test_a_command_or_webhook_player_is_added_with_the_fields_of_its_type(
+    page: Page, api_server: ApiServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    with write_session() as session:
+        session.add(PlayerGroup(name=f"Scripts {tag}"))
+    notify = tmp_path / "notify.sh"
+    notify.write_text("#!/bin/bash\nexit 0\n")
+    notify.chmod(0o755)
+    sign_in(page, api_server, hash_="#config")
+    players = page.locator("#config-players")
+
+    def field(key: str) -> Locator:
+        return players.locator(f'[data-field="{key}"]')
+
+    expect(field("url")).to_be_visible()
+    expect(field("command")).to_be_hidden()  # the first type offered is Kodi's
+
+    # A command: no URL or credentials; a 422 shows next to the command.
+    players.locator('[name="type"]').select_option(label="Command")
+    for key in ("url", "username", "password", "token", "header_name", "header_value"):
+        expect(field(key)).to_be_hidden()
+    players.locator('[name="name"]').fill(f"tdarr {tag}")
+    players.locator('[name="group_id"]').select_option(label=f"Scripts {tag}")
+    players.locator('[name="command"]').fill("notify.sh")
+    players.locator('[name="time_limit"]').fill("5")
+    players.locator('button[type="submit"]').click()
+    expect(players.locator('[data-error-for="command"]')).to_contain_text("absolute path")
+    players.locator('[name="command"]').fill(str(notify))
+    players.locator('button[type="submit"]').click()
+    expect(players.locator("tbody tr", has_text=f"tdarr {tag}")).to_contain_text(str(notify))
+
+    # A webhook: a URL and a header, whose value is write-only.
+    players.locator('[name="type"]').select_option(label="Webhook")
+    for key in ("url", "header_name", "header_value"):
+        expect(field(key)).to_be_visible()
+    for key in ("command", "time_limit", "username", "password", "token"):
+        expect(field(key)).to_be_hidden()
+    players.locator('[name="name"]').fill(f"hook {tag}")
+    players.locator('[name="url"]').fill("http://127.0.0.1:9/hook")
+    players.locator('[name="group_id"]').select_option(label=f"Scripts {tag}")
+    players.locator('[name="header_name"]').fill("Authorization")
+    players.locator('[name="header_value"]').fill("Bearer page-s3cret")
+    players.locator('button[type="submit"]').click()
+    hook = players.locator("tbody tr", has_text=f"hook {tag}")
+    expect(hook).to_contain_text("Authorization")
+    expect(hook.locator("td").nth(13)).to_have_text("set")  # id, the fields: header value (13)
+    hook.get_by_role("button", name="Edit").click()
+    expect(field("header_value")).to_be_visible()
+    expect(field("command")).to_be_hidden()
+    assert "page-s3cret" not in page.content()
+
+
 def test_cancel_asks_first(page: Page, api_server: ApiServer) -> None:
     dialogs = Dialogs(page)
     job_id = submit("test-echo", {"path": "/data/later"}, countdown=600).job.id
