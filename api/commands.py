@@ -1,4 +1,5 @@
-"""Command-line twins of the configuration API: ``orchestrator library|mapping|group|player``.
+"""Command-line twins of the configuration API: ``orchestrator library|mapping|group|player``,
+the manual ``scan`` and the folder watcher (``watch``).
 
 The platform's CLI finds these through the ``orchestrator.commands`` entry point.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,11 +25,15 @@ from api.player_checks import GroupLibraries, library_checks
 from orchestrator.cli.jobs import wait_and_tell
 from orchestrator.errors import InvalidInput, NotFound, one_line
 from orchestrator.jobs.dispatch import build_job, submit
+from orchestrator.observability.logs import configure_logging
+from orchestrator.runtime import current
 from orchestrator.storage.db import read_session, write_session
 from services.catalog.config import RESOURCES, Resource
 from services.catalog.models import Library, Player
 from services.pathmap import is_windows_style
 from services.players import PLAYER_KINDS, PLAYER_TYPES, PlayerError, client_for, settings_of
+from tasks.settings import media_settings
+from tasks.watcher import FolderWatcher
 from tasks.webhook import in_no_library
 
 # How each resource is named in messages ("no player group with id 7").
@@ -136,6 +143,11 @@ def library() -> None:
     help="Scan folders and files reached through links that lead out of PATH.",
 )
 @click.option(
+    "--watch",
+    is_flag=True,
+    help="Scan what changes under PATH as it changes (the watcher that `up` runs).",
+)
+@click.option(
     "--confirm-system-path",
     is_flag=True,
     help="Confirm a PATH that is / or in a system folder such as /etc, /usr or /var.",
@@ -151,14 +163,15 @@ def library_add(
     kind: str,
     anchors: tuple[str, ...],
     follow_links: bool,
+    watch: bool,
     confirm_system_path: bool,
     allow_missing: bool,
 ) -> None:
     """Add library NAME at PATH."""
     body = {
         "name": name, "path": path, "kind": kind, "anchors": list(anchors),
-        "follow_links": follow_links, "confirm_system_path": confirm_system_path,
-        "allow_missing": allow_missing,
+        "follow_links": follow_links, "watch": watch,
+        "confirm_system_path": confirm_system_path, "allow_missing": allow_missing,
     }  # fmt: skip
     click.echo(json.dumps(_create("libraries", body)))
 
@@ -171,6 +184,7 @@ def library_add(
 @click.option("--anchor", "anchors", multiple=True, help="Replaces the anchors (repeat).")
 @click.option("--no-anchors", is_flag=True, help="Remove every anchor.")
 @click.option("--follow-links/--no-follow-links", default=None)
+@click.option("--watch/--no-watch", default=None)
 @click.option(
     "--confirm-system-path",
     is_flag=True,
@@ -183,12 +197,12 @@ def library_add(
 )
 def library_update(
     library_id: int, name: str | None, path: str | None, kind: str | None,
-    anchors: tuple[str, ...], no_anchors: bool, follow_links: bool | None,
+    anchors: tuple[str, ...], no_anchors: bool, follow_links: bool | None, watch: bool | None,
     confirm_system_path: bool, allow_missing: bool,
 ) -> None:  # fmt: skip
     """Change library LIBRARY_ID: only the options given."""
     body = _given(
-        name=name, path=path, kind=kind, follow_links=follow_links,
+        name=name, path=path, kind=kind, follow_links=follow_links, watch=watch,
         anchors=_replacement(anchors, no_anchors, "--anchor"),
         confirm_system_path=confirm_system_path or None, allow_missing=allow_missing or None,
     )  # fmt: skip
@@ -386,6 +400,29 @@ def scan(paths: tuple[str, ...], wait: bool) -> None:
         wait_and_tell(job.id, chain=True)
 
 
+@click.command("watch")
+@click.option(
+    "--reload-every",
+    default=30.0,
+    show_default=True,
+    help="Seconds between readings of which libraries to watch (and of their anchors).",
+)
+def watch(reload_every: float) -> None:
+    """Watch the libraries marked ``watch``: what changes under them is scanned (one
+    watcher per deployment; ``up`` runs it). Stops on Ctrl-C or SIGTERM."""
+    settings = current().settings
+    # A service: it logs at ORCH_LOG_LEVEL, not at a command's WARNING.
+    configure_logging(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    media = media_settings()
+    watcher = FolderWatcher(
+        media.watch_quiet, reload_every=reload_every, fallback_every=media.watch_fallback_interval
+    )
+    watcher.run(stop)
+
+
 def _from_here(path: str) -> str:
     """A relative path from the current folder, as a shell means it; another host's
     (``C:\\…``, ``smb://…``) and absolute paths as they are."""
@@ -405,4 +442,4 @@ _add_list_and_delete(group, "player-groups", "Every player group, one JSON objec
 _add_list_and_delete(player, "players", "Every player, one JSON object per line (secrets are "
                      "never shown).", "Delete a player.")
 # fmt: on
-COMMANDS = [library, mapping, group, player, scan]
+COMMANDS = [library, mapping, group, player, scan, watch]

@@ -34,6 +34,12 @@ class MediaSettings(EnvSettings):
     # before its folder's fallback is scanned, and again before the job fails (0: do not
     # check, and report the players unverified).
     player_verify_timeout: float = Field(default=20.0, ge=0, le=120)
+    # Watched folders: seconds a changed folder must be quiet, its files' sizes unchanged,
+    # before it is scanned (a copy in progress keeps it waiting).
+    watch_quiet: float = Field(default=5.0, ge=0.5, le=3600)
+    # Seconds between scans of a watched library whose folders do not fit in the inotify
+    # watches left (fs.inotify.max_user_watches): it is scanned on this schedule instead.
+    watch_fallback_interval: float = Field(default=900.0, ge=60)
     # Where people hear of failures (and, if asked, of imports every player took): Apprise
     # URLs, separated by commas or spaces. Secret: never shown whole.
     notify_urls: SecretStr | None = None

@@ -86,8 +86,12 @@ def library_summary(payload: dict[str, Any]) -> str | None:
 
 
 def manual_summary(payload: dict[str, Any]) -> str | None:
-    """The folders named, as given."""
+    """The folders named, as given; "watched: " before them when the folder watcher saw
+    them change."""
     dirs = payload.get("dirs")
     if not isinstance(dirs, list):
         return None
-    return ", ".join(d for d in dirs[:20] if isinstance(d, str)) or None
+    named = ", ".join(d for d in dirs[:20] if isinstance(d, str))
+    if named and payload.get("trigger") == "watch":
+        return f"watched: {named}"
+    return named or None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -218,9 +218,11 @@ Folder = Annotated[
 
 
 class ManualScanRequest(BaseModel):
-    """Payload of ``manual-scan``: folders as a user names them."""
+    """Payload of ``manual-scan``: folders as a user names them, or as the folder watcher
+    saw them change (``trigger: watch``: paths of this host, which no mapping applies to)."""
 
     dirs: list[Folder] = Field(min_length=1, max_length=MAX_MANUAL_DIRS)
+    trigger: Literal["manual", "watch"] = "manual"
 
 
 @job(
@@ -238,6 +240,8 @@ def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
     it, the season folder itself, or the whole library for its root; then the players.
     """
     mappings, roots = _mappings_and_roots("manual")
+    if request.trigger == "watch":
+        mappings = []
     scans, unmatched = [], []
     for given in request.dirs:
         local, root = _place(given, "manual", mappings, roots)
@@ -253,7 +257,11 @@ def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
         else:
             folder = local if kind == "tv" else f"{root}/{local[len(root) + 1 :].split('/')[0]}"
             job_type = "scan-season" if kind == "tv" else "scan-movie"
-            payload = {"library_id": library_id, "path": folder, "update_type": "Modified"}
+            # The watcher saw a folder go: its media are gone (a name given by hand may
+            # be a folder still on its way, which the scan waits for).
+            gone = request.trigger == "watch" and not os.path.exists(folder)
+            update = "Deleted" if gone else "Modified"
+            payload = {"library_id": library_id, "path": folder, "update_type": update}
         dedupe = f"{job_type}:{payload.get('path', library_id)}"
         job_id = ctx.submit(job_type, payload, dedupe_key=dedupe)
         scans.append({"job_id": job_id, "type": job_type, "path": payload.get("path", root)})

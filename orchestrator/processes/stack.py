@@ -16,6 +16,7 @@ from orchestrator.settings import Settings
 from orchestrator.storage.migrate import upgrade
 
 CELERY = [sys.executable, "-m", "celery", "-A", "orchestrator"]
+SERVICE_GROUP = "orchestrator.services"
 # The worker of `up` that runs only the critical queue, with one process.
 CRITICAL_WORKER = "critical@%h"
 
@@ -121,4 +122,17 @@ def up_commands(
         ("critical-worker", worker_command("critical", concurrency=1, hostname=CRITICAL_WORKER)),
         ("beat", beat_command(settings)),
         ("flower", flower_command(host, flower_port)),
+        *plugin_services(),
+    ]
+
+
+def plugin_services() -> list[tuple[str, list[str]]]:
+    """The long-running commands other packages add to ``up``: each entry point of the
+    ``orchestrator.services`` group names a child and the ``orchestrator`` command it runs
+    (the media package's folder watcher: ``watcher = "watch"``)."""
+    from importlib.metadata import entry_points
+
+    return [
+        (entry.name, [sys.executable, "-m", "orchestrator", *entry.value.split()])
+        for entry in entry_points(group=SERVICE_GROUP)
     ]

@@ -7,12 +7,24 @@ mount hid), and a scan of it would mark everything removed and tell the players 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Protocol
 
 from orchestrator.errors import PermanentError
-from services.catalog.models import Library
 
 
-def missing_anchors(library: Library) -> list[str]:
+class Anchored(Protocol):
+    """A library as anchors concern it (a ``Library`` row, or the watcher's copy of one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def anchors(self) -> Sequence[str] | None: ...
+
+
+def missing_anchors(library: Anchored) -> list[str]:
     """Absolute paths of the library's anchor files that do not exist; ``[]`` when every
     anchor is there or the library names none."""
     paths = [os.path.join(library.path, anchor) for anchor in library.anchors or []]
@@ -20,7 +32,7 @@ def missing_anchors(library: Library) -> list[str]:
     return [path for path in paths if not os.path.exists(path)]
 
 
-def missing_anchors_message(library: Library, missing: list[str]) -> str:
+def missing_anchors_message(library: Anchored, missing: list[str]) -> str:
     """What a scan refused because of ``missing`` anchors says: what, why and what to do."""
     what = (
         f"anchor file {missing[0]} is missing"
@@ -34,7 +46,7 @@ def missing_anchors_message(library: Library, missing: list[str]) -> str:
     )
 
 
-def require_anchors(library: Library) -> None:
+def require_anchors(library: Anchored) -> None:
     """Fail for good, before the catalog changes, while an anchor file of the library is
     missing: its share may have dropped. A retry would find the same until someone mounts
     it, so the user retries the job then."""

@@ -203,6 +203,8 @@ class LibraryCreate(Strict):
     anchors: list[Anchor] = Field(default_factory=list, max_length=MAX_ANCHORS)
     # Scan folders and files reached through a link that leaves the library folder.
     follow_links: bool = False
+    # Scan what changes under the folder as it changes (for folders no manager feeds).
+    watch: bool = False
     confirm_system_path: ConfirmSystemPath
     allow_missing: AllowMissing
 
@@ -215,6 +217,7 @@ class LibraryPatch(Patch):
     kind: Literal["movies", "tv"] | None = None
     anchors: list[Anchor] | None = Field(default=None, max_length=MAX_ANCHORS)
     follow_links: bool | None = None
+    watch: bool | None = None
     confirm_system_path: ConfirmSystemPath
     allow_missing: AllowMissing
 

@@ -55,6 +55,8 @@ class Library(Base):
     anchors: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Scan folders and files reached through a symlink that leaves ``path`` (off: skipped).
     follow_links: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Watch the folder: what changes under it is scanned (tasks/watcher.py).
+    watch: Mapped[bool] = mapped_column(Boolean, default=False)
     # The real folder (links resolved), in a system folder, that was confirmed for it: a
     # scan of a folder leading into any other system folder is refused.
     system_path: Mapped[str | None] = mapped_column(String(PATH_CHARS), nullable=True)

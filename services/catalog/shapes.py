@@ -49,6 +49,9 @@ class Library(Shape):
         description="Scan folders and files reached through a link that leads out of path "
         "(false: skipped)"
     )
+    watch: IsSet = Field(
+        description="Scan what changes under path as it changes (the folder watcher)"
+    )
 
 
 class PathMapping(Shape):

@@ -127,6 +127,7 @@ def test_library_crud(client: FlaskClient, make: Make, tmp_path: Path) -> None:
         "kind": "tv",
         "anchors": [],
         "follow_links": False,
+        "watch": False,
     }
     url = f"{V1}/libraries/{created['id']}"
     assert client.get(url, headers=AUTH).get_json() == created

@@ -87,6 +87,7 @@ def test_library_add_and_list(runner: CliRunner, tmp_path: Path) -> None:
         "kind": "tv",
         "anchors": [],
         "follow_links": False,
+        "watch": False,
     }
     movies = add_library(runner, tmp_path)
     assert movies["kind"] == "movies"
@@ -166,6 +167,7 @@ def test_library_add_follow_links_and_a_system_path_that_needs_confirming(
 ) -> None:
     assert add_library(runner, tmp_path, "--follow-links")["follow_links"] is True
     assert add_library(runner, tmp_path)["follow_links"] is False
+    assert add_library(runner, tmp_path, "--watch")["watch"] is True
     name = unique("lib")
     # A folder that need not exist here: the system-folder check is under test.
     add = ["library", "add", name, f"/var/{name}", "--allow-missing"]
@@ -325,10 +327,25 @@ def test_library_update_changes_only_what_is_given(runner: CliRunner, tmp_path: 
     assert row_of(runner, "library", library["id"]) == [renamed]
 
     args = ["library", "update", str(library["id"])]
-    changed = created(runner, *args, "--anchor", "a/.mounted", "--anchor", ".b", "--follow-links")
-    assert changed == {**renamed, "anchors": ["a/.mounted", ".b"], "follow_links": True}
-    cleared = created(runner, *args, "--no-anchors", "--no-follow-links", "--kind", "movies")
-    assert cleared == {**renamed, "anchors": [], "follow_links": False, "kind": "movies"}
+    changed = created(
+        runner, *args, "--anchor", "a/.mounted", "--anchor", ".b", "--follow-links", "--watch"
+    )
+    assert changed == {
+        **renamed,
+        "anchors": ["a/.mounted", ".b"],
+        "follow_links": True,
+        "watch": True,
+    }
+    cleared = created(
+        runner, *args, "--no-anchors", "--no-follow-links", "--no-watch", "--kind", "movies"
+    )
+    assert cleared == {
+        **renamed,
+        "anchors": [],
+        "follow_links": False,
+        "watch": False,
+        "kind": "movies",
+    }
     assert row_of(runner, "library", library["id"]) == [cleared]
 
 

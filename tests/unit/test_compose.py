@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = ("api", "worker", "critical-worker", "beat", "flower")
+APP_SERVICES = ("api", "worker", "critical-worker", "beat", "flower", "watcher")
 SERVICES = {"redis", "postgres", *APP_SERVICES}
 # service -> (CLI command, the port it serves on, if any)
 COMMANDS = {
@@ -34,6 +34,7 @@ COMMANDS = {
     "critical-worker": ("worker", None),
     "beat": ("beat", None),
     "flower": ("flower", 5555),
+    "watcher": ("watch", None),
 }
 
 
@@ -107,7 +108,7 @@ def _is_bind(source: str) -> bool:
 # --- docker-compose.yml ------------------------------------------------------------------
 
 
-def test_the_seven_services(services: dict[str, dict[str, Any]]) -> None:
+def test_the_eight_services(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == SERVICES
 
 
@@ -151,7 +152,7 @@ def test_beat_runs_once(services: dict[str, dict[str, Any]]) -> None:
 def test_published_ports(services: dict[str, dict[str, Any]]) -> None:
     assert _ports(services["api"]) == {("8000", "8000")}
     assert _ports(services["flower"]) == {("5555", "5555")}
-    for name in ("redis", "postgres", "worker", "critical-worker", "beat"):
+    for name in ("redis", "postgres", "worker", "critical-worker", "beat", "watcher"):
         assert not _ports(services[name]), f"{name} publishes a port"
 
 
@@ -180,7 +181,7 @@ def test_start_order(services: dict[str, dict[str, Any]]) -> None:
         "redis": "service_healthy",
         "postgres": "service_healthy",
     }
-    for name in ("worker", "critical-worker", "beat", "flower"):
+    for name in ("worker", "critical-worker", "beat", "flower", "watcher"):
         assert _depends(services[name]).get("api") == "service_healthy", name
 
 
@@ -203,8 +204,9 @@ def test_volumes(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -
     assert "/var/lib/postgresql/data" in targets["postgres"]
     for name in APP_SERVICES:
         assert "/data" in targets[name], name
-    media = [v for v in _volumes(services["worker"]) if _is_bind(v[0])]
-    assert media, "the worker sees no media library"
+    for name in ("worker", "watcher"):
+        media = [v for v in _volumes(services[name]) if _is_bind(v[0])]
+        assert media, f"the {name} sees no media library"
 
 
 def test_restart_policies(services: dict[str, dict[str, Any]]) -> None:

@@ -98,9 +98,9 @@ def test_a_group_lists_ids_and_its_mappings_as_from_and_to() -> None:
 
 def test_a_library_without_anchors_shows_an_empty_list() -> None:
     row = SimpleNamespace(id=1, name="Movies", path="/m", kind="movies", anchors=None,
-                          follow_links=None)  # fmt: skip
+                          follow_links=None, watch=None)  # fmt: skip
     body = shapes.Library.dump_of(row)
-    assert body["anchors"] == [] and body["follow_links"] is False
+    assert body["anchors"] == [] and body["follow_links"] is False and body["watch"] is False
 
 
 def test_a_movie_in_detail_splits_its_videos_from_its_assets() -> None:
