@@ -36,6 +36,7 @@ from services.players import (
     client_for,
     settings_of,
 )
+from services.players.command import DEFAULT_TIME_LIMIT
 from services.scanner import videos_under
 from tasks.settings import media_settings
 from tasks.summaries import scan_summary
@@ -57,13 +58,18 @@ class NotifyRequest(BaseModel):
 
 
 @contextlib.contextmanager
-def group_lock(group_id: int) -> Iterator[bool]:
-    """Hold the group's scan lock; yields False when another worker holds it."""
+def group_lock(group_id: int, longest_call: float = 0.0) -> Iterator[bool]:
+    """Hold the group's scan lock; yields False when another worker holds it.
+
+    ``longest_call``: the longest a player of the group may take beyond a verification (a
+    command's time limit), so that the lock outlives it.
+    """
     client = current().redis()
     if client is None:
         yield True
         return
-    seconds = 2 * media_settings().player_verify_timeout + LOCK_MARGIN_SECONDS
+    verifying = 2 * media_settings().player_verify_timeout
+    seconds = max(verifying, longest_call) + LOCK_MARGIN_SECONDS
     lock = client.lock(f"orchestrator:player-group:{group_id}", timeout=seconds)
     acquired = lock.acquire(blocking=True, blocking_timeout=5)
     try:
@@ -150,7 +156,7 @@ def _notify_group(group: PlayerGroup, change: Change) -> dict[str, Any]:
     busy_delay: float | None = None
     for player in [p for p in group.players if p.enabled]:
         try:
-            with group_lock(group.id) as locked:
+            with group_lock(group.id, _longest_call(group)) as locked:
                 if not locked:
                     raise PlayerBusy("another worker is notifying this group")
                 details = client_for(settings_of(player)).notify(target)
@@ -193,6 +199,12 @@ def _notify_group(group: PlayerGroup, change: Change) -> dict[str, Any]:
         "busy_delay": busy_delay,
         "attempts": attempts,
     }
+
+
+def _longest_call(group: PlayerGroup) -> float:
+    """The longest time limit of the group's players (commands), default ones included."""
+    return max((float(p.time_limit or DEFAULT_TIME_LIMIT) for p in group.players
+                if p.type == "command"), default=0.0)  # fmt: skip
 
 
 def _describe(outcome: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import tasks.notify_players as notify
 from orchestrator import PermanentError, RetryableError
@@ -42,6 +43,7 @@ class Players:
     locked: bool = True  # False: another worker holds every group's lock
     verified: bool = True  # what every player says of its verification
     targets: list[ScanTarget] = field(default_factory=list)
+    lock_spans: list[float] = field(default_factory=list)  # each lock's longest_call
 
     def client(self, settings: PlayerSettings) -> Any:
         players = self
@@ -62,7 +64,8 @@ def players(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Players
     fake = Players()
 
     @contextlib.contextmanager
-    def group_lock(group_id: int) -> Iterator[bool]:
+    def group_lock(group_id: int, longest_call: float = 0.0) -> Iterator[bool]:
+        fake.lock_spans.append(longest_call)
         yield fake.locked
 
     monkeypatch.setattr(notify, "client_for", fake.client)
@@ -123,6 +126,22 @@ def test_each_group_of_the_library_is_told_once_at_its_own_path(players: Players
         ("living room", "notified", "http://first"),
         ("bedroom", "notified", "http://bedroom"),
     ]
+
+
+def test_the_group_lock_outlives_its_slowest_command(players: Players) -> None:
+    movies = add_library()
+    add_group("scripts", [movies], [("http://first", 0, True)])
+    with write_session() as session:
+        group = session.scalars(select(PlayerGroup).where(PlayerGroup.name == "scripts")).one()
+        group.players += [
+            Player(name="tdarr", type="command", url="", command="/bin/true", time_limit=600,
+                   position=1),
+            Player(name="quick", type="command", url="", command="/bin/true", position=2),
+        ]  # fmt: skip
+
+    notify_players(movies, FakeJobContext("notify-players"))
+
+    assert players.lock_spans == [600.0]
 
 
 def test_an_unreachable_player_gives_way_to_the_next_of_its_group(players: Players) -> None:
