@@ -36,6 +36,11 @@ from tasks.settings import media_settings
 from tasks.watcher import FolderWatcher
 from tasks.webhook import in_no_library
 
+COMMAND_HELP = "--type command: the executable to run (an absolute path), no shell."
+TIME_LIMIT_HELP = "--type command: seconds it may run (default 60, at most 3600)."
+HEADER_NAME_HELP = "--type webhook: a header to send, e.g. Authorization."
+HEADER_VALUE_HELP = "--type webhook: its value (kept write-only, as a password)."
+
 # How each resource is named in messages ("no player group with id 7").
 NOUNS = {
     "libraries": "library",
@@ -316,18 +321,26 @@ def player() -> None:
 @click.option("--username", default=None)
 @click.option("--password", default=None)
 @click.option("--token", default=None)
+@click.option("--command", default=None, help=COMMAND_HELP)
+@click.option("--time-limit", type=int, default=None, help=TIME_LIMIT_HELP)
+@click.option("--header-name", default=None, help=HEADER_NAME_HELP)
+@click.option("--header-value", default=None, help=HEADER_VALUE_HELP)
 @click.option("--disabled", is_flag=True)
 def player_add(
     name: str, player_type: str, url: str | None, group_id: int, position: int,
-    username: str | None, password: str | None, token: str | None, disabled: bool,
+    username: str | None, password: str | None, token: str | None, command: str | None,
+    time_limit: int | None, header_name: str | None, header_value: str | None, disabled: bool,
 ) -> None:  # fmt: skip
     """Add player NAME to a group. ``--type log`` is a dry run: its jobs record what each
-    player type would have been sent, and nothing is sent."""
+    player type would have been sent, and nothing is sent; ``--type command`` runs
+    ``--command``, ``--type webhook`` posts to ``--url``."""
     body = {
         "name": name, "type": player_type, "url": url, "group_id": group_id,
         "position": position, "username": username, "password": password, "token": token,
-        "enabled": not disabled,
+        "command": command, "time_limit": time_limit, "header_name": header_name,
+        "header_value": header_value, "enabled": not disabled,
     }  # fmt: skip
+    body = {key: value for key, value in body.items() if value is not None}
     click.echo(json.dumps(_create("players", body)))
 
 
@@ -341,19 +354,28 @@ def player_add(
 @click.option("--username", help='"" clears it.')
 @click.option("--password", help='"" clears it.')
 @click.option("--token", help='"" clears it.')
+@click.option("--command", help=COMMAND_HELP)
+@click.option("--time-limit", type=int, help=TIME_LIMIT_HELP)
+@click.option("--header-name", help=HEADER_NAME_HELP + ' "" clears it.')
+@click.option("--header-value", help=HEADER_VALUE_HELP + ' "" clears it.')
 @click.option("--enabled/--disabled", default=None)
 def player_update(
     player_id: int, name: str | None, player_type: str | None, url: str | None,
     group_id: int | None, position: int | None, username: str | None, password: str | None,
-    token: str | None, enabled: bool | None,
+    token: str | None, command: str | None, time_limit: int | None, header_name: str | None,
+    header_value: str | None, enabled: bool | None,
 ) -> None:  # fmt: skip
     """Change player PLAYER_ID: only the options given (secrets are never shown)."""
     body = _given(
         name=name, type=player_type, url=url, group_id=group_id, position=position,
-        enabled=enabled,
+        enabled=enabled, command=command, time_limit=time_limit,
     )  # fmt: skip
     # An empty value clears an optional field (null in a PATCH of the API).
-    for key, value in (("username", username), ("password", password), ("token", token)):
+    clearable = (
+        ("username", username), ("password", password), ("token", token),
+        ("header_name", header_name), ("header_value", header_value),
+    )  # fmt: skip
+    for key, value in clearable:
         if value is not None:
             body[key] = value or None
     _update("players", player_id, body)

@@ -290,6 +290,35 @@ def test_player_add_never_shows_the_password(runner: CliRunner) -> None:
     assert [row for row in rows if row["id"] == player["id"]] == [player]
 
 
+def test_command_and_webhook_players_from_the_cli(runner: CliRunner) -> None:
+    group = add_group(runner)
+    command = created(
+        runner, "player", "add", unique("tdarr"), "--type", "command", "--group",
+        str(group["id"]), "--command", "/bin/true", "--time-limit", "120",
+    )  # fmt: skip
+    webhook = run(
+        runner, "player", "add", unique("hook"), "--type", "webhook", "--group",
+        str(group["id"]), "--url", "http://hooks.local:9000/scan", "--header-name",
+        "Authorization", "--header-value", "Bearer hdr-s3cret",
+    )  # fmt: skip
+    hook = json.loads(webhook.stdout)
+    longer = run(runner, "player", "update", str(command["id"]), "--time-limit", "300")
+    cleared = run(
+        runner, "player", "update", str(hook["id"]), "--header-name", "", "--header-value", ""
+    )
+
+    assert (command["command"], command["time_limit"], command["url"]) == ("/bin/true", 120, "")
+    assert (hook["header_name"], hook["has_header_value"]) == ("Authorization", True)
+    assert "hdr-s3cret" not in webhook.output + run(runner, "player", "list").output
+    assert longer.exit_code == 0 and cleared.exit_code == 0
+    shown = {row["id"]: row for row in listed(runner, "player")}
+    assert shown[command["id"]]["time_limit"] == 300
+    assert (shown[hook["id"]]["header_name"], shown[hook["id"]]["has_header_value"]) == (
+        None,
+        False,
+    )
+
+
 def test_player_add_validation_failures(runner: CliRunner) -> None:
     group = add_group(runner)
     base = ["player", "add", unique("player"), "--type", "kodi", "--group", str(group["id"])]
