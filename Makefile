@@ -44,10 +44,11 @@ browser:
 		  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: the web page test will be skipped"
 
-## Debian's Kodi 20 and Xvfb for the real-Kodi tests (skipped where they cannot be installed).
-KODI_PACKAGES := kodi xvfb xauth libgl1-mesa-dri libegl-mesa0
+## Debian's Kodi 20 and Xvfb for the real-Kodi tests, and ffmpeg for their tagged music files
+## (skipped where they cannot be installed).
+KODI_PACKAGES := kodi xvfb xauth libgl1-mesa-dri libegl-mesa0 ffmpeg
 kodi:
-	@{ ls /usr/lib/*/kodi/kodi.bin && command -v Xvfb; } >/dev/null 2>&1 || \
+	@{ ls /usr/lib/*/kodi/kodi.bin && command -v Xvfb && command -v ffmpeg; } >/dev/null 2>&1 || \
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		  $(KODI_PACKAGES) >/dev/null; } || \

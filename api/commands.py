@@ -28,7 +28,7 @@ from orchestrator.jobs.dispatch import build_job, submit
 from orchestrator.observability.logs import configure_logging
 from orchestrator.runtime import current
 from orchestrator.storage.db import read_session, write_session
-from services.catalog.config import RESOURCES, Resource
+from services.catalog.config import LIBRARY_KINDS, RESOURCES, Resource
 from services.catalog.models import Library, Player
 from services.pathmap import is_windows_style
 from services.players import PLAYER_KINDS, PLAYER_TYPES, PlayerError, client_for, settings_of
@@ -135,7 +135,7 @@ def library() -> None:
 @library.command("add")
 @click.argument("name")
 @click.argument("path")
-@click.option("--kind", type=click.Choice(["movies", "tv"]), default="movies", show_default=True)
+@click.option("--kind", type=click.Choice(LIBRARY_KINDS), default="movies", show_default=True)
 @click.option(
     "--anchor",
     "anchors",
@@ -185,7 +185,7 @@ def library_add(
 @click.argument("library_id", type=int)
 @click.option("--name")
 @click.option("--path")
-@click.option("--kind", type=click.Choice(["movies", "tv"]))
+@click.option("--kind", type=click.Choice(LIBRARY_KINDS))
 @click.option("--anchor", "anchors", multiple=True, help="Replaces the anchors (repeat).")
 @click.option("--no-anchors", is_flag=True, help="Remove every anchor.")
 @click.option("--follow-links/--no-follow-links", default=None)

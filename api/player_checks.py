@@ -38,10 +38,13 @@ def library_checks(group: GroupLibraries, client: PlayerClient) -> list[LibraryC
     it), ``in_source`` (None: the player cannot tell) and a ``message`` saying what to fix."""
     if not group.libraries:
         return []
-    sources = client.sources()
+    sources_of = {
+        media: client.sources(media) for media in {_media(k) for _, _, k in group.libraries}
+    }
     name = label_of(group.player_type)
     checks = []
     for library, ours, kind in group.libraries:
+        sources = sources_of[_media(kind)]
         try:
             path = map_path(ours, group.mappings) or ours
         except PathEscape as exc:
@@ -55,14 +58,21 @@ def library_checks(group: GroupLibraries, client: PlayerClient) -> list[LibraryC
         if holding:
             checks.append(_check(library, path, True, f"{path} is in {name}'s {holding[0]}"))
             continue
-        content = "Movies" if kind == "movies" else "TV shows"
+        kodi_source = {"movies": "a video source with its content set to Movies",
+                       "tv": "a video source with its content set to TV shows",
+                       "music": "a music source"}.get(kind, "a source")  # fmt: skip
         message = (
             f"{path} is outside every library folder of this {name}"
-            f" ({', '.join(sources) or 'none'}): add it there (in Kodi, a video source with"
-            f" its content set to {content}), or correct the player group's path mapping"
+            f" ({', '.join(sources) or 'none'}): add it there (in Kodi, {kodi_source}), or"
+            " correct the player group's path mapping"
         )
         checks.append(_check(library, path, False, message))
     return checks
+
+
+def _media(kind: str) -> str:
+    """The player's media a library of ``kind`` is in: "music" or "video"."""
+    return "music" if kind == "music" else "video"
 
 
 def _check(library: str, path: str, in_source: bool | None, message: str) -> LibraryCheck:

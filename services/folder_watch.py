@@ -42,7 +42,7 @@ def scan_unit(library_path: str, kind: str, path: str, is_directory: bool) -> st
     parts = relative.split(os.sep)
     if not is_directory:
         parts = parts[:-1]  # a file: its folder
-    depth = 2 if kind == "tv" else 1
+    depth = 1 if kind == "movies" else 2  # a season, or an album (under its artist)
     return os.path.join(library_path, *parts[:depth])
 
 

@@ -46,7 +46,8 @@ def _is_season(path: str) -> bool:
 
 
 def walk_library(root: str, kind: str, leaves: Leaves | None = None) -> LibraryFolders:
-    """Movie folders (``kind='movies'``) or season folders (``kind='tv'``) under ``root``.
+    """Movie folders (``kind='movies'``), season folders (``kind='tv'``) or album folders
+    (``kind='music'``, under their artist's) under ``root``.
 
     A series without season sub-folders counts as one folder itself. A folder reached
     through a link that ``leaves`` refuses is listed in ``linked_out`` and never entered
@@ -56,6 +57,12 @@ def walk_library(root: str, kind: str, leaves: Leaves | None = None) -> LibraryF
     linked_out: list[str] = []
     if kind == "movies":
         return LibraryFolders(_subfolders(root, leaves, linked_out), sorted(linked_out))
+    if kind == "music":  # artist folders holding album folders
+        albums = []
+        for artist in _subfolders(root, leaves, linked_out):
+            # An artist folder without album folders is an album itself.
+            albums.extend(_subfolders(artist, leaves, linked_out) or [artist])
+        return LibraryFolders(albums, sorted(linked_out))
     folders = []
     for series in _subfolders(root, leaves, linked_out):
         out: list[str] = []

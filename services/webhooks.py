@@ -1,4 +1,5 @@
-"""Radarr/Sonarr webhook bodies read into the library folders a media server should rescan.
+"""Radarr/Sonarr/Lidarr webhook bodies read into the library folders a media server should
+rescan.
 
 Every path stays in the manager's namespace (Windows or POSIX style as sent); mapping it to
 the media server's view is the caller's job.
@@ -6,6 +7,7 @@ the media server's view is the caller's job.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
@@ -16,11 +18,12 @@ from services.catalog.models import MANAGERS
 
 SOURCES = MANAGERS
 
-_KIND = {"radarr": "movie", "sonarr": "tv"}
+_KIND = {"radarr": "movie", "sonarr": "tv", "lidarr": "music"}
 _NO_SCAN = {"Test", "Grab", "Health", "HealthRestored", "ApplicationUpdate"}
 _IGNORED = {
     "radarr": _NO_SCAN | {"ManualInteractionRequired", "MovieAdded"},
     "sonarr": _NO_SCAN | {"ManualInteractionRequired", "SeriesAdd"},
+    "lidarr": _NO_SCAN | {"ArtistAdd", "DownloadFailure", "ImportFailure"},
 }
 # Every event type each manager sends (anything else is accepted and ignored as unknown).
 KNOWN_EVENTS = {
@@ -29,6 +32,9 @@ KNOWN_EVENTS = {
     ),
     "sonarr": frozenset(
         _IGNORED["sonarr"] | {"Download", "Rename", "EpisodeFileDelete", "SeriesDelete"}
+    ),
+    "lidarr": frozenset(
+        _IGNORED["lidarr"] | {"Download", "Rename", "Retag", "AlbumDelete", "ArtistDelete"}
     ),
 }
 
@@ -46,7 +52,7 @@ class ScanTarget:
 
     path: str
     update_type: str  # "Created" | "Modified" | "Deleted"
-    kind: str  # "movie" | "tv"
+    kind: str  # "movie" | "tv" | "music"
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class WebhookEvent:
     tmdb_id: int | None = None
     imdb_id: str | None = None
     tvdb_id: int | None = None
+    # Lidarr: the artist (``title`` is the album's) and MusicBrainz's ids of both.
+    artist: str | None = None
+    artist_mbid: str | None = None
+    album_mbid: str | None = None
     is_upgrade: bool = False
     instance: str | None = None
     reason: str | None = None
@@ -96,27 +106,19 @@ def parse_webhook(source: str, body: Any) -> WebhookEvent:
     event_type = body.get("eventType")
     if not isinstance(event_type, str) or not event_type.strip():
         raise WebhookError("the body has no eventType: is this a Radarr/Sonarr webhook?")
-    other = "sonarr" if source == "radarr" else "radarr"
-    if _sent_by(other, body) and not _sent_by(source, body):
-        # An easy mistake when setting up the connection; ignoring the body would look
-        # like success while nothing is ever scanned.
-        raise WebhookError(
-            f"this is a {other.capitalize()} webhook ({_SIGNS[other]}), sent to the"
-            f" {source.capitalize()} URL: point {other.capitalize()} at /api/webhooks/{other}"
-        )
+    for other in SOURCES:
+        if other != source and _sent_by(other, body) and not _sent_by(source, body):
+            # An easy mistake when setting up the connection; ignoring the body would look
+            # like success while nothing is ever scanned.
+            raise WebhookError(
+                f"this is a {other.capitalize()} webhook ({_SIGNS[other]}), sent to the"
+                f" {source.capitalize()} URL: point {other.capitalize()} at"
+                f" /api/webhooks/{other}"
+            )
 
-    media = _dict(body, "movie" if source == "radarr" else "series")
-    if not media and source == "radarr":
-        media = _dict(body, "remoteMovie")
-    fields: dict[str, Any] = {
-        "title": _text(media.get("title")),
-        "year": _positive(media.get("year")),
-        "tmdb_id": _positive(media.get("tmdbId")),
-        "imdb_id": _text(media.get("imdbId")),
-        "tvdb_id": _positive(media.get("tvdbId")),
-        "is_upgrade": body.get("isUpgrade") is True,
-        "instance": _text(body.get("instanceName")),
-    }
+    fields = _lidarr_fields(body) if source == "lidarr" else _video_fields(source, body)
+    fields["is_upgrade"] = body.get("isUpgrade") is True
+    fields["instance"] = _text(body.get("instanceName"))
 
     def ignored(reason: str) -> WebhookEvent:
         return WebhookEvent(source, event_type, "ignored", (), reason=reason, **fields)
@@ -133,13 +135,49 @@ def parse_webhook(source: str, body: Any) -> WebhookEvent:
     return WebhookEvent(source, event_type, "scan", targets, files=files, **fields)
 
 
-_SIGNS = {"radarr": "its body has a movie", "sonarr": "its body has a series"}
+def _video_fields(source: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What a Radarr or Sonarr body says of its movie or series."""
+    media = _dict(body, "movie" if source == "radarr" else "series")
+    if not media and source == "radarr":
+        media = _dict(body, "remoteMovie")
+    return {
+        "title": _text(media.get("title")),
+        "year": _positive(media.get("year")),
+        "tmdb_id": _positive(media.get("tmdbId")),
+        "imdb_id": _text(media.get("imdbId")),
+        "tvdb_id": _positive(media.get("tvdbId")),
+    }
+
+
+def _lidarr_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """What a Lidarr body says of its album and artist (an album in ``album``, or the first
+    of ``albums``: a Grab or a Test)."""
+    artist = _dict(body, "artist")
+    album = _dict(body, "album") or next(iter(_dicts(body, "albums")), {})
+    released = _text(album.get("releaseDate"))
+    year = int(released[:4]) if released and released[:4].isdigit() else None
+    return {
+        "title": _text(album.get("title")),
+        "year": year if year and year > 0 else None,
+        "artist": _text(artist.get("name")),
+        "artist_mbid": _text(artist.get("mbId")),
+        "album_mbid": _text(album.get("mbId")),
+    }
+
+
+_SIGNS = {
+    "radarr": "its body has a movie",
+    "sonarr": "its body has a series",
+    "lidarr": "its body has an artist",
+}
 
 
 def _sent_by(source: str, body: dict[str, Any]) -> bool:
-    """True if ``body`` holds what only ``source`` sends (a movie, or a series)."""
+    """True if ``body`` holds what only ``source`` sends (a movie, a series, an artist)."""
     if source == "radarr":
         return bool(_dict(body, "movie") or _dict(body, "remoteMovie"))
+    if source == "lidarr":
+        return bool(_dict(body, "artist"))
     return bool(_dict(body, "series"))
 
 
@@ -221,6 +259,50 @@ def _sonarr_series_delete(body: dict[str, Any]) -> _Found:
     return [(_clean(_dict(body, "series").get("path")), "Deleted")]
 
 
+# --- Lidarr -------------------------------------------------------------------------------
+# Lidarr names no album folder (only the artist's ``path``): an album's folder is the one
+# holding its track files, above a disc folder ("CD 01", "Disc 2") of a multi-disc album.
+
+_DISC_FOLDER = re.compile(r"(?i)(cd|dis[ck])[ ._-]*\d{1,2}")
+
+
+def _album_folder(track_path: Any) -> str | None:
+    folder = _parent(track_path)
+    if folder and _DISC_FOLDER.fullmatch(_pure(folder).name):
+        return _parent(folder)
+    return folder
+
+
+def _lidarr_download(body: dict[str, Any]) -> _Found:
+    update = "Modified" if body.get("isUpgrade") is True else "Created"
+    folders = [_album_folder(f.get("path")) for f in _dicts(body, "trackFiles")]
+    if not any(folders):
+        folders = [_clean(_dict(body, "artist").get("path"))]
+    return [(folder, update) for folder in folders]
+
+
+def _lidarr_rename(body: dict[str, Any]) -> _Found:
+    files = _dicts(body, "renamedTrackFiles")
+    new = [_album_folder(f.get("path")) for f in files]
+    if not any(new):
+        new = [_clean(_dict(body, "artist").get("path"))]
+    return _renamed(new, [_album_folder(f.get("previousPath")) for f in files])
+
+
+def _lidarr_retag(body: dict[str, Any]) -> _Found:
+    folder = _album_folder(_dict(body, "trackFile").get("path"))
+    return [(folder or _clean(_dict(body, "artist").get("path")), "Modified")]
+
+
+def _lidarr_album_delete(body: dict[str, Any]) -> _Found:
+    # The album's folder is not sent: its artist's folder is scanned, where it was.
+    return [(_clean(_dict(body, "artist").get("path")), "Modified")]
+
+
+def _lidarr_artist_delete(body: dict[str, Any]) -> _Found:
+    return [(_clean(_dict(body, "artist").get("path")), "Deleted")]
+
+
 def _renamed(new: list[str | None], old: list[str | None]) -> _Found:
     return [(folder, "Modified") for folder in new] + [
         (folder, "Deleted") for folder in old if folder not in new
@@ -245,14 +327,24 @@ _FINDERS: dict[str, dict[str, Callable[[dict[str, Any]], _Found]]] = {
         "EpisodeFileDelete": _sonarr_file_delete,
         "SeriesDelete": _sonarr_series_delete,
     },
+    "lidarr": {
+        "Download": _lidarr_download,
+        "Rename": _lidarr_rename,
+        "Retag": _lidarr_retag,
+        "AlbumDelete": _lidarr_album_delete,
+        "ArtistDelete": _lidarr_artist_delete,
+    },
 }
 
 
 def _imported_files(source: str, body: dict[str, Any]) -> tuple[ImportedFile, ...]:
     """The files a Download event imported: Radarr's ``movieFile``, Sonarr's
-    ``episodeFile`` or, for "Import Complete", its ``episodeFiles``."""
+    ``episodeFile`` or, for "Import Complete", its ``episodeFiles``, Lidarr's
+    ``trackFiles``."""
     if source == "radarr":
         folder, media_files = _dict(body, "movie").get("folderPath"), [_dict(body, "movieFile")]
+    elif source == "lidarr":
+        folder, media_files = _dict(body, "artist").get("path"), _dicts(body, "trackFiles")
     else:
         folder = _dict(body, "series").get("path")
         media_files = [_dict(body, "episodeFile")] + _dicts(body, "episodeFiles")

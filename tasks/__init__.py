@@ -6,12 +6,21 @@ other such module: what they share lives in modules that define none (``scanning
 ``settings``, ``summaries``; ``tests/unit/test_task_imports.py`` checks it).
 """
 
-from tasks import library_scan, notify_people, notify_players, scan_movie, scan_season, webhook
+from tasks import (
+    library_scan,
+    notify_people,
+    notify_players,
+    scan_album,
+    scan_movie,
+    scan_season,
+    webhook,
+)
 
 __all__ = [
     "library_scan",
     "notify_people",
     "notify_players",
+    "scan_album",
     "scan_movie",
     "scan_season",
     "webhook",

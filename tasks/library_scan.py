@@ -32,9 +32,12 @@ from orchestrator.storage.db import read_session, write_session
 from services.catalog.anchors import require_anchors
 from services.catalog.models import Library
 from services.catalog.queries import (
+    ManagerAlbum,
+    apply_album_scan,
     apply_movie_scan,
     apply_season_scan,
     libraries,
+    mark_albums_removed,
     mark_movies_removed,
     mark_seasons_removed,
     present_catalog_folders,
@@ -47,7 +50,15 @@ from services.catalog.signatures import (
 from services.catalog.system_folders import refuse_system_folder
 from services.folder_signature import folder_signature
 from services.library_walk import walk_library
-from services.scanner import MovieScan, SeasonScan, scan_movie_folder, scan_season_folder
+from services.scanner import (
+    AlbumScan,
+    MovieScan,
+    SeasonScan,
+    scan_album_folder,
+    scan_movie_folder,
+    scan_season_folder,
+)
+from services.scanner.folders import FolderScan
 from tasks.scanning import (
     leaves_library,
     library_in,
@@ -59,6 +70,12 @@ from tasks.settings import media_settings
 from tasks.summaries import library_label, library_summary
 
 BATCH_SIZE = 200
+# How each kind of library's folders are scanned.
+SCANNERS: dict[str, Callable[..., FolderScan]] = {
+    "movies": scan_movie_folder,
+    "tv": scan_season_folder,
+    "music": scan_album_folder,
+}
 # Up to this many changed folders are notified one by one; more, the library root once.
 NOTIFY_EACH_UP_TO = 10
 ERRORS_KEPT = 5
@@ -163,6 +180,8 @@ def library_scan(request: LibraryScanRequest, ctx: JobContext) -> dict[str, Any]
     with write_session() as session:
         if library.kind == "movies":
             gone = mark_movies_removed(session, library.id, keep=present)
+        elif library.kind == "music":
+            gone = mark_albums_removed(session, library.id, keep=present)
         else:
             gone = mark_seasons_removed(session, library.id, keep=present)
         forget_folder_signatures(session, [path for path in stored if path not in present])
@@ -223,10 +242,8 @@ def _scan_batch(
     returns ``(folder, update type)`` of each folder written. The links the scans
     skipped are added to ``skipped``."""
     leaves = leaves_library(library)
-    scan_folder: Callable[..., MovieScan | SeasonScan] = (
-        scan_movie_folder if library.kind == "movies" else scan_season_folder
-    )
-    scans: list[tuple[str, MovieScan | SeasonScan]] = []
+    scan_folder: Callable[..., FolderScan] = SCANNERS[library.kind]
+    scans: list[tuple[str, FolderScan]] = []
     for folder, signature in batch:
         try:
             scan = scan_folder(folder, leaves=leaves)
@@ -253,13 +270,19 @@ def _scan_batch(
     return written
 
 
-def _apply(session: Session, library: Library, scan: MovieScan | SeasonScan) -> str:
+def _apply(session: Session, library: Library, scan: FolderScan) -> str:
     """Write one folder's scan to the catalog; returns the notification's update type."""
+    if isinstance(scan, AlbumScan):
+        album = apply_album_scan(session, library, scan.folder, len(scan.tracks), ManagerAlbum())
+        if album.removed or not scan.tracks:
+            return "Deleted"
+        return "Created" if album.is_new else "Modified"
     if isinstance(scan, MovieScan):
         change = apply_movie_scan(session, library, scan)
         if change.removed or not scan.exists:
             return "Deleted"
         return "Created" if change.is_new else "Modified"
+    assert isinstance(scan, SeasonScan)
     counts = apply_season_scan(session, library, scan)
     if not scan.exists:
         return "Deleted"

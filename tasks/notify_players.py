@@ -37,7 +37,7 @@ from services.players import (
     settings_of,
 )
 from services.players.command import DEFAULT_TIME_LIMIT
-from services.scanner import videos_under
+from services.scanner import audio_under, videos_under
 from tasks.settings import media_settings
 from tasks.summaries import scan_summary
 
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # spans the IsScanning check, the scan and its verification (which may scan a fallback
 # folder), so two workers cannot both pass it: this much beyond two verification waits.
 LOCK_MARGIN_SECONDS = 30
+# What the players are told a library holds, by its kind.
+CONTENT_OF_KIND = {"movies": "movies", "tv": "tvshows", "music": "music"}
 
 
 class NotifyRequest(BaseModel):
@@ -93,7 +95,8 @@ class Change:
 def _change_of(library: Library, request: NotifyRequest) -> Change:
     """What the folder holds now, which the players' libraries should show."""
     whole_library = os.path.normpath(request.path) == os.path.normpath(library.path)
-    files = None if whole_library else videos_under(request.path)
+    media_under = audio_under if library.kind == "music" else videos_under
+    files = None if whole_library else media_under(request.path)
     let_the_second_pass(request.path)
     return Change(library, request.path, request.update_type, files)
 
@@ -129,12 +132,12 @@ def _target(change: Change, mappings: list[tuple[str, str]]) -> ScanTarget:
     return ScanTarget(
         directory=map_path(change.path, mappings) or change.path,
         update_type=change.update_type,
-        content="tvshows" if library.kind == "tv" else "movies",
+        content=CONTENT_OF_KIND.get(library.kind, "movies"),
         library=library.name,
         show_directory=(map_path(show, mappings) or show) if show else None,
         library_directory=map_path(library.path, mappings) or library.path,
         files=change.files,
-        every_file=library.kind == "tv",
+        every_file=library.kind in ("tv", "music"),
         verify_within=media_settings().player_verify_timeout,
     )
 

@@ -44,12 +44,15 @@ def _seasons(episodes: Any) -> str:
 
 
 def webhook_summary(payload: dict[str, Any]) -> str | None:
-    """For example "Radarr Download: The Matrix (1999)", "Sonarr Download: Severance S02"."""
+    """For example "Radarr Download: The Matrix (1999)", "Sonarr Download: Severance S02",
+    "Lidarr Download: Radiohead - OK Computer"."""
     source, body = payload.get("source"), payload.get("body")
     if not isinstance(source, str) or not isinstance(body, dict):
         return None
     event = body.get("eventType")
     head = f"{source.capitalize()} {event if isinstance(event, str) else 'webhook'}"
+    if source == "lidarr":
+        return _album_summary(head, body)
     media = _get(body, "movie") if source == "radarr" else _get(body, "series")
     title = _get(media, "title")
     if isinstance(title, str) and title.strip():
@@ -61,6 +64,14 @@ def webhook_summary(payload: dict[str, Any]) -> str | None:
         return f"{head}: {title}"
     message = body.get("message")  # Health events say what is wrong
     return f"{head}: {message}" if isinstance(message, str) and message.strip() else head
+
+
+def _album_summary(head: str, body: dict[str, Any]) -> str:
+    """ "Lidarr Download: Radiohead - OK Computer", or the artist alone (a delete)."""
+    artist = _get(_get(body, "artist"), "name")
+    album = _get(_get(body, "album"), "title")
+    names = [n for n in (artist, album) if isinstance(n, str) and n.strip()]
+    return f"{head}: {' - '.join(names)}" if names else head
 
 
 def scan_summary(payload: dict[str, Any]) -> str | None:

@@ -21,7 +21,7 @@ from services.webhooks import WebhookError, WebhookEvent, parse_webhook
 from tasks.settings import media_settings
 from tasks.summaries import manual_summary, webhook_summary
 
-SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season"}
+SCAN_JOB_FOR_KIND = {"movie": "scan-movie", "tv": "scan-season", "music": "scan-album"}
 
 
 _Roots = dict[str, tuple[int, str]]  # normalised library folder -> (library id, kind)
@@ -89,6 +89,17 @@ def _series_ids(event: WebhookEvent) -> dict[str, Any]:
         tvdb_id=event.tvdb_id,
         title=event.title,
         year=event.year,
+    )
+
+
+def _album_ids(event: WebhookEvent) -> dict[str, Any]:
+    """The event's album and artist names, year and MusicBrainz ids that are well formed."""
+    return well_formed(
+        title=event.title,
+        year=event.year,
+        artist=event.artist,
+        artist_mbid=event.artist_mbid,
+        album_mbid=event.album_mbid,
     )
 
 
@@ -181,6 +192,8 @@ def handle_webhook(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         request = {"library_id": library_id, "path": local, "update_type": target.update_type}
         if target.kind == "movie":  # the manager's ids, which the scan prefers to the NFO's
             request.update(_movie_ids(event))
+        elif target.kind == "music":  # the album's names and ids, which its row keeps
+            request.update(_album_ids(event))
         else:  # the series' ids, which its row keeps
             request.update(_series_ids(event))
         job_id = ctx.submit(
@@ -255,8 +268,13 @@ def manual_scan(request: ManualScanRequest, ctx: JobContext) -> dict[str, Any]:
         if local == root:
             job_type, payload = "library-scan", {"library_id": library_id}
         else:
-            folder = local if kind == "tv" else f"{root}/{local[len(root) + 1 :].split('/')[0]}"
-            job_type = "scan-season" if kind == "tv" else "scan-movie"
+            # The movie folder holding the path; a season folder or an album (or artist)
+            # folder as named.
+            parts = local[len(root) + 1 :].split("/")
+            folder = f"{root}/{parts[0]}" if kind == "movies" else local
+            if kind == "music":
+                folder = "/".join([root, *parts[:2]])
+            job_type = {"tv": "scan-season", "music": "scan-album"}.get(kind, "scan-movie")
             # The watcher saw a folder go: its media are gone (a name given by hand may
             # be a folder still on its way, which the scan waits for).
             gone = request.trigger == "watch" and not os.path.exists(folder)

@@ -5,7 +5,8 @@ Sources, as Kodi sees them (``KodiUnderTest`` has each as an attribute):
 - ``movies`` (content movies) and ``tv`` (tvshows): Kodi sees these folders as we do;
 - ``kodi_movies`` and ``kodi_tv``: symbolic links to ``share_movies`` and ``share_tv``,
   standing in for an SMB share that Kodi sees under another path (a group mapping);
-- ``plain``: a source with no content set. ``outside`` is in no source.
+- ``plain``: a source with no content set. ``outside`` is in no source;
+- ``music``: a music source (albums of tagged audio files).
 """
 
 from __future__ import annotations
@@ -41,13 +42,14 @@ class KodiUnderTest:
     tv: Path = field(init=False)
     plain: Path = field(init=False)
     outside: Path = field(init=False)
+    music: Path = field(init=False)
     share_movies: Path = field(init=False)
     share_tv: Path = field(init=False)
     kodi_movies: Path = field(init=False)
     kodi_tv: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        for name in ("movies", "tv", "plain", "outside"):
+        for name in ("movies", "tv", "plain", "outside", "music"):
             setattr(self, name, self.root / name)
         for kind in ("movies", "tv"):
             setattr(self, f"share_{kind}", self.root / "share" / kind)
@@ -94,6 +96,11 @@ class KodiUnderTest:
         episodes = self.call("VideoLibrary.GetEpisodes", {"properties": ["file"]}).get("episodes")
         return sorted(e["file"] for e in episodes or [])
 
+    def song_files(self) -> list[str]:
+        """The files of Kodi's songs, sorted."""
+        songs = self.call("AudioLibrary.GetSongs", {"properties": ["file"]}).get("songs")
+        return sorted(s["file"] for s in songs or [])
+
     def show_folders(self) -> list[str]:
         """The folders of Kodi's TV shows, sorted."""
         shows = self.call("VideoLibrary.GetTVShows", {"properties": ["file"]}).get("tvshows")
@@ -115,7 +122,7 @@ class KodiUnderTest:
     def reset(self) -> None:
         """Empty every source folder and Kodi's library, then let Kodi list the (empty)
         sources: each test starts from a Kodi that has done its full scan."""
-        for folder in (self.movies, self.tv, self.plain, self.outside, *self._shares()):
+        for folder in (self.movies, self.tv, self.plain, self.outside, self.music, *self._shares()):
             if folder.is_symlink():  # a case pointed a source elsewhere
                 folder.unlink()
             shutil.rmtree(folder, ignore_errors=True)
@@ -129,27 +136,31 @@ class KodiUnderTest:
                 self.wait_for(read, [], seconds=2)
         for show in self.call("VideoLibrary.GetTVShows").get("tvshows") or []:
             self.call("VideoLibrary.RemoveTVShow", {"tvshowid": show["tvshowid"]})
+        if self.song_files():
+            self.call("AudioLibrary.Clean", {"showdialogs": False})
         assert self.wait_for(self.movie_files, []) == []
         assert self.wait_for(self.episode_files, []) == []
+        assert self.wait_for(self.song_files, []) == []
         self.full_scan()
 
     def _shares(self) -> tuple[Path, Path]:
         return self.share_movies, self.share_tv
 
     def sources(self) -> list[tuple[Path, str | None]]:
-        """Every video source (Kodi's path) with its content."""
+        """Every source (Kodi's path) with its content ("music": the music source)."""
         return [
             (self.movies, "movies"),
             (self.tv, "tvshows"),
             (self.kodi_movies, "movies"),
             (self.kodi_tv, "tvshows"),
             (self.plain, None),
+            (self.music, "music"),
         ]
 
 
 def _make_folders(root: Path) -> KodiUnderTest:
     view = KodiUnderTest("", "", root)
-    for folder in (view.movies, view.tv, view.plain, view.outside, *view._shares()):
+    for folder in (view.movies, view.tv, view.plain, view.outside, view.music, *view._shares()):
         folder.mkdir(parents=True, exist_ok=True)
     view.kodi_movies.parent.mkdir(parents=True, exist_ok=True)
     view.kodi_movies.symlink_to(view.share_movies, target_is_directory=True)

@@ -1,12 +1,17 @@
-"""Shared pieces of the pipeline tests: webhook fixtures, movie folders, a clean catalog."""
+"""Shared pieces of the pipeline tests: webhook fixtures, movie, show and album folders, a
+clean catalog."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import delete
 
 from orchestrator.storage.db import write_session
@@ -69,3 +74,26 @@ def make_episode(season_folder: Path, show: str, season: int, episode: int) -> P
         f"<episode>{episode}</episode></episodedetails>"
     )
     return video
+
+
+def make_album(artist_folder: Path, album: str, tracks: int, artist: str = "Radiohead") -> Path:
+    """An album folder as Lidarr leaves it: ``tracks`` FLAC files of a second of tone each,
+    tagged (artist, album, title, track number) by ffmpeg, as a real Kodi reads them.
+    Skips the test where ffmpeg is missing (CI installs it: make kodi)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("ffmpeg is missing; CI must install it (make kodi)")
+        pytest.skip("ffmpeg is missing (make kodi installs it)")
+    folder = artist_folder / album
+    folder.mkdir(parents=True)
+    for number in range(1, tracks + 1):
+        tags = {"artist": artist, "album_artist": artist, "album": album,
+                "title": f"Track {number}", "track": str(number)}  # fmt: skip
+        metadata = [arg for key, value in tags.items() for arg in ("-metadata", f"{key}={value}")]
+        subprocess.run(
+            [ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+             *metadata, str(folder / f"{number:02d} Track {number}.flac")],
+            check=True, timeout=30,
+        )  # fmt: skip
+    return folder

@@ -158,7 +158,9 @@ class KodiSource:
     """A video source of the real Kodi."""
 
     path: str  # absolute folder, Kodi's view; trailing "/" added by the harness
-    content: str | None  # "movies", "tvshows" or None (a source with no content type set)
+    # "movies", "tvshows", None (a video source with no content type set), or "music" (a
+    # music source: Kodi's music library reads the files' tags, no content type to set)
+    content: str | None
 
 
 # Every RealKodi started and not yet stopped (strong references: one a test dropped without
@@ -189,7 +191,7 @@ class RealKodi:
         for source in self.sources:
             if not source.path.startswith("/"):
                 raise ValueError(f"a source path must be absolute: {source.path!r}")
-            if source.content not in (None, "movies", "tvshows"):
+            if source.content not in (None, "movies", "tvshows", "music"):
                 raise ValueError(f"unknown content type {source.content!r}")
         self.username = username
         self.password = password
@@ -348,6 +350,8 @@ class RealKodi:
             # Only the scans the tests ask for; no add-on update checks (no internet).
             "videolibrary.updateonstartup": "false",
             "videolibrary.backgroundupdate": "true",
+            "musiclibrary.updateonstartup": "false",
+            "musiclibrary.backgroundupdate": "true",
             "general.addonupdates": "2",
             "general.addonnotifications": "false",
             "screensaver.mode": "",
@@ -362,10 +366,12 @@ class RealKodi:
         _write_xml(self.userdata / "advancedsettings.xml", advanced)
 
         sources = ET.Element("sources")
-        video = ET.SubElement(sources, "video")
-        ET.SubElement(video, "default", pathversion="1")
+        sections = {media: ET.SubElement(sources, media) for media in ("video", "music")}
+        for section in sections.values():
+            ET.SubElement(section, "default", pathversion="1")
         for number, source in enumerate(self.sources, 1):
-            entry = ET.SubElement(video, "source")
+            entry = ET.SubElement(sections["music" if source.content == "music" else "video"],
+                                  "source")  # fmt: skip
             # Names must be unique; Kodi shows them, the tests go by path.
             ET.SubElement(entry, "name").text = f"{number} {Path(source.path).name}"
             ET.SubElement(entry, "path", pathversion="1").text = source.path
@@ -435,7 +441,7 @@ class RealKodi:
         writing it while Kodi runs needs no restart. Kodi creates the database (its schema
         version is in the name, MyVideos121.db for Kodi 20) at first start.
         """
-        typed = [source for source in self.sources if source.content]
+        typed = [source for source in self.sources if source.content not in (None, "music")]
         if not typed:
             return
         database = self._video_database()

@@ -12,7 +12,7 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -48,6 +48,9 @@ else:
     # The registered player types (services/players): pydantic refuses any other, naming
     # them all, and the OpenAPI document lists them (typing.get_args).
     PlayerType = Literal[PLAYER_TYPES]
+# What a library holds: it picks the scan of a folder and what the players are told.
+LibraryKind = Literal["movies", "tv", "music"]
+LIBRARY_KINDS: tuple[str, ...] = get_args(LibraryKind)
 # Row ids are 32-bit integer columns on PostgreSQL; JSON true is not id 1.
 RowId = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
 
@@ -199,7 +202,7 @@ class Patch(Strict):
 class LibraryCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     path: str = Field(min_length=1, max_length=1000)
-    kind: Literal["movies", "tv"] = "movies"
+    kind: LibraryKind = "movies"
     anchors: list[Anchor] = Field(default_factory=list, max_length=MAX_ANCHORS)
     # Scan folders and files reached through a link that leaves the library folder.
     follow_links: bool = False
@@ -214,7 +217,7 @@ class LibraryCreate(Strict):
 class LibraryPatch(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     path: str | None = Field(default=None, min_length=1, max_length=1000)
-    kind: Literal["movies", "tv"] | None = None
+    kind: LibraryKind | None = None
     anchors: list[Anchor] | None = Field(default=None, max_length=MAX_ANCHORS)
     follow_links: bool | None = None
     watch: bool | None = None
@@ -225,7 +228,7 @@ class LibraryPatch(Patch):
 
 
 # Who sends the paths a mapping translates (services.catalog.models.MAPPING_SOURCES).
-MappingSource = Literal["radarr", "sonarr", "manual"]
+MappingSource = Literal["radarr", "sonarr", "lidarr", "manual"]
 
 
 class MappingCreate(Strict):

@@ -65,7 +65,7 @@ class Library(Base):
 
 # Who calls our webhooks, and the sources a path mapping may have: theirs, and the manual
 # trigger's (autoscan's form, for tools without webhooks).
-MANAGERS = ("radarr", "sonarr")
+MANAGERS = ("radarr", "sonarr", "lidarr")
 MAPPING_SOURCES = (*MANAGERS, "manual")
 
 
@@ -195,6 +195,23 @@ class Series(_CatalogFolder, Base):
 
     tvdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     tmdb_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Album(_InLibrary, Base):
+    """An album folder of a music library (under its artist's), with Lidarr's names and
+    MusicBrainz ids when a webhook gave them (a scan alone names it by its folders)."""
+
+    __tablename__ = "albums"
+
+    title: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    artist: Mapped[str | None] = mapped_column(String(500), nullable=True, index=True)
+    artist_mbid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    album_mbid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    tracks: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(10), default="present")  # or "removed"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class EpisodeFileRow(_InLibrary, Base):

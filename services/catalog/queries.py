@@ -3,6 +3,7 @@ upserts, signatures of scanned folders."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from orchestrator.jobs.models import utcnow
 from services.catalog.manager_ids import MAX_TITLE_LENGTH, well_formed
 from services.catalog.models import (
+    Album,
     EpisodeFileRow,
     Library,
     ManagerPathMapping,
@@ -220,9 +222,12 @@ def apply_movie_scan(
 
 
 def present_catalog_folders(session: Session, library_id: int, kind: str) -> set[str]:
-    """The folders of the library's present movies (or seasons, for a TV library)."""
+    """The folders of the library's present movies (seasons for a TV library, albums for
+    a music one)."""
     if kind == "movies":
         query = select(Movie.path).where(Movie.library_id == library_id, Movie.state == "present")
+    elif kind == "music":
+        query = select(Album.path).where(Album.library_id == library_id, Album.state == "present")
     else:
         query = select(EpisodeFileRow.season_path).where(
             EpisodeFileRow.library_id == library_id, EpisodeFileRow.state == "present"
@@ -249,6 +254,65 @@ def mark_movies_removed(session: Session, library_id: int, keep: set[str]) -> li
     now = utcnow()
     _update_in_chunks(session, Movie.path, gone, state="removed", updated_at=now)
     return gone
+
+
+def mark_albums_removed(
+    session: Session, library_id: int, keep: set[str], under: str | None = None
+) -> list[str]:
+    """Mark removed every present album of the library (``under`` a folder, if given)
+    whose folder is not in ``keep``; returns their folders."""
+    present = present_catalog_folders(session, library_id, "music")
+    if under is not None:
+        present = {path for path in present if path.startswith(under.rstrip("/") + "/")}
+    gone = sorted(present - keep)
+    _update_in_chunks(session, Album.path, gone, state="removed", updated_at=utcnow())
+    return gone
+
+
+@dataclass(frozen=True)
+class ManagerAlbum:
+    """What Lidarr said of an album (its webhook): names and MusicBrainz ids."""
+
+    title: str | None = None
+    year: int | None = None
+    artist: str | None = None
+    artist_mbid: str | None = None
+    album_mbid: str | None = None
+
+
+@dataclass(frozen=True)
+class AlbumChange:
+    """What an album folder's scan did to the catalog."""
+
+    is_new: bool
+    removed: bool
+    tracks: int
+
+
+def apply_album_scan(
+    session: Session, library: Library, folder: str, tracks: int, manager: ManagerAlbum
+) -> AlbumChange:
+    """Record the album at ``folder`` with ``tracks`` audio files: present if it has any,
+    removed if not. Lidarr's names and ids win; a scan alone names the album by its
+    folder and the artist by the folder above, and never loses an id it had."""
+    row = session.scalars(select(Album).where(Album.path == folder)).first()
+    is_new = row is None or row.state == "removed"
+    if row is None:
+        if not tracks:
+            return AlbumChange(is_new=False, removed=False, tracks=0)
+        row = Album(library_id=library.id, path=folder)
+        session.add(row)
+    row.title = manager.title or row.title or os.path.basename(folder)
+    row.artist = manager.artist or row.artist or os.path.basename(os.path.dirname(folder))
+    row.year = manager.year or row.year
+    row.artist_mbid = manager.artist_mbid or row.artist_mbid
+    row.album_mbid = manager.album_mbid or row.album_mbid
+    row.tracks = tracks
+    removed = not tracks and row.state == "present"
+    row.state = "present" if tracks else "removed"
+    row.updated_at = utcnow()
+    session.flush()
+    return AlbumChange(is_new=is_new and bool(tracks), removed=removed, tracks=tracks)
 
 
 def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:

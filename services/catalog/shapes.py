@@ -40,7 +40,7 @@ class Library(Shape):
     id: RowId
     name: str
     path: str
-    kind: Literal["movies", "tv"]
+    kind: Literal["movies", "tv", "music"]
     anchors: Annotated[list[str], BeforeValidator(lambda v: list(v or []))] = Field(
         description="Files (relative to path) that must exist for a scan to change the "
         "catalog or notify the players"

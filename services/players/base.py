@@ -135,7 +135,7 @@ class ScanTarget:
 
     directory: str
     update_type: str = "Modified"
-    content: str = "movies"  # the library's content: "movies" or "tvshows"
+    content: str = "movies"  # the library's content: "movies", "tvshows" or "music"
     show_directory: str | None = None  # tvshows: the show folder holding ``directory``
     library_directory: str | None = None  # the library's own folder
     files: frozenset[str] | None = None
@@ -164,9 +164,9 @@ class PlayerClient(Protocol):
         """Whether the player is scanning its library now."""
         ...
 
-    def sources(self) -> list[str] | None:
-        """The folders the player's libraries are made of (as it writes them), or None
-        when it cannot tell."""
+    def sources(self, media: str = "video") -> list[str] | None:
+        """The folders the player's libraries of ``media`` ("video" or "music") are made of
+        (as it writes them), or None when it cannot tell."""
         ...
 
     def notify(self, target: ScanTarget) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class CommandClient:
         """Never: it has no library."""
         return False
 
-    def sources(self) -> list[str] | None:
+    def sources(self, media: str = "video") -> list[str] | None:
         """Unknown: it has no library folders."""
         return None
 

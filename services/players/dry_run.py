@@ -37,7 +37,7 @@ class LogClient:
         """Never: it scans nothing."""
         return False
 
-    def sources(self) -> list[str] | None:
+    def sources(self, media: str = "video") -> list[str] | None:
         """Unknown: it has no library of its own."""
         return None
 
@@ -60,11 +60,14 @@ def would_send(target: ScanTarget) -> dict[str, list[str]]:
     folder = kodi_directory(target.directory)
     gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
     kodi = []
-    if target.update_type != "Created":
+    library = "AudioLibrary" if target.content == "music" else "VideoLibrary"
+    if target.content == "music" and target.update_type != "Created":
+        kodi.append("AudioLibrary.Clean (Kodi cleans music only whole)")
+    elif target.update_type != "Created":
         kodi.append(f"VideoLibrary.Clean {folder} (if Kodi lists media no longer on disk)")
     if not gone:
         kodi.append(f"Files.GetDirectory {parent_directory(folder)}")
-        kodi.append(f"VideoLibrary.Scan {folder}")
+        kodi.append(f"{library}.Scan {folder}")
     path = target.directory.rstrip("/\\") or target.directory
     body = json.dumps(media_updated_body(path, target.update_type))
     jellyfin = [f"POST /Library/Media/Updated {body}"]

@@ -70,7 +70,7 @@ class JellyfinClient:
         """Always false: the server queues path updates itself."""
         return False
 
-    def sources(self) -> list[str] | None:
+    def sources(self, media: str = "video") -> list[str] | None:
         """Not asked: listing library folders takes an administrator's key."""
         return None
 

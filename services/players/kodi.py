@@ -40,6 +40,12 @@ CLEAN_BY_DIRECTORY = 12
 
 # How often the library is read while waiting for a change to show (a folder's scan takes
 # Kodi 15-45 ms and its item shows about 0.1 s after the call).
+# Where Kodi lists each content's items: the method and the key of its answer.
+ITEMS_OF_CONTENT = {
+    "movies": ("VideoLibrary.GetMovies", "movies"),
+    "tvshows": ("VideoLibrary.GetEpisodes", "episodes"),
+    "music": ("AudioLibrary.GetSongs", "songs"),
+}
 POLL_INTERVAL = 0.05
 # Waiting for a clean to end before scanning, even with verification off: a scan sent while
 # Kodi cleans is dropped (a clean of a few folders takes 15-40 ms, of 2,000 movies 0.4 s).
@@ -151,20 +157,17 @@ class KodiClient:
 
     # --- reading what Kodi has ------------------------------------------------------------
 
-    def sources(self) -> list[str] | None:
-        """The folders of Kodi's video sources (``Files.GetSources``), as Kodi writes them."""
-        result = self.call("Files.GetSources", {"media": "video"})
+    def sources(self, media: str = "video") -> list[str] | None:
+        """The folders of Kodi's video (or ``media`` "music") sources (``Files.GetSources``),
+        as Kodi writes them."""
+        result = self.call("Files.GetSources", {"media": media})
         sources = result.get("sources") if isinstance(result, dict) else None
         return [s["file"] for s in sources or [] if isinstance(s, dict) and "file" in s]
 
     def library_files(self, directory: str, content: str) -> list[str]:
-        """The files of Kodi's movies (``content`` "movies") or episodes ("tvshows") under
-        ``directory``."""
-        method, key = (
-            ("VideoLibrary.GetMovies", "movies")
-            if content == "movies"
-            else ("VideoLibrary.GetEpisodes", "episodes")
-        )
+        """The files of Kodi's movies (``content`` "movies"), episodes ("tvshows") or songs
+        ("music") under ``directory``."""
+        method, key = ITEMS_OF_CONTENT.get(content, ("VideoLibrary.GetEpisodes", "episodes"))
         folder = kodi_directory(directory)
         result = self.call(
             method,
@@ -207,16 +210,17 @@ class KodiClient:
         )
         return folder
 
-    def scan_folder(self, directory: str) -> str:
+    def scan_folder(self, directory: str, library: str = "VideoLibrary") -> str:
         """List the parent of ``directory`` (so that Kodi sees a folder created since it last
-        did), then scan ``directory``; returns the folder scanned."""
+        did), then scan ``directory`` into ``library`` (``VideoLibrary`` or
+        ``AudioLibrary``); returns the folder scanned."""
         folder = kodi_directory(directory)
         parent = parent_directory(folder)
         if parent != folder:
             # Refreshes Kodi's directory cache. A parent Kodi cannot read shows in the
             # scan's outcome, not as a failure of its own.
             self._readable(parent)
-        self._send("VideoLibrary.Scan", {"directory": folder, "showdialogs": False})
+        self._send(f"{library}.Scan", {"directory": folder, "showdialogs": False})
         return folder
 
     def notify(self, target: ScanTarget) -> dict[str, Any]:
@@ -232,6 +236,8 @@ class KodiClient:
         """
         folder = kodi_directory(target.directory)
         self._ping()
+        if target.content == "music":
+            return self._notify_music(target, folder)
         can_clean = self._version()[0] >= CLEAN_BY_DIRECTORY
         # A second scan or clean does not queue: it cancels the running one, or is refused.
         if self.is_scanning():
@@ -264,6 +270,47 @@ class KodiClient:
             raise PlayerNotUpdated(f"{self.where}: {problem}; {self._likely_cause(target, gone)}")
         what = "no longer lists" if gone else "lists"
         return {**details, "verified": True, "verification": f"Kodi {what} the folder's media"}
+
+    def _notify_music(self, target: ScanTarget, folder: str) -> dict[str, Any]:
+        """Bring Kodi's music library up to date with ``target``, then check that it is.
+
+        As a real Kodi 20 does it: a scan of a folder still there adds its songs and drops
+        those of its own files that are gone, but keeps the songs of a sub-folder that is
+        gone (an album deleted under its artist's folder), and a clean of music is only
+        ever whole. So the folder is scanned first, waited for; then, only while Kodi still
+        lists songs whose files are gone, the whole music library is cleaned.
+        """
+        if self.is_scanning():
+            raise PlayerBusy(f"{self.where}: a library scan is already running")
+        gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
+        sent = []
+        wait = max(target.verify_within, MIN_WAIT)
+        if not gone:
+            sent.append(f"AudioLibrary.Scan {self.scan_folder(folder, 'AudioLibrary')}")
+            self._wait_until(wait, lambda: self._still_scanning() or self._missing(target))
+        whole_changed = target.files is None and target.update_type != "Created"
+        if whole_changed or self._stale(target):
+            self._send("AudioLibrary.Clean", {"showdialogs": False})
+            sent.append("AudioLibrary.Clean")
+            self._wait_until(wait, lambda: self._cleaning(target))
+        details: dict[str, Any] = {"directory": folder, "sent": sent}
+        unchecked = self._unchecked(target, unseen_deletion=False)
+        if unchecked:
+            return {**details, "verified": False, "verification": unchecked}
+        problem = self._wait_until(target.verify_within, lambda: self._difference(target))
+        if problem is not None:
+            raise PlayerNotUpdated(f"{self.where}: {problem}; {self._likely_cause(target, gone)}")
+        what = "no longer lists" if gone else "lists"
+        return {**details, "verified": True, "verification": f"Kodi {what} the folder's songs"}
+
+    def _still_scanning(self) -> str | None:
+        """Kodi's library is busy (a scan or a clean), in words; None when it is not."""
+        return "Kodi is still scanning" if self.is_scanning() else None
+
+    def _missing(self, target: ScanTarget) -> str | None:
+        """The files of ``target`` Kodi's library does not hold yet, in words."""
+        missing = sorted((target.files or frozenset()) - self._held(target))
+        return f"Kodi did not add {', '.join(missing[:5])}" if missing else None
 
     @staticmethod
     def _unchecked(target: ScanTarget, unseen_deletion: bool) -> str | None:
@@ -365,12 +412,13 @@ class KodiClient:
     def _likely_cause(self, target: ScanTarget, gone: bool) -> str:
         """Why Kodi may not have picked the change up, from what Kodi itself says."""
         folder = kodi_directory(target.directory)
-        sources = self.sources() or []
+        media = "music" if target.content == "music" else "video"
+        sources = self.sources(media) or []
         if not any(contains(source, folder) for source in sources):
             listed = ", ".join(sources) or "none"
             return (
-                f"the folder is outside every Kodi video source (Kodi's sources: {listed}):"
-                " add the library's folder as a video source in Kodi, or correct the player"
+                f"the folder is outside every Kodi {media} source (Kodi's sources: {listed}):"
+                f" add the library's folder as a {media} source in Kodi, or correct the player"
                 " group's path mapping"
             )
         if not gone and not self._readable(folder):
@@ -378,6 +426,8 @@ class KodiClient:
                 f"Kodi cannot read {folder}: the player group's path mapping is likely"
                 " wrong, or the share is not reachable from Kodi"
             )
+        if target.content == "music":
+            return "check that its files are audio files Kodi can read, tagged with their album"
         kind = "Movies" if target.content == "movies" else "TV shows"
         return (
             f"check in Kodi that the source holding it has its content set to {kind} with a"
@@ -387,5 +437,5 @@ class KodiClient:
 
 
 def _kind(target: ScanTarget) -> str:
-    """What the target's library holds, in words: "movies" or "episodes"."""
-    return "movies" if target.content == "movies" else "episodes"
+    """What the target's library holds, in words: "movies", "episodes" or "songs"."""
+    return {"movies": "movies", "music": "songs"}.get(target.content, "episodes")

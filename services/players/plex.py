@@ -83,7 +83,7 @@ class PlexClient:
         """Always false: Plex queues refresh requests itself."""
         return False
 
-    def sources(self) -> list[str] | None:
+    def sources(self, media: str = "video") -> list[str] | None:
         """The locations of every library section."""
         return sorted({path for _, paths in self.sections() for path in paths})
 

@@ -72,7 +72,7 @@ class WebhookClient:
         """Never: it has no library."""
         return False
 
-    def sources(self) -> list[str] | None:
+    def sources(self, media: str = "video") -> list[str] | None:
         """Unknown: it has no library folders."""
         return None
 

@@ -1,5 +1,7 @@
-"""Scanning media folders on disk: movie folders, TV season folders, NFO files."""
+"""Scanning media folders on disk: movie folders, TV season folders, album folders, NFO
+files."""
 
+from services.scanner.albums import AlbumScan, audio_under, scan_album_folder
 from services.scanner.folders import (
     EpisodeFile,
     MediaFile,
@@ -12,13 +14,16 @@ from services.scanner.folders import (
 from services.scanner.nfo import NfoInfo, parse_folder_name, parse_nfo
 
 __all__ = [
+    "AlbumScan",
     "EpisodeFile",
     "MediaFile",
     "MovieScan",
     "NfoInfo",
+    "audio_under",
     "SeasonScan",
     "parse_folder_name",
     "parse_nfo",
+    "scan_album_folder",
     "scan_movie_folder",
     "scan_season_folder",
     "videos_under",

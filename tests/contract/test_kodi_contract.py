@@ -6,6 +6,7 @@ Each case starts from an empty library whose sources Kodi has listed (a full sca
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from tasks.notify_players import let_the_second_pass
 from tests.kodi_under_test import KINDS, KodiUnderTest, kodi_under_test
-from tests.pipeline import make_episode, make_movie, make_show
+from tests.pipeline import make_album, make_episode, make_movie, make_show
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -265,3 +266,65 @@ def test_a_scan_sent_while_one_runs_stops_it_and_does_not_run(kodi: KodiUnderTes
     kodi.settle()
     assert len(kodi.movie_files()) < MANY  # the full scan was stopped part way
     assert not kodi.scanning()  # and the second one never ran
+
+
+# --- music ---------------------------------------------------------------------------------
+
+
+def scan_music(kodi: KodiUnderTest, folder: Path) -> None:
+    let_the_second_pass(str(folder))
+    kodi.call("AudioLibrary.Scan", {"directory": f"{folder}/", "showdialogs": False})
+
+
+def test_an_album_folder_is_added_to_the_music_library_when_scanned(kodi: KodiUnderTest) -> None:
+    album = make_album(kodi.music / "Radiohead", "OK Computer (1997)", 2)
+    list_folder(kodi, kodi.music)
+    list_folder(kodi, kodi.music / "Radiohead")
+
+    scan_music(kodi, album)
+
+    expected = [f"{album}/01 Track 1.flac", f"{album}/02 Track 2.flac"]
+    assert kodi.wait_for(kodi.song_files, expected) == expected
+    assert kodi.movie_files() == []  # nothing of it in the video library
+
+
+def test_an_album_made_after_kodi_listed_its_artist_needs_the_artist_listed_again(
+    kodi: KodiUnderTest,
+) -> None:
+    artist = kodi.music / "Radiohead"
+    make_album(artist, "OK Computer (1997)", 1)
+    list_folder(kodi, kodi.music)
+    list_folder(kodi, artist)
+    album = make_album(artist, "Kid A (2000)", 1)  # after Kodi listed the artist folder
+
+    scan_music(kodi, album)
+    kodi.settle()
+    assert kodi.song_files() == []  # "does not exist - skipping scan"
+
+    list_folder(kodi, artist)
+    scan_music(kodi, album)
+    expected = [f"{album}/01 Track 1.flac"]
+    assert kodi.wait_for(kodi.song_files, expected) == expected
+
+
+def test_a_music_scan_drops_its_folders_lost_songs_but_a_gone_album_needs_the_whole_clean(
+    kodi: KodiUnderTest,
+) -> None:
+    artist = kodi.music / "Radiohead"
+    kept, gone = make_album(artist, "Kid A (2000)", 2), make_album(artist, "Amnesiac (2001)", 1)
+    list_folder(kodi, kodi.music)
+    scan_music(kodi, artist)
+    every = [f"{gone}/01 Track 1.flac", f"{kept}/01 Track 1.flac", f"{kept}/02 Track 2.flac"]
+    assert kodi.wait_for(kodi.song_files, every) == every
+
+    (kept / "02 Track 2.flac").unlink()  # a file gone from a folder still there
+    shutil.rmtree(gone)  # an album gone from its artist's folder
+    scan_music(kodi, artist)
+    left = [f"{gone}/01 Track 1.flac", f"{kept}/01 Track 1.flac"]
+    assert kodi.wait_for(kodi.song_files, left) == left
+
+    with pytest.raises(RuntimeError, match="Invalid params"):  # no folder: only whole
+        kodi.call("AudioLibrary.Clean", {"directory": f"{gone}/", "showdialogs": False})
+    kodi.call("AudioLibrary.Clean", {"showdialogs": False})
+    expected = [f"{kept}/01 Track 1.flac"]
+    assert kodi.wait_for(kodi.song_files, expected) == expected

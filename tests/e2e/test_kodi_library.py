@@ -1,6 +1,7 @@
-"""Webhook in, a real Kodi 20's library out: after each Radarr and Sonarr event, what Kodi
-itself lists (``VideoLibrary.GetMovies`` / ``GetEpisodes``) is what the folder holds, and
-the chain says so (docs/design.md §4.6). Skipped, saying why, where Kodi cannot run.
+"""Webhook in, a real Kodi 20's library out: after each Radarr, Sonarr and Lidarr event,
+what Kodi itself lists (``VideoLibrary.GetMovies`` / ``GetEpisodes``,
+``AudioLibrary.GetSongs``) is what the folder holds, and the chain says so (docs/design.md
+§4.6). Skipped, saying why, where Kodi cannot run.
 
 Kodi sees our libraries under other paths (symbolic links standing in for an SMB share),
 through the player group's path mapping, and starts each case from a full scan of its
@@ -21,7 +22,7 @@ import pytest
 from tests.api_client import Api
 from tests.conftest import ApiServer, WorkerProcess, sqlite_only
 from tests.kodi_under_test import PASSWORD, USERNAME, KodiUnderTest, kodi_under_test
-from tests.pipeline import clear_catalog, fixture, make_show
+from tests.pipeline import clear_catalog, fixture, make_album, make_show
 
 # Kodi shows a folder's change about 0.1 s after the call; a failure waits this long twice.
 VERIFY_SECONDS = "3"
@@ -63,11 +64,16 @@ def api(kodi: KodiUnderTest, worker: WorkerProcess, api_server: ApiServer) -> Ap
         "/api/v1/libraries", {"name": "Movies", "path": str(kodi.share_movies), "kind": "movies"}
     )
     tv = api.create("/api/v1/libraries", {"name": "TV", "path": str(kodi.share_tv), "kind": "tv"})
-    for source, root, library in (("radarr", "/movies", movies), ("sonarr", "/tv", tv)):
+    # Kodi's music source is our music folder itself: no group mapping for it.
+    music = api.create(
+        "/api/v1/libraries", {"name": "Music", "path": str(kodi.music), "kind": "music"}
+    )
+    managers = (("radarr", "/movies", movies), ("sonarr", "/tv", tv), ("lidarr", "/music", music))
+    for source, root, library in managers:
         api.create("/api/v1/path-mappings", {"source": source, "from": root, "to": library["path"]})
     group = api.create(
         "/api/v1/player-groups",
-        {"name": "living room", "library_ids": [movies["id"], tv["id"]],
+        {"name": "living room", "library_ids": [movies["id"], tv["id"], music["id"]],
          "path_mappings": [{"from": str(kodi.share_movies), "to": str(kodi.kodi_movies)},
                            {"from": str(kodi.share_tv), "to": str(kodi.kodi_tv)}]},
     )  # fmt: skip
@@ -336,3 +342,57 @@ def test_a_source_without_content_fails_the_notify_saying_what_to_fix(
     message = jobs[-1]["error"]["message"]
     assert "content set to Movies with a scraper" in message
     assert movies_in_kodi(kodi) == []
+
+
+# --- Lidarr --------------------------------------------------------------------------------
+
+
+def lidarr_import(kodi: KodiUnderTest, album: str, tracks: int) -> dict[str, Any]:
+    """An album of tagged FLAC files in the music library and Lidarr's Download of it."""
+    folder = make_album(kodi.music / "Radiohead", album, tracks)
+    body = fixture("lidarr_download")
+    body["trackFiles"] = [
+        {**body["trackFiles"][0], "path": f"/music/Radiohead/{album}/{track.name}",
+         "size": track.stat().st_size}
+        for track in sorted(folder.iterdir())
+    ]  # fmt: skip
+    body["album"]["title"] = album
+    return body
+
+
+def songs_in_kodi(kodi: KodiUnderTest) -> list[str]:
+    """Kodi's song files, relative to the music library."""
+    return [f.removeprefix(f"{kodi.music}/") for f in kodi.song_files()]
+
+
+def test_a_new_album_is_in_kodis_music_after_its_import(api: Api, kodi: KodiUnderTest) -> None:
+    jobs = run(api, "lidarr", lidarr_import(kodi, "OK Computer (1997)", 2))
+
+    assert [j["type"] for j in jobs] == ["webhook", "scan-album", "notify-players"]
+    assert songs_in_kodi(kodi) == [
+        "Radiohead/OK Computer (1997)/01 Track 1.flac",
+        "Radiohead/OK Computer (1997)/02 Track 2.flac",
+    ]
+    sent = jobs[-1]["result"]["groups"][0]["details"]["sent"]
+    assert sent == [f"AudioLibrary.Scan {kodi.music}/Radiohead/OK Computer (1997)/"]
+
+
+def test_an_album_then_its_artist_deleted_are_gone_from_kodis_music(
+    api: Api, kodi: KodiUnderTest
+) -> None:
+    run(api, "lidarr", lidarr_import(kodi, "Kid A (2000)", 1))
+    run(api, "lidarr", lidarr_import(kodi, "Amnesiac (2001)", 1))
+    shutil.rmtree(kodi.music / "Radiohead" / "Amnesiac (2001)")
+
+    # Lidarr names no album folder: the artist's is scanned, which keeps a gone album's
+    # songs in Kodi; only the whole music clean drops them.
+    deleted = run(api, "lidarr", fixture("lidarr_album_delete"))
+    assert songs_in_kodi(kodi) == ["Radiohead/Kid A (2000)/01 Track 1.flac"]
+    assert deleted[-1]["result"]["groups"][0]["details"]["sent"] == [
+        f"AudioLibrary.Scan {kodi.music}/Radiohead/",
+        "AudioLibrary.Clean",
+    ]
+
+    shutil.rmtree(kodi.music / "Radiohead")
+    run(api, "lidarr", fixture("lidarr_artist_delete"))
+    assert songs_in_kodi(kodi) == []

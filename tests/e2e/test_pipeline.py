@@ -189,7 +189,7 @@ def test_bad_webhook_bodies_are_400_and_record_nothing(api: Api) -> None:
         assert response.status_code == 400, data
         assert response.headers["content-type"] == "application/problem+json"
     assert api.get("/api/v1/jobs?type=webhook&limit=500")["items"] == before
-    unknown = api.post("/api/webhooks/lidarr", {"eventType": "Test"})
+    unknown = api.post("/api/webhooks/readarr", {"eventType": "Test"})
     assert unknown.status_code == 404
 
 

@@ -13,6 +13,12 @@ What is modelled, as measured on Kodi 20.1 with the "Local information only" scr
   and does nothing for the content "video", nor for "tvshows" below the source's own
   folder (only the source has that content); a show whose episodes were all cleaned
   stays until removed (``VideoLibrary.RemoveTVShow``).
+
+Its music library, as measured on Kodi 20.1: a music source has no content to set; a scan
+of a folder in it adds every audio file under it as a song (with the same cached listings:
+a folder made since its parent was listed is skipped) and drops the songs of the folders it
+reads whose files are gone (not those of a sub-folder that is gone); the music clean, only
+ever whole (a directory is "Too many parameters"), removes every song whose file is gone.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ from typing import Any
 from xml.etree import ElementTree
 
 VIDEO_EXTS = frozenset({"mkv", "mp4", "avi", "m4v", "mov", "ts", "wmv", "mpg", "iso", "strm"})
+AUDIO_EXTS = frozenset({"flac", "mp3", "m4a", "ogg", "opus", "wav", "wma", "aac"})
+VIDEO_CONTENTS = ("movies", "tvshows")
 
 
 @dataclass(frozen=True)
 class FakeSource:
-    """A video source: ``path`` as Kodi sees it (ending in a separator), its content
-    ("movies", "tvshows" or None: no content set) and the folder holding its files here
-    (an smb:// share stands for a local folder)."""
+    """A source: ``path`` as Kodi sees it (ending in a separator), its content ("movies",
+    "tvshows", None: a video source with no content set, or "music": a music source) and
+    the folder holding its files here (an smb:// share stands for a local folder)."""
 
     path: str
     content: str | None
@@ -79,6 +87,7 @@ class KodiLibrary:
         self.movies: dict[str, dict[str, Any]] = {}  # by file (Kodi's path)
         self.shows: dict[str, dict[str, Any]] = {}  # by show folder (Kodi's path, with "/")
         self.episodes: dict[str, dict[str, Any]] = {}  # by file
+        self.songs: dict[str, dict[str, Any]] = {}  # by file
         self.listings: dict[str, set[str]] = {}  # Kodi's cached listing of a folder
         # A scan reads each folder for about this long (Kodi: 15-45 ms), and stops between
         # folders once ``stop`` is set (a second scan called while it runs).
@@ -141,18 +150,64 @@ class KodiLibrary:
         self.stop.clear()
         if not directory:
             for source in list(self.sources):
-                self._remember_listings(source.path)
-                if source.content:
+                if source.content != "music":
+                    self._remember_listings(source.path)
+                if source.content in VIDEO_CONTENTS:
                     self._scan_in(source, source.path)
             return
         source = self.source_of(directory)
-        if source is None or not source.content or not self.exists(directory):
+        if source is None or source.content not in VIDEO_CONTENTS or not self.exists(directory):
             return  # "does not exist - skipping scan", or no content: nothing is added
         if not self._listed(directory):
             return  # Kodi's cached listing of the parent predates the folder
         self._remember_listings(_with_slash(directory))  # a scan lists what it reads
         # Without the trailing "/" the folder is read, but its movie.nfo is not.
         self._scan_in(source, _with_slash(directory), folder_nfo=directory.endswith("/"))
+
+    def scan_music(self, directory: str) -> None:
+        """What ``AudioLibrary.Scan`` of ``directory`` does: add the songs of the folders
+        it reads, and drop those of their files that are gone (a sub-folder that is gone
+        is not read: its songs stay). Without a directory a headless Kodi 20 added
+        nothing: the client always names one."""
+        self.stop.clear()
+        holding = self.source_of(directory) if directory else None
+        if holding is None or holding.content != "music" or not self.exists(directory):
+            return  # "does not exist - skipping scan"
+        if not self._listed(directory):
+            return  # Kodi's cached listing of the parent predates the folder
+        folder = _with_slash(directory)
+        self._remember_listings(folder)
+        disk = self.disk(folder) or ""
+        for current, _dirs, files in os.walk(disk):
+            if self._stopped():
+                return
+            relative = os.path.relpath(current, disk)
+            kodi = folder if relative == os.curdir else f"{folder}{relative}/"
+            with self.lock:
+                for file in [f for f in self.songs if f.rpartition("/")[0] + "/" == kodi]:
+                    if not self._there(file):
+                        del self.songs[file]
+            for name in sorted(files):
+                if name.rpartition(".")[2].lower() in AUDIO_EXTS:
+                    self._add_song(kodi + name, current)
+
+    def _add_song(self, file: str, disk_folder: str) -> None:
+        with self.lock:
+            if file not in self.songs:
+                title = file.rpartition("/")[2].rpartition(".")[0]
+                self.songs[file] = {
+                    "songid": next(self._ids),
+                    "label": title,
+                    "title": title,
+                    "album": os.path.basename(disk_folder),
+                    "file": file,
+                }
+
+    def clean_music(self) -> None:
+        """What ``AudioLibrary.Clean`` does: drop every song whose file is gone."""
+        with self.lock:
+            for file in [f for f in self.songs if not self._there(f)]:
+                del self.songs[file]
 
     def _remember_listings(self, folder: str) -> None:
         """A full scan lists every folder of the source, and Kodi keeps the listings."""

@@ -121,8 +121,8 @@ class FakeKodi(TricklingFake):
     def add_source(
         self, path: str | Path, content: str | None, disk: str | Path | None = None
     ) -> None:
-        """A video source at ``path`` as Kodi sees it, with its content ("movies",
-        "tvshows" or None), its files in ``disk`` here (default: ``path``)."""
+        """A source at ``path`` as Kodi sees it, with its content ("movies", "tvshows",
+        None, or "music": a music source), its files in ``disk`` here (default: ``path``)."""
         self.library.add_source(str(path), content, str(disk) if disk is not None else None)
 
     def idle(self) -> bool:
@@ -155,6 +155,11 @@ class FakeKodi(TricklingFake):
         """The files of the episodes in its library, sorted."""
         with self.library.lock:
             return sorted(self.library.episodes)
+
+    def song_files(self) -> list[str]:
+        """The files of the songs in its music library, sorted."""
+        with self.library.lock:
+            return sorted(self.library.songs)
 
     def stop(self) -> None:
         """Drop a pending scan, then stop."""
@@ -209,11 +214,21 @@ class FakeKodi(TricklingFake):
             return {"result": "OK"}
         if method == "VideoLibrary.Clean":
             return self._clean(params)
+        if method == "AudioLibrary.Scan":
+            self._scan(str(params.get("directory", "")), self.library.scan_music)
+            return {"result": "OK"}
+        if method == "AudioLibrary.Clean":
+            return self._clean_music(params)
         if method == "VideoLibrary.RemoveTVShow":
             removed = self.library.remove_show(params.get("tvshowid", -1))
             return {"result": "OK"} if removed else {"error": _error(-32602)}
         if method == "Files.GetSources":
-            sources = [{"file": s.path, "label": s.path} for s in self.library.sources]
+            music = params.get("media") == "music"
+            sources = [
+                {"file": s.path, "label": s.path}
+                for s in self.library.sources
+                if (s.content == "music") == music
+            ]
             return {"result": {"sources": sources, "limits": _limits(sources)}}
         if method == "Files.GetDirectory":
             entries = self.library.list_folder(str(params.get("directory", "")))
@@ -223,8 +238,9 @@ class FakeKodi(TricklingFake):
             return {"result": {"files": files, "limits": _limits(files)}}
         return {"result": self._items(method, params)}
 
-    def _scan(self, directory: str) -> None:
-        """Queue the scan, or stop a pending one (Kodi's scan is a toggle)."""
+    def _scan(self, directory: str, work: Callable[[str], None] | None = None) -> None:
+        """Queue the scan (``work``: the library's video scan by default), or stop a
+        pending one (Kodi's scan is a toggle)."""
         with self._lock:
             if self._pending is not None:
                 if self._pending_kind == "scan":
@@ -232,7 +248,7 @@ class FakeKodi(TricklingFake):
                     self.library.stop.set()  # running: it stops at the next folder
                     self._pending = None
                 return
-        self._queue("scan", self.library.scan, directory)
+        self._queue("scan", work or self.library.scan, directory)
 
     def _queue(self, kind: str, work: Callable[..., None], *args: Any) -> None:
         """Run ``work`` in ``scan_delay`` seconds, as Kodi's library job."""
@@ -264,6 +280,17 @@ class FakeKodi(TricklingFake):
             self._queue("clean", self.library.clean, str(params.get("directory", "")), content)
         return {"result": "OK"}
 
+    def _clean_music(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``AudioLibrary.Clean``: whole, only without dialogs, never while busy."""
+        if params.get("showdialogs", True):
+            self.halted.wait()  # a modal dialog waits for someone to answer it
+            return {"result": "OK"}
+        with self._lock:
+            busy = self._pending is not None
+        if not busy:
+            self._queue("clean", self.library.clean_music)
+        return {"result": "OK"}
+
     def _items(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """``VideoLibrary.Get*``: the items, with the properties asked for (and their ids
         and labels), filtered by path."""
@@ -271,6 +298,7 @@ class FakeKodi(TricklingFake):
             "VideoLibrary.GetMovies": ("movies", "movieid", self.library.movies),
             "VideoLibrary.GetEpisodes": ("episodes", "episodeid", self.library.episodes),
             "VideoLibrary.GetTVShows": ("tvshows", "tvshowid", self.library.shows),
+            "AudioLibrary.GetSongs": ("songs", "songid", self.library.songs),
         }[method]
         wanted = set(params.get("properties", []))
         condition = params.get("filter") or {}
@@ -307,6 +335,9 @@ _PARAMS: dict[str, set[str]] = {
     "VideoLibrary.GetEpisodes": {"tvshowid", "season", "properties", "limits", "sort", "filter"},
     "VideoLibrary.GetTVShows": {"properties", "limits", "sort", "filter"},
     "VideoLibrary.RemoveTVShow": {"tvshowid"},
+    "AudioLibrary.Scan": {"directory", "showdialogs"},
+    "AudioLibrary.Clean": {"showdialogs"},
+    "AudioLibrary.GetSongs": {"properties", "limits", "sort", "filter"},
     "Files.GetSources": {"media", "limits", "sort"},
     "Files.GetDirectory": {"directory", "media", "properties", "sort", "limits"},
 }

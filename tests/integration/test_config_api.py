@@ -358,7 +358,7 @@ def test_a_library_folder_that_is_not_there_is_422_unless_allowed(
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"source": "lidarr"}, "source"),
+        ({"source": "readarr"}, "source"),
         ({"source": "raddar"}, "source"),
         ({"from": "movies"}, "from"),
         ({"to": "data/movies"}, "to"),

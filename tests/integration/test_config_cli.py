@@ -129,7 +129,7 @@ def test_library_add_of_a_folder_that_is_not_there_fails_unless_allowed(
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        (["lidarr", "/music", "/data/music"], "source"),
+        (["readarr", "/books", "/data/books"], "source"),
         (["raddar", "/movies", "/data/movies"], "source"),
         (["radarr", "movies", "/data/movies"], "from"),
         (["radarr", "/movies", "data/movies"], "to"),

@@ -1,4 +1,4 @@
-"""Reading Radarr/Sonarr webhook bodies into folders to rescan."""
+"""Reading Radarr/Sonarr/Lidarr webhook bodies into folders to rescan."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from services.webhooks import (
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MATRIX = "/movies/The Matrix (1999)"
 SEVERANCE = "/tv/Severance"
+RADIOHEAD = "/music/Radiohead"
 
 # fixture file -> (action, [(folder, update type)])
 EXPECTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
@@ -55,7 +56,25 @@ EXPECTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "sonarr_series_add.json": ("ignored", []),
     "sonarr_series_delete.json": ("scan", [(SEVERANCE, "Deleted")]),
     "sonarr_test.json": ("ignored", []),
+    "lidarr_album_delete.json": ("scan", [(RADIOHEAD, "Modified")]),  # no album folder sent
+    "lidarr_application_update.json": ("ignored", []),
+    "lidarr_artist_add.json": ("ignored", []),
+    "lidarr_artist_delete.json": ("scan", [(RADIOHEAD, "Deleted")]),
+    "lidarr_download.json": ("scan", [(f"{RADIOHEAD}/OK Computer (1997)", "Created")]),
+    "lidarr_download_failure.json": ("ignored", []),
+    "lidarr_download_upgrade.json": ("scan", [(f"{RADIOHEAD}/In Rainbows (2007)", "Modified")]),
+    "lidarr_grab.json": ("ignored", []),
+    "lidarr_health.json": ("ignored", []),
+    "lidarr_health_restored.json": ("ignored", []),
+    "lidarr_import_failure.json": ("ignored", []),
+    "lidarr_rename.json": (
+        "scan",
+        [(f"{RADIOHEAD}/Kid A (2000)", "Modified"), (f"{RADIOHEAD}/Kid A", "Deleted")],
+    ),
+    "lidarr_retag.json": ("scan", [(f"{RADIOHEAD}/OK Computer (1997)", "Modified")]),
+    "lidarr_test.json": ("ignored", []),
 }
+KINDS = {"radarr": "movie", "sonarr": "tv", "lidarr": "music"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -72,8 +91,7 @@ def folders(event: WebhookEvent) -> list[tuple[str, str]]:
 
 
 def test_the_table_covers_every_fixture() -> None:
-    files = {p.name for p in FIXTURES.glob("*.json") if p.name.startswith(("radarr_", "sonarr_"))}
-    assert files == set(EXPECTED)
+    assert {p.name for p in FIXTURES.glob("*.json")} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -86,7 +104,7 @@ def test_fixture(name: str) -> None:
     assert (event.action, folders(event)) == (action, targets)
     assert event.event_type == body["eventType"]
     assert event.instance == body["instanceName"]
-    assert {t.kind for t in event.targets} <= {"movie" if name.startswith("radarr") else "tv"}
+    assert {t.kind for t in event.targets} <= {KINDS[source_of(name)]}
     assert (event.reason is None) == (action == "scan")
     assert json.loads(json.dumps(event.to_dict())) == event.to_dict()
 
@@ -105,6 +123,35 @@ def test_movie_metadata() -> None:
     ]
 
 
+def test_album_metadata_and_the_files_imported() -> None:
+    event = parse_webhook("lidarr", load("lidarr_download.json"))
+
+    assert (event.title, event.year, event.artist) == ("OK Computer", 1997, "Radiohead")
+    assert event.artist_mbid == "a74b1b7f-71a5-4011-9441-d0b5e4122711"
+    assert event.album_mbid == "b1392450-e666-3926-a536-22c65f834433"
+    assert len(event.files) == 12 and all(f.size for f in event.files)
+    assert event.files[0].path == (
+        f"{RADIOHEAD}/OK Computer (1997)/Radiohead - OK Computer - 01 - Airbag.flac"
+    )
+
+
+def test_a_multi_disc_album_is_scanned_as_the_folder_above_its_discs() -> None:
+    body = load("lidarr_download.json")
+    body["trackFiles"] = [
+        {"path": f"{RADIOHEAD}/OK Computer (1997)/CD 1/01 Airbag.flac"},
+        {"path": f"{RADIOHEAD}/OK Computer (1997)/Disc 2/01 Lucky.flac"},
+    ]
+
+    event = parse_webhook("lidarr", body)
+
+    assert folders(event) == [(f"{RADIOHEAD}/OK Computer (1997)", "Created")]
+
+
+def test_a_lidarr_body_sent_to_the_radarr_url_names_the_right_one() -> None:
+    with pytest.raises(WebhookError, match="this is a Lidarr webhook .* /api/webhooks/lidarr"):
+        parse_webhook("radarr", load("lidarr_download.json"))
+
+
 def test_series_metadata() -> None:
     event = parse_webhook("sonarr", load("sonarr_download.json"))
     assert (event.title, event.year, event.tmdb_id, event.imdb_id, event.tvdb_id) == (
@@ -121,8 +168,9 @@ def test_series_metadata() -> None:
 @pytest.mark.parametrize("source", SOURCES)
 def test_test_body_is_ignored(source: str) -> None:
     body = load(f"{source}_test.json")
-    media = body["movie"]["folderPath"] if source == "radarr" else body["series"]["path"]
-    assert media == "C:\\testpath"  # a dummy path that must not be scanned
+    where = {"radarr": ("movie", "folderPath"), "sonarr": ("series", "path"),
+             "lidarr": ("artist", "path")}[source]  # fmt: skip
+    assert body[where[0]][where[1]] == "C:\\testpath"  # a dummy path that must not be scanned
 
     event = parse_webhook(source, body)
 
@@ -131,7 +179,7 @@ def test_test_body_is_ignored(source: str) -> None:
         (),
         "Test events need no scan",
     )
-    assert event.title == "Test Title"
+    assert event.title == ("Test title" if source == "lidarr" else "Test Title")
     assert event.tmdb_id is None  # 0 means unknown
 
 
@@ -139,8 +187,8 @@ def test_test_body_is_ignored(source: str) -> None:
 
 
 def test_unknown_source() -> None:
-    with pytest.raises(WebhookError, match="unknown webhook source 'lidarr'"):
-        parse_webhook("lidarr", load("radarr_download.json"))
+    with pytest.raises(WebhookError, match="unknown webhook source 'readarr'"):
+        parse_webhook("readarr", load("radarr_download.json"))
 
 
 @pytest.mark.parametrize("body", [None, [], ["eventType"], "Download", 42, b"{}"])
@@ -450,7 +498,8 @@ def test_a_body_of_the_other_manager_names_the_right_url(name: str) -> None:
     body = json.loads((FIXTURES / name).read_text())
     sender = name.split("_", 1)[0]
     other = "sonarr" if sender == "radarr" else "radarr"
-    if not (body.get("movie") or body.get("remoteMovie") or body.get("series")):
+    if not (body.get("movie") or body.get("remoteMovie") or body.get("series")
+            or body.get("artist")):  # fmt: skip
         # Health, updates and the like: nothing tells the managers apart, and it is ignored.
         assert parse_webhook(other, body).action == "ignored"
         return
@@ -491,8 +540,11 @@ IMPORTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_imports_name_their_files_and_sizes(name: str) -> None:
     event = parse_webhook(source_of(name), load(name))
+    # Lidarr's imports name every track file of the album, each with its path and size.
+    tracks = [(f["path"], f["size"]) for f in load(name).get("trackFiles", [])]
 
-    assert event.files == tuple(ImportedFile(path, size) for path, size in IMPORTED.get(name, []))
+    expected = IMPORTED.get(name, tracks if event.event_type == "Download" else [])
+    assert event.files == tuple(ImportedFile(path, size) for path, size in expected)
 
 
 def test_an_imported_file_without_path_is_found_from_its_folder_and_size_may_be_missing() -> None:
