@@ -18,7 +18,7 @@ import pytest
 from services import folder_watch
 from tasks.watcher import FolderWatcher, Watched
 from tests.api_client import Api
-from tests.conftest import REPO_ROOT, ApiServer, WorkerProcess, wait_until
+from tests.conftest import REPO_ROOT, ApiServer, WorkerProcess, sqlite_only, wait_until
 from tests.pipeline import clear_catalog
 
 QUIET = 1.0  # ORCH_WATCH_QUIET for these tests: a changed folder waits this long, twice
@@ -53,7 +53,14 @@ class Watcher:
 
 
 @pytest.fixture
-def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
+def on_sqlite(database: str) -> None:
+    """Before the worker starts: the watcher's work is the same over either database (its
+    lease, which is not, is tested on both)."""
+    sqlite_only(database, "what the watcher submits does not depend on the database")
+
+
+@pytest.fixture
+def api(on_sqlite: None, worker: WorkerProcess, api_server: ApiServer) -> Api:
     clear_catalog()
     return Api(api_server, worker)
 
@@ -196,7 +203,7 @@ def test_a_library_beyond_the_inotify_watches_is_scanned_on_a_schedule_with_a_wa
     assert _library_scans(api, row["id"], since=started) == 1
 
 
-def test_one_watcher_per_deployment(api: Api, tmp_path: Path) -> None:
+def test_one_watcher_per_deployment(database: str, tmp_path: Path) -> None:
     first = Watcher(tmp_path / "first.log")
     second: Watcher | None = None
     try:

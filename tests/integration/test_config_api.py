@@ -327,8 +327,8 @@ def test_library_path_with_dotdot_is_422(client: FlaskClient, make: Make, tmp_pa
     assert error_fields(problem) == {"path"}
 
 
-def test_library_kind_music_is_422_naming_kind(client: FlaskClient, make: Make) -> None:
-    body = make.library_body(kind="music")
+def test_an_unknown_library_kind_is_422_naming_kind(client: FlaskClient, make: Make) -> None:
+    body = make.library_body(kind="audiobooks")
     problem = assert_problem(client.post(f"{V1}/libraries", json=body, headers=AUTH), 422)
     assert error_fields(problem) == {"kind"}
 

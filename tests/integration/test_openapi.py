@@ -241,7 +241,7 @@ class OfflinePlayer:
             raise PlayerUnavailable("offline while fuzzing")
         return {"version": "fuzz"}
 
-    def sources(self) -> list[str] | None:
+    def sources(self, media: str = "video") -> list[str] | None:
         """Plex's library folders; the others do not tell."""
         return ["/data/movies"] if self.settings.type == "plex" else None
 

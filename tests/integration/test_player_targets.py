@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from orchestrator.storage import api_keys
 from services.players.command import DEFAULT_TIME_LIMIT, MAX_TIME_LIMIT, OUTPUT_TAIL_BYTES
 from tests.api_client import Api
-from tests.conftest import API_KEY, ApiServer, WorkerProcess, wait_until
+from tests.conftest import API_KEY, ApiServer, WorkerProcess, sqlite_only, wait_until
 from tests.fakes.players import FakeWebhook
 from tests.integration.conftest import assert_problem
 from tests.pipeline import clear_catalog, fixture, make_movie, unique
@@ -37,7 +37,14 @@ def empty_catalog(database: str) -> None:
 
 
 @pytest.fixture
-def api(worker: WorkerProcess, api_server: ApiServer) -> Api:
+def on_sqlite(database: str) -> None:
+    """Before the worker starts: what a target does with a change is the same over either
+    database, and the SQLite run covers it."""
+    sqlite_only(database, "what a target does with a change does not depend on the database")
+
+
+@pytest.fixture
+def api(on_sqlite: None, worker: WorkerProcess, api_server: ApiServer) -> Api:
     """The live API, with a worker running."""
     return Api(api_server, worker)
 
