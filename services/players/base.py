@@ -179,6 +179,19 @@ class PlayerClient(Protocol):
         ...
 
 
+class NoLibrary:
+    """What a target with no library of its own answers (a dry run, a webhook, a command):
+    it never scans, and lists no folders."""
+
+    def is_scanning(self) -> bool:
+        """Never: it has no library."""
+        return False
+
+    def sources(self, media: str = "video") -> list[str] | None:
+        """Unknown: it has no library folders."""
+        return None
+
+
 @dataclass(frozen=True)
 class PlayerKind:
     """One registered player type: its name in configuration, its name for people, its client."""

@@ -22,6 +22,7 @@ import time
 from typing import IO, Any
 
 from services.players.base import (
+    NoLibrary,
     PlayerError,
     PlayerSettings,
     PlayerUnavailable,
@@ -73,7 +74,7 @@ def command_environment(target: ScanTarget) -> dict[str, str]:
     }
 
 
-class CommandClient:
+class CommandClient(NoLibrary):
     """Runs the configured executable once per change."""
 
     TYPES = {"command": "Command"}
@@ -89,14 +90,6 @@ class CommandClient:
         if problem:
             raise PlayerError(f"command: {problem}")
         return {"version": "executable"}
-
-    def is_scanning(self) -> bool:
-        """Never: it has no library."""
-        return False
-
-    def sources(self, media: str = "video") -> list[str] | None:
-        """Unknown: it has no library folders."""
-        return None
 
     def notify(self, target: ScanTarget) -> dict[str, Any]:
         """Run the command for ``target``; its exit status says whether it took the change.

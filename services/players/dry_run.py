@@ -12,7 +12,7 @@ import json
 import shlex
 from typing import Any
 
-from services.players.base import ScanTarget, require_directory
+from services.players.base import NoLibrary, ScanTarget, require_directory
 from services.players.jellyfin import media_updated_body
 from services.players.kodi import kodi_directory, parent_directory
 from services.players.plex import refresh_request
@@ -21,7 +21,7 @@ from services.players.webhook import change_body
 DRY_RUN = "dry run: nothing was sent to any player"
 
 
-class LogClient:
+class LogClient(NoLibrary):
     """Records a notification instead of sending it."""
 
     TYPES = {"log": "Log only (dry run)"}
@@ -32,14 +32,6 @@ class LogClient:
     def ping(self) -> dict[str, Any]:
         """Always reachable: nothing is asked of anything."""
         return {"version": "dry run"}
-
-    def is_scanning(self) -> bool:
-        """Never: it scans nothing."""
-        return False
-
-    def sources(self, media: str = "video") -> list[str] | None:
-        """Unknown: it has no library of its own."""
-        return None
 
     def notify(self, target: ScanTarget) -> dict[str, Any]:
         """What each player type would be sent for ``target``; nothing is sent."""

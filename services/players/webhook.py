@@ -12,7 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.players.base import PlayerSettings, ScanTarget, request, require_directory
+from services.players.base import (
+    NoLibrary,
+    PlayerSettings,
+    ScanTarget,
+    request,
+    require_directory,
+)
 
 UNVERIFIED = "not checked: a webhook reports no library"
 
@@ -45,7 +51,7 @@ def ping_body(now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-class WebhookClient:
+class WebhookClient(NoLibrary):
     """POSTs each change to the configured URL."""
 
     TYPES = {"webhook": "Webhook"}
@@ -67,14 +73,6 @@ class WebhookClient:
         """POST a Test event; any 2xx answer passes. What answered is never echoed."""
         self._post(ping_body())
         return {"version": "test event accepted"}
-
-    def is_scanning(self) -> bool:
-        """Never: it has no library."""
-        return False
-
-    def sources(self, media: str = "video") -> list[str] | None:
-        """Unknown: it has no library folders."""
-        return None
 
     def notify(self, target: ScanTarget) -> dict[str, Any]:
         """POST ``change_body(target)``; returns what was sent and the answer's status."""
