@@ -91,14 +91,18 @@ class FolderWatcher:
         next_reload = 0.0
         try:
             while not stop.is_set():
-                if not lease.hold():
-                    self.sync([])  # another watcher has the deployment: stand by
-                    next_reload = 0.0
-                elif time.monotonic() >= next_reload:
-                    self.sync(_watched_libraries())
-                    next_reload = time.monotonic() + self.reload_every
-                self.submit_ready()
-                self.scan_fallbacks()
+                try:
+                    if not lease.hold():
+                        self.sync([])  # another watcher has the deployment: stand by
+                        next_reload = 0.0
+                    elif time.monotonic() >= next_reload:
+                        self.sync(_watched_libraries())
+                        next_reload = time.monotonic() + self.reload_every
+                    self.submit_ready()
+                    self.scan_fallbacks()
+                except Exception as exc:  # the database away: what is held waits, and so do we
+                    log.warning("the watcher waits: %s", exc)
+                    stop.wait(self.reload_every / 6)
                 stop.wait(tick)
         finally:
             self.observer.stop()
@@ -180,7 +184,15 @@ class FolderWatcher:
                 continue
             for start in range(0, len(folders), DIRS_PER_JOB):
                 dirs = sorted(folders[start : start + DIRS_PER_JOB])
-                submitted = submit("manual-scan", {"dirs": dirs, "trigger": "watch"})
+                try:
+                    submitted = submit("manual-scan", {"dirs": dirs, "trigger": "watch"})
+                except Exception as exc:  # the database or broker away: keep them for later
+                    log.warning("library %s: %d folders changed, not submitted yet: %s",
+                                library.name, len(dirs), exc)  # fmt: skip
+                    with self.lock:
+                        for folder in dirs:
+                            self.debouncer.changed(folder)
+                    continue
                 log.info("library %s: %d folders changed: job %s", library.name, len(dirs),
                          submitted.job.id)  # fmt: skip
 

@@ -120,3 +120,38 @@ def test_watches_in_use_are_those_inotify_holds_one_per_folder(tmp_path: Path) -
         observer.join()
 
     assert during - before == 1 + 10 + 100
+
+
+def test_folders_a_failed_submit_held_are_submitted_once_it_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks import watcher as watcher_module
+    from tasks.watcher import FolderWatcher, Watched
+
+    library = Watched(1, "Home", str(tmp_path), "movies")
+    folder = tmp_path / "Clip (2026)"
+    folder.mkdir()
+    watcher = FolderWatcher(quiet=0.5)
+    watcher.watched[1] = (library, None)
+    clock = Clock()
+    watcher.debouncer = Debouncer(quiet=0.5, clock=clock)
+    submitted: list[dict[str, object]] = []
+
+    def submit(job_type: str, payload: dict[str, object]) -> object:
+        if not submitted and not getattr(submit, "failed", False):
+            submit.failed = True  # type: ignore[attr-defined]
+            raise ConnectionError("the database is away")
+        submitted.append(payload)
+        return type("Submitted", (), {"job": type("Job", (), {"id": "j1"})})()
+
+    monkeypatch.setattr(watcher_module, "submit", submit)
+    watcher.debouncer.changed(str(folder))
+    for now in (1.0, 2.0):  # quiet, then its sizes unchanged: ready, and the submit fails
+        clock.now = now
+        watcher.submit_ready()
+    assert submitted == [] and watcher.debouncer.waiting() == 1
+    for now in (3.0, 4.0):
+        clock.now = now
+        watcher.submit_ready()
+
+    assert submitted == [{"dirs": [str(folder)], "trigger": "watch"}]
