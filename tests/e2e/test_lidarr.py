@@ -15,7 +15,7 @@ from orchestrator.storage.db import read_session
 from services.catalog.models import Album
 from tests.api_client import Api
 from tests.conftest import ApiServer, WorkerProcess
-from tests.fakes.players import FakeJellyfin
+from tests.fakes.players import FakeJellyfin, FakePlex
 from tests.pipeline import clear_catalog, fixture
 
 TRACK_BYTES = 2048
@@ -145,3 +145,30 @@ def test_lidarrs_test_button_answers_green_and_a_retag_rescans_the_album(
         "Path": "/media/music/Radiohead/OK Computer (1997)",
         "UpdateType": "Modified",
     }
+
+
+def test_plex_refreshes_its_music_section_holding_the_album(
+    api: Api, tmp_path: Path, jellyfin: FakeJellyfin
+) -> None:
+    root = music_setup(api, tmp_path, jellyfin)
+    group = api.get("/api/v1/player-groups")["items"][0]
+    sections = [
+        {"key": "4", "title": "Music", "type": "artist", "locations": ["/media/music"]},
+        {"key": "1", "title": "Movies", "type": "movie", "locations": ["/media/movies"]},
+    ]
+    with FakePlex(token="plex-secret", sections=sections) as plex:
+        api.patch(f"/api/v1/players/{_player_id(api, 'jf')}", {"enabled": False})
+        api.create(
+            "/api/v1/players",
+            {"name": "plex", "type": "plex", "url": plex.url, "group_id": group["id"],
+             "token": "plex-secret", "position": 1},
+        )  # fmt: skip
+
+        jobs = api.chain(api.webhook("lidarr", import_body(root)))
+
+        assert jobs[-1]["status"] == "completed"
+        assert plex.refreshes() == [("4", "/media/music/Radiohead/OK Computer (1997)")]
+
+
+def _player_id(api: Api, name: str) -> int:
+    return next(p["id"] for p in api.get("/api/v1/players")["items"] if p["name"] == name)
