@@ -102,9 +102,12 @@ def _players_failed(told_of: Job) -> list[str]:
     told = [_group_line(g) for g in checkpoint.get("notified", {}).values() if isinstance(g, dict)]
     failed = [
         f"{group.get('group')}: "
-        + "; ".join(
-            f"{attempt.get('player')}: {attempt.get('error')}"
-            for attempt in group.get("attempts", [])
+        + (
+            "; ".join(
+                f"{attempt.get('player')}: {attempt.get('error')}"
+                for attempt in group.get("attempts", [])
+            )
+            or str(group.get("error", ""))  # no player tried: the group's mapping refused it
         )
         for group in checkpoint.get("failed", [])
         if isinstance(group, dict)
