@@ -24,10 +24,10 @@ install: $(STAMP)
 up: install
 	$(BIN)/orchestrator up $(ARGS)
 
-## Lint, type-check and run the whole test suite: two pytest processes, each module whole
+## Lint, type-check and run the whole test suite: three pytest processes, each module whole
 ## in one of them with its own embedded Redis and databases.
 test: install lint browser kodi netns-tools
-	$(BIN)/pytest -n 2 --dist loadfile --durations=25 $(ARGS)
+	$(BIN)/pytest -n 3 --dist loadfile --durations=25 $(ARGS)
 	@if [ -n "$$ORCH_TEST_AMQP_URL" ]; then \
 		echo "--- the core cases again, on RabbitMQ"; \
 		ORCH_TEST_BROKER=amqp $(BIN)/pytest $(AMQP_TESTS); \
