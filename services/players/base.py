@@ -141,6 +141,12 @@ class ScanTarget:
     files: frozenset[str] | None = None
     every_file: bool = False
     verify_within: float = 20.0  # seconds to wait for the change to show; 0: do not check
+
+    @property
+    def gone(self) -> bool:
+        """Whether the folder's media are gone: a deletion, or no media file left."""
+        return self.update_type == "Deleted" or (self.files is not None and not self.files)
+
     library: str = ""  # the library's name (ours), for the command and webhook types
 
 

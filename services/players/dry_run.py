@@ -50,7 +50,7 @@ def would_send(target: ScanTarget) -> dict[str, list[str]]:
     """The requests each player type would get for ``target`` (Kodi's also depend on what
     its library holds: a clean only where it lists media the disk lost)."""
     folder = kodi_directory(target.directory)
-    gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
+    gone = target.gone
     kodi = []
     library = "AudioLibrary" if target.content == "music" else "VideoLibrary"
     if target.content == "music" and target.update_type != "Created":

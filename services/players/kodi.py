@@ -242,7 +242,7 @@ class KodiClient:
         # A second scan or clean does not queue: it cancels the running one, or is refused.
         if self.is_scanning():
             raise PlayerBusy(f"{self.where}: a library scan is already running")
-        gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
+        gone = target.gone
         sent: list[str] = []
         # Only what Kodi lists and the disk lost needs a clean (for TV it cleans the whole
         # source, which on a share takes a while); a whole library is cleaned when changed.
@@ -282,7 +282,7 @@ class KodiClient:
         """
         if self.is_scanning():
             raise PlayerBusy(f"{self.where}: a library scan is already running")
-        gone = target.update_type == "Deleted" or (target.files is not None and not target.files)
+        gone = target.gone
         sent = []
         wait = max(target.verify_within, MIN_WAIT)
         if not gone:
