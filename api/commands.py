@@ -334,13 +334,12 @@ def player_add(
     """Add player NAME to a group. ``--type log`` is a dry run: its jobs record what each
     player type would have been sent, and nothing is sent; ``--type command`` runs
     ``--command``, ``--type webhook`` posts to ``--url``."""
-    body = {
-        "name": name, "type": player_type, "url": url, "group_id": group_id,
-        "position": position, "username": username, "password": password, "token": token,
-        "command": command, "time_limit": time_limit, "header_name": header_name,
-        "header_value": header_value, "enabled": not disabled,
-    }  # fmt: skip
-    body = {key: value for key, value in body.items() if value is not None}
+    body = _given(
+        name=name, type=player_type, url=url, group_id=group_id, position=position,
+        username=username, password=password, token=token, command=command,
+        time_limit=time_limit, header_name=header_name, header_value=header_value,
+        enabled=not disabled,
+    )  # fmt: skip
     click.echo(json.dumps(_create("players", body)))
 
 

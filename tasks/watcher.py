@@ -27,6 +27,7 @@ from orchestrator.storage.db import read_session
 from services.catalog.anchors import missing_anchors, missing_anchors_message
 from services.catalog.models import Library
 from services.folder_watch import Debouncer, scan_unit, watch_budget, watches_in_use
+from services.pathmap import is_within
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class FolderWatcher:
 
     def _library_of(self, folder: str) -> Watched | None:
         for library, _handle in self.watched.values():
-            if folder == library.path or folder.startswith(library.path.rstrip("/") + "/"):
+            if is_within(folder, library.path):
                 return library
         return None
 

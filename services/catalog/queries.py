@@ -286,7 +286,6 @@ class AlbumChange:
 
     is_new: bool
     removed: bool
-    tracks: int
 
 
 def apply_album_scan(
@@ -299,7 +298,7 @@ def apply_album_scan(
     is_new = row is None or row.state == "removed"
     if row is None:
         if not tracks:
-            return AlbumChange(is_new=False, removed=False, tracks=0)
+            return AlbumChange(is_new=False, removed=False)
         row = Album(library_id=library.id, path=folder)
         session.add(row)
     row.title = manager.title or row.title or os.path.basename(folder)
@@ -312,7 +311,7 @@ def apply_album_scan(
     row.state = "present" if tracks else "removed"
     row.updated_at = utcnow()
     session.flush()
-    return AlbumChange(is_new=is_new and bool(tracks), removed=removed, tracks=tracks)
+    return AlbumChange(is_new=is_new and bool(tracks), removed=removed)
 
 
 def mark_seasons_removed(session: Session, library_id: int, keep: set[str]) -> list[str]:
