@@ -1,4 +1,4 @@
-"""Listing the folders of a library: one per movie, or one per TV season."""
+"""Listing the folders of a library: one per movie, per TV season, or per album."""
 
 from __future__ import annotations
 
@@ -60,8 +60,7 @@ def walk_library(root: str, kind: str, leaves: Leaves | None = None) -> LibraryF
     if kind == "music":  # artist folders holding album folders
         albums = []
         for artist in _subfolders(root, leaves, linked_out):
-            # An artist folder without album folders is an album itself.
-            albums.extend(_subfolders(artist, leaves, linked_out) or [artist])
+            albums.extend(_albums_of(artist, leaves, linked_out))
         return LibraryFolders(albums, sorted(linked_out))
     folders = []
     for series in _subfolders(root, leaves, linked_out):
@@ -72,6 +71,18 @@ def walk_library(root: str, kind: str, leaves: Leaves | None = None) -> LibraryF
         # A series whose seasons all link out is not a season folder itself.
         folders.extend(seasons or ([] if out_seasons else [series]))
     return LibraryFolders(folders, sorted(linked_out))
+
+
+def _albums_of(artist: str, leaves: Leaves | None, linked_out: list[str]) -> list[str]:
+    # An artist folder without album folders is an album itself.
+    return _subfolders(artist, leaves, linked_out) or [artist]
+
+
+def album_folders(artist: str, leaves: Leaves | None = None) -> LibraryFolders:
+    """The album folders of an artist's folder, as ``walk_library`` lists a music library's
+    (junk and links out of the library left out)."""
+    linked_out: list[str] = []
+    return LibraryFolders(_albums_of(artist, leaves, linked_out), sorted(linked_out))
 
 
 def list_library_folders(root: str, kind: str) -> list[str]:

@@ -1,6 +1,6 @@
 """``scan-album``: scan an album folder of a music library (or every album of an artist's
-folder: Lidarr names no album folder when it deletes one), record the albums with Lidarr's
-names and MusicBrainz ids, then notify the players."""
+folder, as a library scan lists them), record the albums with Lidarr's names and
+MusicBrainz ids, then notify the players."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from orchestrator.storage.db import write_session
 from services.catalog.manager_ids import MusicBrainzId, Title, Year
 from services.catalog.queries import ManagerAlbum, apply_album_scan, mark_albums_removed
 from services.folder_signature import folder_signature
+from services.library_walk import LibraryFolders, album_folders
 from services.scanner import AlbumScan, scan_album_folder
 from tasks.scanning import (
     ScanRequest,
@@ -36,16 +37,6 @@ class AlbumScanRequest(ScanRequest):
     album_mbid: MusicBrainzId | None = None
 
 
-def album_folders(library_path: str, folder: str) -> list[str]:
-    """The album folders a scan of ``folder`` covers: the folder itself, or for an artist's
-    folder (just under the library) each folder in it (itself when it holds none)."""
-    relative = os.path.relpath(folder, library_path)
-    if os.sep in relative or not os.path.isdir(folder):
-        return [folder]
-    inside = sorted(entry.path for entry in os.scandir(folder) if entry.is_dir())
-    return inside or [folder]
-
-
 @job(
     "scan-album",
     priority="high",
@@ -65,9 +56,13 @@ def scan_album(request: AlbumScanRequest, ctx: JobContext) -> dict[str, Any]:
             f"album folder {request.path} does not exist (yet); if it never appears, check"
             " the lidarr path mapping"
         )
+    # Lidarr names no album folder when it deletes one: its artist's is scanned, album by album.
     artist_level = os.sep not in os.path.relpath(request.path, library.path)
+    walk = LibraryFolders([request.path], [])
+    if artist_level and os.path.isdir(request.path):
+        walk = album_folders(request.path, leaves)
     scans: list[tuple[str | None, AlbumScan]] = []
-    for folder in album_folders(library.path, request.path):
+    for folder in walk.folders:
         signature = folder_signature(folder, leaves)
         scan = scan_album_folder(folder, leaves=leaves)
         if reason := too_long_to_keep(scan):
@@ -103,6 +98,6 @@ def scan_album(request: AlbumScanRequest, ctx: JobContext) -> dict[str, Any]:
         ],
         "new": sum(change.is_new for change in changes),
         "removed": sorted(removed),
-        **links_skipped([link for _, scan in scans for link in scan.skipped_links]),
+        **links_skipped([*walk.linked_out, *(link for _, s in scans for link in s.skipped_links)]),
         "notify_job_id": notify_id,
     }

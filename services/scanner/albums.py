@@ -44,7 +44,8 @@ def scan_album_folder(folder: str, *, leaves: Leaves | None = None) -> AlbumScan
     while pending:
         current, depth = pending.pop()
         try:
-            entries = list(os.scandir(current))
+            with os.scandir(current) as listing:
+                entries = list(listing)
         except OSError:
             continue  # an unreadable disc folder loses its own tracks, not the album
         for entry in entries:
